@@ -1,0 +1,191 @@
+"""Stage 1 as a Beam job: dumps / live listings -> per-URL links with karma -> links/ shards.
+
+read (one element per file or listing) -> parse + per-post rules -> key by URL key
+-> CombinePerKey (LinkAggregate) -> karma rule -> WriteStageOutput
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.io.filesystems import CompressionTypes, FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from beam_jobs.stage_io import BundleStats, WriteStageOutput, expand_inputs, input_fingerprint
+from pipeline import reddit_live, schemas, shards
+from pipeline.dumps import Line, iter_lines
+from pipeline.links import LinkAggregate, select_link
+from pipeline.submissions import Post, parse_line, post_from_record
+
+log = logging.getLogger(__name__)
+PROGRESS_EVERY_S = 10.0
+
+
+@dataclass(frozen=True)
+class LinksConfig:
+    inputs: list[str]  # files (globs expanded) and reddit: specs
+    out_dir: str
+    min_score: int = 3
+    score_rule: str = "max"
+    keep_nsfw: bool = False
+    num_shards: int = 8
+    reddit_site: str | None = None
+    praw_overrides: tuple[tuple[str, str], ...] = ()  # (key, value): e.g. oauth_url for tests
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "min_score": self.min_score,
+            "score_rule": self.score_rule,
+            "keep_nsfw": self.keep_nsfw,
+            "num_shards": self.num_shards,
+            "schema_version": schemas.SCHEMA_VERSION,
+        }
+
+
+class ReadPosts(BundleStats):
+    """One input (a dump file or a reddit: listing) -> (url_key, Post) for each kept post."""
+
+    def __init__(self, config: LinksConfig) -> None:
+        self.keep_nsfw = config.keep_nsfw
+        self.reddit_site = config.reddit_site
+        self.praw_overrides = dict(config.praw_overrides)
+
+    def process(self, source: str) -> Iterable[tuple[str, Post]]:
+        if reddit_live.is_reddit_spec(source):
+            yield from self._read_listing(source)
+        else:
+            yield from self._read_dump(source)
+
+    def _read_dump(self, path: str) -> Iterable[tuple[str, Post]]:
+        stats = self.stats
+        started = last_report = time.monotonic()
+        lines = 0
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
+            for item in iter_lines(raw, path):
+                if not isinstance(item, Line):
+                    stats.records_in += 1
+                    stats.drop(item.reason)
+                    stats.error(item.message())
+                    log.warning("%s", item.message())
+                    continue
+                lines += 1
+                post = parse_line(
+                    item.data, f"{path}: line {item.number}", stats, keep_nsfw=self.keep_nsfw
+                )
+                if post is not None:
+                    yield post.url_key, post
+                if lines % 65536 == 0 and time.monotonic() - last_report > PROGRESS_EVERY_S:
+                    last_report = time.monotonic()
+                    rate = lines / (last_report - started)
+                    log.info("%s: %s lines read (%.0f lines/s)", path, f"{lines:,}", rate)
+        log.info("%s: done, %s lines", path, f"{lines:,}")
+
+    def _read_listing(self, text: str) -> Iterable[tuple[str, Post]]:
+        spec = reddit_live.parse_spec(text)
+        reddit = reddit_live.make_reddit(self.reddit_site, **self.praw_overrides)
+        count = 0
+        for record in reddit_live.iter_listing(reddit, spec):
+            self.stats.records_in += 1
+            count += 1
+            post = post_from_record(record, self.stats, keep_nsfw=self.keep_nsfw)
+            if post is not None:
+                yield post.url_key, post
+        log.info("%s: %d submissions", spec.describe(), count)
+
+
+class CombineLink(beam.CombineFn):
+    def create_accumulator(self) -> LinkAggregate:
+        return LinkAggregate()
+
+    def add_input(self, acc: LinkAggregate, post: Post) -> LinkAggregate:
+        return acc.add(post)
+
+    def merge_accumulators(self, accs: Iterable[LinkAggregate]) -> LinkAggregate:
+        merged = LinkAggregate()
+        for acc in accs:
+            merged.merge(acc)
+        return merged
+
+    def extract_output(self, acc: LinkAggregate) -> LinkAggregate:
+        return acc
+
+
+class SelectLinks(BundleStats):
+    def __init__(self, min_score: int, score_rule: str) -> None:
+        self.min_score = min_score
+        self.score_rule = score_rule
+
+    def process(self, element: tuple[str, LinkAggregate]) -> Iterable[tuple[str, dict]]:
+        key, link = element
+        row, stats = select_link(link, self.min_score, self.score_rule)
+        self.stats.merge(stats)
+        if row is not None:
+            yield key, row
+
+
+class ExtractLinks(beam.PTransform):
+    """PCollection of inputs (paths / reddit: specs) -> rows + stats for WriteStageOutput."""
+
+    def __init__(self, config: LinksConfig) -> None:
+        super().__init__()
+        self.config = config
+
+    def expand(self, sources: beam.PCollection) -> dict[str, beam.PCollection]:
+        read = sources | "ReadPosts" >> beam.ParDo(ReadPosts(self.config)).with_outputs(
+            BundleStats.STATS_TAG, main="posts"
+        )
+        links = read.posts | "CombinePerUrl" >> beam.CombinePerKey(CombineLink())
+        selected = links | "KarmaRule" >> beam.ParDo(
+            SelectLinks(self.config.min_score, self.config.score_rule)
+        ).with_outputs(BundleStats.STATS_TAG, main="rows")
+        stats = (read.stats, selected.stats) | "AllStats" >> beam.Flatten()
+        return {"rows": selected.rows, "stats": stats}
+
+
+def resolve_inputs(raw_inputs: list[str]) -> list[str]:
+    """Expand file globs; validate reddit: specs up front so errors come before any work."""
+    files = [i for i in raw_inputs if not reddit_live.is_reddit_spec(i)]
+    specs = [i for i in raw_inputs if reddit_live.is_reddit_spec(i)]
+    for spec in specs:
+        reddit_live.parse_spec(spec)
+    return (expand_inputs(files) if files else []) + specs
+
+
+def run_links(
+    config: LinksConfig, beam_args: list[str] | None = None, *, overwrite: bool = False
+) -> str:
+    """Run the links job. Returns "complete" when it had already finished, else "ran"."""
+    inputs = resolve_inputs(config.inputs)
+    files = [i for i in inputs if not reddit_live.is_reddit_spec(i)]
+    specs = [i for i in inputs if reddit_live.is_reddit_spec(i)]
+    params = config.params()
+    if specs:
+        # Live listings change from minute to minute: such a run is never resumed, and an
+        # existing output directory is only replaced with --overwrite.
+        params["live_run_started"] = time.time()
+    spec = shards.JobSpec("links", params, input_fingerprint(files) + specs)
+    state = shards.prepare_output(config.out_dir, spec, overwrite=overwrite)
+    if state == "complete":
+        log.info("%s is already complete for these inputs; nothing to do", config.out_dir)
+        return "complete"
+    if state == "resume":
+        removed = shards.clean_temporaries(config.out_dir)
+        log.info(
+            "resuming the unfinished run in %s (%d temporary files removed)",
+            config.out_dir,
+            removed,
+        )
+    options = PipelineOptions(beam_args or [])
+    with beam.Pipeline(options=options) as p:
+        _ = (
+            p
+            | "Inputs" >> beam.Create(inputs)
+            | "Extract" >> ExtractLinks(config)
+            | "Write" >> WriteStageOutput(config.out_dir, schemas.LINKS, config.num_shards, "links")
+        )
+    return "ran"

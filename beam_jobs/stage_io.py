@@ -1,0 +1,139 @@
+"""Beam transforms shared by every stage: write shards resumably, account, finish."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import apache_beam as beam
+import pyarrow as pa
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.transforms.window import GlobalWindows
+
+from pipeline import shards
+from pipeline.stats import StageStats, format_stats
+
+log = logging.getLogger(__name__)
+
+
+class MergeStats(beam.CombineFn):
+    """Combine StageStats from every worker and bundle into one."""
+
+    def create_accumulator(self) -> StageStats:
+        return StageStats()
+
+    def add_input(self, acc: StageStats, item: StageStats) -> StageStats:
+        return acc.merge(item)
+
+    def merge_accumulators(self, accs: Iterable[StageStats]) -> StageStats:
+        total = StageStats()
+        for acc in accs:
+            total.merge(acc)
+        return total
+
+    def extract_output(self, acc: StageStats) -> StageStats:
+        return acc
+
+
+class BundleStats(beam.DoFn):
+    """Base for DoFns that count per bundle and emit one StageStats on the 'stats' output."""
+
+    STATS_TAG = "stats"
+
+    def start_bundle(self) -> None:
+        self.stats = StageStats()
+
+    def finish_bundle(self) -> Iterable[Any]:
+        yield beam.pvalue.TaggedOutput(self.STATS_TAG, GlobalWindows.windowed_value(self.stats))
+
+
+class _WriteShardFn(beam.DoFn):
+    def __init__(self, out_dir: str, schema: pa.Schema, num_shards: int) -> None:
+        self.out_dir = out_dir
+        self.schema = schema
+        self.num_shards = num_shards
+
+    def process(self, element: tuple[int, Iterable[tuple[str, dict]]]) -> Iterable[tuple[str, int]]:
+        index, keyed_rows = element
+        name = shards.shard_name(index, self.num_shards)
+        path = shards.join(self.out_dir, name)
+        if shards.exists(path):
+            # Left by an earlier run of the same job (checked by prepare_output): identical.
+            count = shards.shard_row_count(path)
+            log.info("kept %s from an earlier run (%d rows)", name, count)
+            yield name, count
+            return
+        ordered = sorted(keyed_rows, key=lambda kv: kv[0])
+        count = shards.write_shard(self.out_dir, name, (row for _, row in ordered), self.schema)
+        yield name, count
+
+
+def _finish(total: StageStats, written: list[tuple[str, int]], out_dir: str, stage: str) -> None:
+    rows_written = sum(count for _, count in written)
+    if rows_written != total.records_out:
+        raise AssertionError(
+            f"{out_dir}: shards hold {rows_written} rows but the stage produced "
+            f"{total.records_out}; refusing to mark it complete"
+        )
+    total.check_balance()
+    data = total.to_dict()
+    data["stage"] = stage
+    data["shards"] = {name: count for name, count in sorted(written)}
+    shards.finish_output(out_dir, data)
+    log.info("%s", format_stats(total, f"{stage} -> {out_dir}"))
+
+
+class WriteStageOutput(beam.PTransform):
+    """``{"rows": PCollection[(key, row)], "stats": PCollection[StageStats]}`` -> a stage dir.
+
+    Rows go to ``num_shards`` Parquet files by a stable hash of their key, sorted by key, each
+    written atomically; a shard that exists already (an interrupted earlier run of the same
+    job) is kept. stats.json and then _SUCCESS are written once every shard is in place.
+    """
+
+    def __init__(self, out_dir: str, schema: pa.Schema, num_shards: int, stage: str) -> None:
+        super().__init__()
+        self.out_dir = out_dir
+        self.schema = schema
+        self.num_shards = num_shards
+        self.stage = stage
+
+    def expand(self, pcolls: dict[str, beam.PCollection]) -> beam.PCollection:
+        n = self.num_shards
+        written = (
+            pcolls["rows"]
+            | "AssignShard" >> beam.Map(lambda kv, n=n: (shards.shard_index(kv[0], n), kv))
+            | "GroupByShard" >> beam.GroupByKey()
+            | "WriteShard" >> beam.ParDo(_WriteShardFn(self.out_dir, self.schema, n))
+        )
+        total = pcolls["stats"] | "MergeStats" >> beam.CombineGlobally(MergeStats())
+        return total | "Finish" >> beam.Map(
+            _finish,
+            written=beam.pvalue.AsList(written),
+            out_dir=self.out_dir,
+            stage=self.stage,
+        )
+
+
+def expand_inputs(patterns: list[str]) -> list[str]:
+    """Expand globs (local or remote) to a sorted list of files; a pattern matching nothing
+    is an error naming it."""
+    files: list[str] = []
+    for pattern in patterns:
+        result = FileSystems.match([pattern])[0]
+        matched = sorted(m.path for m in result.metadata_list)
+        if not matched:
+            raise FileNotFoundError(f"input {pattern!r} matches no file")
+        files.extend(matched)
+    return sorted(dict.fromkeys(files))
+
+
+def input_fingerprint(paths: list[str]) -> list[str]:
+    """Identify inputs by path and size, for the output directory's _job.json."""
+    out = []
+    for path in paths:
+        meta = FileSystems.match([path])[0].metadata_list
+        size = meta[0].size_in_bytes if meta else -1
+        out.append(f"{path}#{size}")
+    return out

@@ -1,0 +1,257 @@
+"""Shard IO shared by every stage.
+
+A stage's output is a directory holding:
+  part-NNNNN-of-MMMMM.parquet   zstd-compressed Parquet shards, each written atomically
+  _job.json                     what produced the directory (stage, parameters, inputs)
+  stats.json                    records in / out / dropped per reason
+  _SUCCESS                      written last; its presence means the directory is complete
+
+Records are assigned to shards by a stable hash of their key and sorted inside a shard, so a
+rerun over the same input writes byte-identical shards: a shard that already exists after a
+killed run is kept as is, a missing one is written, and no record can appear twice.
+
+Paths may be local or any URI pyarrow.fs understands (gs://, s3://, hdfs://).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+import xxhash
+
+SUCCESS_MARKER = "_SUCCESS"
+STATS_FILE = "stats.json"
+JOB_FILE = "_job.json"
+SHARD_SUFFIX = ".parquet"
+TMP_PREFIX = "_tmp-"
+
+
+class ShardError(Exception):
+    """A shard directory is unusable: wrong schema, missing files, foreign job."""
+
+
+def _resolve(path: str) -> tuple[pafs.FileSystem, str]:
+    if "://" in path:
+        return pafs.FileSystem.from_uri(path)
+    import os
+
+    return pafs.LocalFileSystem(), os.path.abspath(path)
+
+
+def join(directory: str, name: str) -> str:
+    return directory.rstrip("/") + "/" + name
+
+
+def shard_name(index: int, num_shards: int) -> str:
+    return f"part-{index:05d}-of-{num_shards:05d}{SHARD_SUFFIX}"
+
+
+def shard_index(key: str, num_shards: int) -> int:
+    """Stable shard assignment (the same on every machine, process and Python version)."""
+    return xxhash.xxh64_intdigest(key.encode("utf-8")) % num_shards
+
+
+def exists(path: str) -> bool:
+    fs, p = _resolve(path)
+    return fs.get_file_info(p).type != pafs.FileType.NotFound
+
+
+def write_bytes_atomic(path: str, data: bytes) -> None:
+    """Write to a temporary sibling, then rename over the destination."""
+    fs, p = _resolve(path)
+    parent, _, name = p.rpartition("/")
+    fs.create_dir(parent, recursive=True)
+    tmp = f"{parent}/{TMP_PREFIX}{uuid.uuid4().hex}-{name}"
+    with fs.open_output_stream(tmp) as out:
+        out.write(data)
+    fs.move(tmp, p)
+
+
+def read_text(path: str) -> str:
+    fs, p = _resolve(path)
+    with fs.open_input_stream(p) as f:
+        return f.read().decode("utf-8")
+
+
+def write_json_atomic(path: str, obj: Any) -> None:
+    write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def write_shard(
+    directory: str,
+    name: str,
+    rows: Iterable[dict[str, Any]],
+    schema: pa.Schema,
+    *,
+    row_group_size: int = 8192,
+) -> int:
+    """Write rows (dicts in schema order) as one zstd Parquet file, atomically. Returns rows written."""
+    fs, d = _resolve(directory)
+    fs.create_dir(d, recursive=True)
+    final = f"{d}/{name}"
+    tmp = f"{d}/{TMP_PREFIX}{uuid.uuid4().hex}-{name}"
+    count = 0
+    with (
+        fs.open_output_stream(tmp) as sink,
+        pq.ParquetWriter(sink, schema, compression="zstd") as writer,
+    ):
+        batch: list[dict[str, Any]] = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= row_group_size:
+                writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+                count += len(batch)
+                batch = []
+        if batch or count == 0:
+            writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+            count += len(batch)
+    fs.move(tmp, final)
+    return count
+
+
+def shard_row_count(path: str) -> int:
+    fs, p = _resolve(path)
+    with fs.open_input_file(p) as f:
+        return pq.ParquetFile(f).metadata.num_rows
+
+
+def list_shards(directory: str) -> list[str]:
+    """Finished shard files (temporary files of a killed writer are ignored), sorted."""
+    fs, d = _resolve(directory)
+    if fs.get_file_info(d).type == pafs.FileType.NotFound:
+        return []
+    infos = fs.get_file_info(pafs.FileSelector(d, recursive=False))
+    names = sorted(
+        i.base_name
+        for i in infos
+        if i.type == pafs.FileType.File
+        and i.base_name.endswith(SHARD_SUFFIX)
+        and not i.base_name.startswith(TMP_PREFIX)
+    )
+    return [join(directory, n) for n in names]
+
+
+def validate_schema(path: str, actual: pa.Schema, expected: pa.Schema) -> None:
+    """Every expected column present with the expected type; extra columns are allowed."""
+    for field in expected:
+        idx = actual.get_field_index(field.name)
+        if idx < 0:
+            raise ShardError(
+                f"{path}: missing column '{field.name}' (expected {field.type}); "
+                f"columns present: {', '.join(actual.names)}"
+            )
+        got = actual.field(idx).type
+        if not got.equals(field.type):
+            raise ShardError(f"{path}: column '{field.name}' has type {got}, expected {field.type}")
+
+
+def require_complete(directory: str) -> None:
+    if not exists(join(directory, SUCCESS_MARKER)):
+        raise ShardError(
+            f"{directory}: no {SUCCESS_MARKER} marker; the stage that writes it did not finish "
+            "(rerun it: it resumes)"
+        )
+
+
+def iter_batches(
+    directory: str,
+    schema: pa.Schema,
+    *,
+    columns: Sequence[str] | None = None,
+    batch_size: int = 8192,
+    require_success: bool = True,
+) -> Iterator[pa.RecordBatch]:
+    """Stream record batches from every shard of a stage directory, checking the schema."""
+    if require_success:
+        require_complete(directory)
+    shards = list_shards(directory)
+    for path in shards:
+        fs, p = _resolve(path)
+        with fs.open_input_file(p) as f:
+            pf = pq.ParquetFile(f)
+            validate_schema(path, pf.schema_arrow, schema)
+            cols = list(columns) if columns is not None else schema.names
+            yield from pf.iter_batches(batch_size=batch_size, columns=cols)
+
+
+def read_rows(directory: str, schema: pa.Schema, **kwargs: Any) -> list[dict[str, Any]]:
+    """All rows of a (small) stage directory as dicts. For tests, demos and reports."""
+    rows: list[dict[str, Any]] = []
+    for batch in iter_batches(directory, schema, **kwargs):
+        rows.extend(batch.to_pylist())
+    return rows
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What a stage run depends on. Two runs with equal specs produce identical output."""
+
+    stage: str
+    params: dict[str, Any]
+    inputs: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"stage": self.stage, "params": self.params, "inputs": self.inputs}
+
+
+def prepare_output(directory: str, spec: JobSpec, *, overwrite: bool = False) -> str:
+    """Claim an output directory for a run.
+
+    Returns "complete" when a finished run with the same spec is already there (nothing to do),
+    "resume" when an unfinished run with the same spec left shards behind, "fresh" otherwise.
+    A directory holding another job's output is refused unless ``overwrite``.
+    """
+    fs, d = _resolve(directory)
+    job_path = join(directory, JOB_FILE)
+    has_content = fs.get_file_info(d).type != pafs.FileType.NotFound and bool(
+        fs.get_file_info(pafs.FileSelector(d, recursive=False))
+    )
+    if has_content and overwrite:
+        fs.delete_dir_contents(d)
+        has_content = False
+    if has_content:
+        if not exists(job_path):
+            raise ShardError(
+                f"{directory}: exists, is not empty and was not written by webtext "
+                "(no _job.json); choose another --out or pass --overwrite"
+            )
+        previous = json.loads(read_text(job_path))
+        if previous != json.loads(json.dumps(spec.to_dict())):
+            raise ShardError(
+                f"{directory}: holds output of a different run "
+                f"(stage/params/inputs differ: {previous} vs {spec.to_dict()}); "
+                "choose another --out or pass --overwrite"
+            )
+        return "complete" if exists(join(directory, SUCCESS_MARKER)) else "resume"
+    write_json_atomic(job_path, spec.to_dict())
+    return "fresh"
+
+
+def clean_temporaries(directory: str) -> int:
+    """Remove temporary files a killed writer left behind. Returns how many."""
+    fs, d = _resolve(directory)
+    if fs.get_file_info(d).type == pafs.FileType.NotFound:
+        return 0
+    removed = 0
+    for info in fs.get_file_info(pafs.FileSelector(d, recursive=False)):
+        if info.base_name.startswith(TMP_PREFIX):
+            fs.delete_file(info.path)
+            removed += 1
+    return removed
+
+
+def finish_output(directory: str, stats_dict: dict[str, Any]) -> None:
+    """Write stats.json, then _SUCCESS last."""
+    write_json_atomic(join(directory, STATS_FILE), stats_dict)
+    write_bytes_atomic(join(directory, SUCCESS_MARKER), b"")
+
+
+def read_stats(directory: str) -> dict[str, Any]:
+    return json.loads(read_text(join(directory, STATS_FILE)))

@@ -1,0 +1,86 @@
+"""Per-stage accounting: every record that enters a stage leaves it as output or as a
+counted drop with a reason (``records_in == records_out + sum(dropped)``)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_ERROR_SAMPLES = 50
+
+
+@dataclass
+class StageStats:
+    """Counts for one stage. Mergeable, so Beam can combine per-file or per-worker stats."""
+
+    records_in: int = 0
+    records_out: int = 0
+    dropped: Counter = field(default_factory=Counter)
+    # Repairs that did not drop the record (e.g. created_utc given as a string).
+    repaired: Counter = field(default_factory=Counter)
+    # A few examples of errors, each naming the input and position, for the user to inspect.
+    error_samples: list[str] = field(default_factory=list)
+
+    def drop(self, reason: str, count: int = 1) -> None:
+        self.dropped[reason] += count
+
+    def error(self, message: str) -> None:
+        if len(self.error_samples) < MAX_ERROR_SAMPLES:
+            self.error_samples.append(message)
+
+    def merge(self, other: StageStats) -> StageStats:
+        self.records_in += other.records_in
+        self.records_out += other.records_out
+        self.dropped.update(other.dropped)
+        self.repaired.update(other.repaired)
+        room = MAX_ERROR_SAMPLES - len(self.error_samples)
+        if room > 0:
+            self.error_samples.extend(other.error_samples[:room])
+        return self
+
+    @property
+    def total_dropped(self) -> int:
+        return sum(self.dropped.values())
+
+    def check_balance(self) -> None:
+        """Raise if a record went missing: in must equal out plus every drop."""
+        if self.records_in != self.records_out + self.total_dropped:
+            raise AssertionError(
+                f"stage accounting does not balance: in={self.records_in} "
+                f"out={self.records_out} dropped={self.total_dropped} ({dict(self.dropped)})"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "records_in": self.records_in,
+            "records_out": self.records_out,
+            "dropped_total": self.total_dropped,
+            "dropped": dict(sorted(self.dropped.items())),
+            "repaired": dict(sorted(self.repaired.items())),
+            "error_samples": list(self.error_samples),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StageStats:
+        return cls(
+            records_in=int(data.get("records_in", 0)),
+            records_out=int(data.get("records_out", 0)),
+            dropped=Counter(data.get("dropped", {})),
+            repaired=Counter(data.get("repaired", {})),
+            error_samples=list(data.get("error_samples", [])),
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
+
+
+def format_stats(stats: StageStats, title: str) -> str:
+    """A short human-readable summary for the terminal."""
+    lines = [f"{title}: {stats.records_in:,} in -> {stats.records_out:,} out"]
+    for reason, count in sorted(stats.dropped.items(), key=lambda kv: (-kv[1], kv[0])):
+        lines.append(f"  dropped {reason:<28} {count:>10,}")
+    for reason, count in sorted(stats.repaired.items(), key=lambda kv: (-kv[1], kv[0])):
+        lines.append(f"  repaired {reason:<27} {count:>10,}")
+    return "\n".join(lines)
