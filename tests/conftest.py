@@ -1,0 +1,34 @@
+"""Shared fixtures. Tests that read ../shared/data use the ``shared_data`` fixture: they skip
+with a reason when it is absent (a user's clone) and fail when WEBTEXT_REQUIRE_SHARED=1 (CI)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("WEBTEXT_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+def _shared_path(*parts: str) -> Path:
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        message = f"shared test data not found at {path} (set WEBTEXT_SHARED_DATA to its folder)"
+        if os.environ.get("WEBTEXT_REQUIRE_SHARED") == "1":
+            pytest.fail(message + "; WEBTEXT_REQUIRE_SHARED=1 makes this an error")
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The folder ../shared/data (real Reddit dumps, pages, test sets, GPT-2 files)."""
+    return _shared_path()
+
+
+@pytest.fixture(scope="session")
+def shared_file():
+    """shared_file("reddit", "RS_v2_2005-06.xz") -> Path, skipping/failing as above."""
+    return _shared_path
