@@ -58,7 +58,6 @@ BLOCKED_DOMAINS: frozenset[str] = frozenset(
         "quickmeme.com",
         "memegenerator.net",
         "twimg.com",
-        "pbs.twimg.com",
         "tumblr.com",
         "ibb.co",
         "minus.com",
