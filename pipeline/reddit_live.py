@@ -8,6 +8,7 @@ praw's usual places (``praw_client_id`` / ``praw_client_secret`` environment var
 
 from __future__ import annotations
 
+import configparser
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -82,24 +83,36 @@ def make_reddit(site: str | None = None, **overrides: Any) -> Any:
     if not os.environ.get("praw_user_agent"):  # noqa: SIM112 (praw reads lower-case names)
         kwargs["user_agent"] = DEFAULT_USER_AGENT
     kwargs.update(overrides)
-    reddit = praw.Reddit(site or "DEFAULT", **kwargs)
+    try:
+        reddit = praw.Reddit(site or "DEFAULT", **kwargs)
+    except configparser.NoSectionError:
+        raise RedditSpecError(
+            f"praw.ini has no site [{site}] (looked in the working directory, the user config "
+            "folder and praw's package)"
+        ) from None
     reddit.read_only = True
     return reddit
 
 
 def submission_record(submission: Any) -> dict[str, Any]:
-    """A praw Submission as a dict in the dump schema (the fields the link rules read)."""
+    """A praw Submission as a dict in the dump schema (the fields the link rules read).
+
+    Reads the attributes the listing already delivered (``vars``): touching a missing one
+    through praw would trigger a separate API request per submission.
+    """
+    data = vars(submission)
+    subreddit = data.get("subreddit")
     return {
-        "id": submission.id,
-        "url": submission.url,
-        "domain": submission.domain,
-        "score": submission.score,
-        "is_self": submission.is_self,
-        "over_18": submission.over_18,
-        "created_utc": submission.created_utc,
-        "subreddit": submission.subreddit.display_name,
-        "title": submission.title,
-        "permalink": submission.permalink,
+        "id": data.get("id"),
+        "url": data.get("url"),
+        "domain": data.get("domain"),
+        "score": data.get("score"),
+        "is_self": data.get("is_self"),
+        "over_18": data.get("over_18"),
+        "created_utc": data.get("created_utc"),
+        "subreddit": getattr(subreddit, "display_name", subreddit),
+        "title": data.get("title"),
+        "permalink": data.get("permalink"),
     }
 
 

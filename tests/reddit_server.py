@@ -80,7 +80,7 @@ class FakeReddit:
                     return self._send(404, {"error": 404})
                 fake.listing_requests.append(self.path)
                 query = parse_qs(parts.query)
-                limit = int(query.get("limit", ["25"])[0])
+                limit = min(int(query.get("limit", ["25"])[0]), 100)  # Reddit caps a page at 100
                 after = query.get("after", [None])[0]
                 records: list[dict[str, Any]] = []
                 for sub in segments[1].split("+"):
@@ -94,7 +94,17 @@ class FakeReddit:
                 next_after = (
                     f"t3_{page[-1]['id']}" if start + limit < len(records) and page else None
                 )
-                children = [{"kind": "t3", "data": {**r, "name": f"t3_{r['id']}"}} for r in page]
+                children = [
+                    {
+                        "kind": "t3",
+                        "data": {
+                            "permalink": f"/r/x/comments/{r['id']}/",
+                            **r,
+                            "name": f"t3_{r['id']}",
+                        },
+                    }
+                    for r in page
+                ]
                 return self._send(
                     200,
                     {
