@@ -130,9 +130,12 @@ def make_dump(path: Path, n: int, parts: int, seed: int = 0) -> list[Path]:
     if all(p.exists() for p in paths):
         return paths
     path.parent.mkdir(parents=True, exist_ok=True)
-    cctx = zstandard.ZstdCompressor(level=3)
+    # One compressor per stream: a zstd context cannot interleave several frames.
     with contextlib.ExitStack() as stack:
-        writers = [stack.enter_context(cctx.stream_writer(open(p, "wb"))) for p in paths]  # noqa: SIM115
+        writers = [
+            stack.enter_context(zstandard.ZstdCompressor(level=3).stream_writer(open(p, "wb")))  # noqa: SIM115
+            for p in paths
+        ]
         for i, record in enumerate(synthetic_records(n, seed)):
             writers[i % parts].write(json.dumps(record).encode() + b"\n")
     return paths

@@ -43,6 +43,8 @@ class NormalizedUrl:
 def unescape_entities(text: str) -> str:
     """Undo HTML entity escaping, also when applied more than once (``&amp;amp;``)."""
     for _ in range(3):
+        if "&" not in text:
+            break
         unescaped = html.unescape(text)
         if unescaped == text:
             break
@@ -94,7 +96,7 @@ def normalize_url(raw: str) -> NormalizedUrl:
     domain = host[4:] if host.startswith("www.") else host
     key_netloc = domain if port is None or port == _DEFAULT_PORTS[scheme] else f"{domain}:{port}"
     key_path = path.rstrip("/")
-    key_query = urlencode(sorted(query_pairs), doseq=True)
+    key_query = urlencode(sorted(query_pairs), doseq=True) if query_pairs else ""
     key = key_netloc + key_path + (f"?{key_query}" if key_query else "")
     if fragment:
         key += f"#{fragment}"
