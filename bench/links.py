@@ -77,12 +77,13 @@ EXTRA_KEYS = [
 ]
 
 
-def synthetic_records(n: int, seed: int = 0):
+def synthetic_records(n: int, seed: int = 0, pool: int | None = None):
     """Realistic mix: ~15% self posts, ~10% image/video hosts, 2% Wikipedia, heavy-tailed
-    scores (most posts below 3), URLs reposted (a pool of n/3 articles on 5,000 sites)."""
+    scores (most posts below 3), URLs reposted (a pool of n/3 articles on 5,000 sites, or
+    ``pool`` articles whatever n is: the input grows while the set of links stays the same)."""
     rng = random.Random(seed)
     sites = [f"www.site{i}.example.com" for i in range(5000)]
-    pool = max(1, n // 3)
+    pool = pool or max(1, n // 3)
     for i in range(n):
         kind = rng.random()
         article = rng.randrange(pool)
@@ -125,7 +126,7 @@ def synthetic_records(n: int, seed: int = 0):
         yield record
 
 
-def make_dump(path: Path, n: int, parts: int, seed: int = 0) -> list[Path]:
+def make_dump(path: Path, n: int, parts: int, seed: int = 0, pool: int | None = None) -> list[Path]:
     paths = [path.with_name(f"{path.stem}-{k}-of-{parts}.zst") for k in range(parts)]
     if all(p.exists() for p in paths):
         return paths
@@ -136,7 +137,7 @@ def make_dump(path: Path, n: int, parts: int, seed: int = 0) -> list[Path]:
             stack.enter_context(zstandard.ZstdCompressor(level=3).stream_writer(open(p, "wb")))  # noqa: SIM115
             for p in paths
         ]
-        for i, record in enumerate(synthetic_records(n, seed)):
+        for i, record in enumerate(synthetic_records(n, seed, pool)):
             writers[i % parts].write(json.dumps(record).encode() + b"\n")
     return paths
 
@@ -203,6 +204,13 @@ def main() -> None:
     )
     ap.add_argument("--sizes", type=int, nargs="+", default=[250_000, 1_000_000])
     ap.add_argument("--variants", nargs="+", default=["plain", "beam-1", "beam-2"])
+    ap.add_argument(
+        "--pool",
+        type=int,
+        default=None,
+        help="distinct articles whatever the size (default: size/3); a fixed pool shows memory "
+        "does not grow with the input itself, only with the number of distinct links",
+    )
     ap.add_argument("--workdir", default=str(ROOT / "bench_out" / "links"))
     ap.add_argument("--one", nargs=3, metavar=("VARIANT", "INPUTS", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -217,7 +225,8 @@ def main() -> None:
     )
     for n in args.sizes:
         t0 = time.perf_counter()
-        inputs = make_dump(work / f"RS_synth_{n}.zst", n, parts=4)
+        tag = f"{n}" + (f"-pool{args.pool}" if args.pool else "")
+        inputs = make_dump(work / f"RS_synth_{tag}.zst", n, parts=4, pool=args.pool)
         gen_s = time.perf_counter() - t0
         size_mb = sum(p.stat().st_size for p in inputs) / 1e6
         print(
@@ -225,7 +234,7 @@ def main() -> None:
         )
         plain_rate = None
         for variant in args.variants:
-            out = work / f"out-{variant}-{n}"
+            out = work / f"out-{variant}-{tag}"
             shutil.rmtree(out, ignore_errors=True)
             cmd = [sys.executable, __file__, "--one", variant, ",".join(map(str, inputs)), str(out)]
             result = json.loads(
