@@ -74,7 +74,8 @@ def run_extract(
             | "PageShards" >> beam.Create(page_files)
             | "ReadPages" >> beam.ParDo(ReadShardRows(schemas.PAGES))
             | "Spread" >> beam.Reshuffle()
-            | "Extract" >> beam.ParDo(ExtractDocs(config.extract)).with_outputs(
+            | "Extract"
+            >> beam.ParDo(ExtractDocs(config.extract)).with_outputs(
                 BundleStats.STATS_TAG, main="rows"
             )
         )

@@ -137,7 +137,11 @@ class FetchHostGroup(beam.DoFn):
         ok = sum(1 for r in rows if r["error"] is None)
         log.info(
             "fetched %d URLs in %.1fs (%.1f/s): %d pages, %d errors",
-            len(rows), elapsed, len(rows) / max(elapsed, 1e-9), ok, len(rows) - ok,
+            len(rows),
+            elapsed,
+            len(rows) / max(elapsed, 1e-9),
+            ok,
+            len(rows) - ok,
         )
         yield from rows
 
@@ -215,7 +219,9 @@ class Account(BundleStats):
                 self.stats.error(f"{row['url']}: {row['error']} (final URL {row['final_url']})")
 
 
-def _live_rows(p: beam.Pipeline, config: FetchJobConfig, links: beam.PCollection, ledger: list[str]):
+def _live_rows(
+    p: beam.Pipeline, config: FetchJobConfig, links: beam.PCollection, ledger: list[str]
+):
     done = (
         p
         | "LedgerFiles" >> beam.Create(ledger)
@@ -245,14 +251,18 @@ def _warc_rows(p: beam.Pipeline, config: FetchJobConfig, links: beam.PCollection
         | "ReadWarc" >> beam.ParDo(ReadWarc(config.fetch.max_body_bytes))
     )
     states = links | "Start" >> beam.Map(
-        lambda r: (url_key(r["url"]) or r["url_key"], _WarcState(r, FetchOutcome(r["url"], r["url"])))
+        lambda r: (
+            url_key(r["url"]) or r["url_key"],
+            _WarcState(r, FetchOutcome(r["url"], r["url"])),
+        )
     )
     finals = []
     for hop in range(config.fetch.max_redirects + 1):
         step = (
             {"states": states, "responses": responses}
             | f"Join{hop}" >> beam.CoGroupByKey()
-            | f"Step{hop}" >> beam.ParDo(WarcStep(config.fetch)).with_outputs(WarcStep.NEXT, main="rows")
+            | f"Step{hop}"
+            >> beam.ParDo(WarcStep(config.fetch)).with_outputs(WarcStep.NEXT, main="rows")
         )
         finals.append(step.rows)
         states = step.next
@@ -284,7 +294,10 @@ def run_fetch(
         done = sum(shards.shard_row_count(path) for path in ledger)
         log.info(
             "resuming %s: %d links already fetched in %d ledger files (%d temporary files removed)",
-            config.out_dir, done, len(ledger), removed,
+            config.out_dir,
+            done,
+            len(ledger),
+            removed,
         )
     options = PipelineOptions(beam_args or [])
     with beam.Pipeline(options=options) as p:

@@ -26,7 +26,9 @@ def check_stage_input(directory: str, schema: pa.Schema, what: str) -> list[str]
     return files
 
 
-def read_shard_file(path: str, schema: pa.Schema, batch_size: int = 1024) -> Iterable[dict[str, Any]]:
+def read_shard_file(
+    path: str, schema: pa.Schema, batch_size: int = 1024
+) -> Iterable[dict[str, Any]]:
     with FileSystems.open(path) as f:
         pf = pq.ParquetFile(f)
         shards.validate_schema(path, pf.schema_arrow, schema)

@@ -45,25 +45,62 @@ NEAR_COPIES = {
 }
 
 _SUBJECTS = [
-    "the committee", "local officials", "the research team", "residents", "engineers",
-    "the project's maintainers", "economists", "the city council", "volunteers", "analysts",
-    "the company", "teachers", "the organisers", "independent experts", "the authors",
+    "the committee",
+    "local officials",
+    "the research team",
+    "residents",
+    "engineers",
+    "the project's maintainers",
+    "economists",
+    "the city council",
+    "volunteers",
+    "analysts",
+    "the company",
+    "teachers",
+    "the organisers",
+    "independent experts",
+    "the authors",
 ]
 _VERBS = [
-    "reviewed", "questioned", "measured", "described", "welcomed", "criticised", "compared",
-    "published", "studied", "defended", "documented", "challenged", "tested", "explained",
+    "reviewed",
+    "questioned",
+    "measured",
+    "described",
+    "welcomed",
+    "criticised",
+    "compared",
+    "published",
+    "studied",
+    "defended",
+    "documented",
+    "challenged",
+    "tested",
+    "explained",
 ]
 _OBJECTS = [
-    "the latest figures", "a detailed report", "the proposal", "several earlier attempts",
-    "the long-term costs", "data collected over three years", "the first results",
-    "a set of recommendations", "the original plan", "public feedback", "the new approach",
+    "the latest figures",
+    "a detailed report",
+    "the proposal",
+    "several earlier attempts",
+    "the long-term costs",
+    "data collected over three years",
+    "the first results",
+    "a set of recommendations",
+    "the original plan",
+    "public feedback",
+    "the new approach",
 ]
 _CLAUSES = [
-    "before the final vote in March", "after months of careful work",
-    "despite concerns raised by critics", "according to people familiar with the matter",
-    "in a statement released on Tuesday", "as part of a wider review",
-    "while noting that more work remains", "with support from several partners",
-    "although the details are still being discussed", "in interviews with this newspaper",
+    "before the final vote in March",
+    "after months of careful work",
+    "despite concerns raised by critics",
+    "according to people familiar with the matter",
+    "in a statement released on Tuesday",
+    "as part of a wider review",
+    "while noting that more work remains",
+    "with support from several partners",
+    "although the details are still being discussed",
+    "in interviews with this newspaper",
 ]
 _QUOTES = [
     "We did not expect the response to be this strong",
@@ -105,7 +142,9 @@ def article_paragraphs(key: str, path: str, n_paragraphs: int = 7) -> list[str]:
             )
             sentences.append(sentence)
         if i % 3 == 1:
-            sentences.append(f'"{rng.choice(_QUOTES)}," one of them said of the {rng.choice(topic)} work.')
+            sentences.append(
+                f'"{rng.choice(_QUOTES)}," one of them said of the {rng.choice(topic)} work.'
+            )
         paragraphs.append(" ".join(sentences))
     return paragraphs
 
@@ -160,7 +199,9 @@ def article_html(host: str, path: str) -> str:
         paragraphs[3] = article_paragraphs(f"{host}{path}", path, 4)[3]
         paragraphs.insert(0, f"This article first appeared on {_site_name(source[0])}.")
     rng = _rng(f"byline{host}{path}")
-    byline = f"By {rng.choice(['Ana Ruiz', 'Tom Becker', 'Priya Nair', 'Lena Olsen', 'Sam Okafor'])}"
+    byline = (
+        f"By {rng.choice(['Ana Ruiz', 'Tom Becker', 'Priya Nair', 'Lena Olsen', 'Sam Okafor'])}"
+    )
     body = "".join(f"<p>{html.escape(p)}</p>\n" for p in paragraphs)
     main = (
         f'<article><h1>{html.escape(title)}</h1><p class="byline">{byline} &middot; '
@@ -191,13 +232,17 @@ def demo_web_app() -> web.Application:
         if (host, path) in WIKIPEDIA_REDIRECTS:
             raise web.HTTPMovedPermanently(WIKIPEDIA_REDIRECTS[(host, path)])
         if (host, path) in DEAD:
-            return web.Response(status=404, text="<h1>Page not found</h1>", content_type="text/html")
+            return web.Response(
+                status=404, text="<h1>Page not found</h1>", content_type="text/html"
+            )
         if (host, path) in TINY:
             page = tiny_html(host)
         elif path.startswith("/20") and path.endswith(".html"):
             page = article_html(host, path)
         else:
-            return web.Response(status=404, text="<h1>Page not found</h1>", content_type="text/html")
+            return web.Response(
+                status=404, text="<h1>Page not found</h1>", content_type="text/html"
+            )
         charset = "windows-1252" if host in CP1252_HOSTS else "utf-8"
         body = page.replace("{charset}", charset).encode(charset, errors="xmlcharrefreplace")
         headers = {"Content-Type": f"text/html; charset={charset}"}
@@ -238,9 +283,17 @@ def run_demo_step(root: Path, beam_args: list[str]) -> None:
             max_retries=1,
         )
         run_fetch(FetchJobConfig(links_dir, pages_dir, fetch=fetch, num_shards=2), beam_args)
-    print(format_stats(StageStats.from_dict(shards.read_stats(pages_dir)), f"[demo] fetch -> {pages_dir}"))
+    print(
+        format_stats(
+            StageStats.from_dict(shards.read_stats(pages_dir)), f"[demo] fetch -> {pages_dir}"
+        )
+    )
     run_extract(ExtractJobConfig(pages_dir, docs_dir, num_shards=2), beam_args)
-    print(format_stats(StageStats.from_dict(shards.read_stats(docs_dir)), f"[demo] extract -> {docs_dir}"))
+    print(
+        format_stats(
+            StageStats.from_dict(shards.read_stats(docs_dir)), f"[demo] extract -> {docs_dir}"
+        )
+    )
     docs = shards.read_rows(docs_dir, schemas.DOCS)
     print(f"[demo] {len(docs)} documents:")
     for doc in sorted(docs, key=lambda d: d["url"]):

@@ -99,7 +99,9 @@ def detect_language(text: str) -> str:
     return str(lang)
 
 
-def extract_main_text(html: str, url: str | None, config: ExtractConfig) -> tuple[str | None, str | None]:
+def extract_main_text(
+    html: str, url: str | None, config: ExtractConfig
+) -> tuple[str | None, str | None]:
     """(title, text) of an HTML document; text is None when trafilatura finds no main text."""
     import trafilatura
     from trafilatura.metadata import extract_title
@@ -121,7 +123,9 @@ def extract_main_text(html: str, url: str | None, config: ExtractConfig) -> tupl
     return (title or None), (text or None)
 
 
-def extract_document(page: dict[str, Any], config: ExtractConfig) -> tuple[dict[str, Any] | None, str | None]:
+def extract_document(
+    page: dict[str, Any], config: ExtractConfig
+) -> tuple[dict[str, Any] | None, str | None]:
     """A pages/ row -> (docs/ row, None) or (None, drop reason)."""
     if page.get("error") is not None or page.get("body") is None:
         return None, page.get("error") or "no_body"

@@ -202,13 +202,17 @@ def test_adversarial_endpoints_each_end_as_their_error_class(server):
 
 def test_retries_and_redirects_and_charsets(server, real_pages):
     paths = ["/retry-then-ok", "/redirect-ok", "/gzipped", "/latin1", "/sjis"]
-    outcomes = dict(zip(paths, fetch_urls([server.url(p) for p in paths], make_config()), strict=True))
+    outcomes = dict(
+        zip(paths, fetch_urls([server.url(p) for p in paths], make_config()), strict=True)
+    )
     for path, outcome in outcomes.items():
         assert outcome.error is None, (path, outcome.message)
     assert outcomes["/retry-then-ok"].retries == 1
     assert outcomes["/retry-then-ok"].elapsed_ms >= 1000  # waited for Retry-After: 1
     redirected = outcomes["/redirect-ok"]
-    assert redirected.redirects == 1 and redirected.final_url.endswith("/real/" + next(iter(real_pages)))
+    assert redirected.redirects == 1 and redirected.final_url.endswith(
+        "/real/" + next(iter(real_pages))
+    )
     assert redirected.body == real_pages[next(iter(real_pages))]
     assert outcomes["/gzipped"].body == PAGE
     latin = outcomes["/latin1"]

@@ -313,7 +313,7 @@ class Fetcher:
                 async with self._session.get(url, allow_redirects=True, max_redirects=3) as resp:
                     data = await resp.content.read(512 * 1024)
                     return resp.status, data.decode("utf-8", errors="replace")
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+        except (TimeoutError, aiohttp.ClientError, ValueError):
             return 0, ""
 
 

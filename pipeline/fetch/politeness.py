@@ -58,7 +58,7 @@ class RobotsCache:
         parser = urllib.robotparser.RobotFileParser()
         try:
             status, text = await self._fetch_text(origin + "/robots.txt")
-        except (OSError, asyncio.TimeoutError, ValueError):
+        except (TimeoutError, OSError, ValueError):
             status, text = 0, ""
         if status in (401, 403):
             parser.disallow_all = True

@@ -144,7 +144,9 @@ def warc_bytes(outcomes: Iterable[FetchOutcome]) -> bytes:
                 protocol="HTTP/1.1",
             )
             writer.write_record(
-                writer.create_warc_record(url, "response", payload=io.BytesIO(b""), http_headers=http)
+                writer.create_warc_record(
+                    url, "response", payload=io.BytesIO(b""), http_headers=http
+                )
             )
         headers = [(k, v) for k, v in out.headers.items() if k not in _DROPPED_HEADERS]
         headers.append(("Content-Length", str(len(out.body))))
