@@ -37,8 +37,7 @@ from pipeline.fetch.warc import (
     choose_response,
     iter_warc_responses,
     url_key,
-    warc_bytes,
-    warc_file_name,
+    write_warc_file,
 )
 
 log = logging.getLogger(__name__)
@@ -127,9 +126,7 @@ class FetchHostGroup(beam.DoFn):
             for link, outcome in zip(links, outcomes, strict=True)
         ]
         if self.config.write_warc_dir:
-            shards.write_bytes_atomic(
-                shards.join(self.config.write_warc_dir, warc_file_name()), warc_bytes(outcomes)
-            )
+            write_warc_file(self.config.write_warc_dir, outcomes)
         shards.write_shard(
             self.config.ledger_dir, f"batch-{uuid.uuid4().hex}.parquet", rows, schemas.PAGES
         )

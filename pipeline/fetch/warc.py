@@ -159,5 +159,26 @@ def warc_bytes(outcomes: Iterable[FetchOutcome]) -> bytes:
     return buffer.getvalue()
 
 
-def warc_file_name() -> str:
-    return f"fetch-{uuid.uuid4().hex}.warc.gz"
+def write_warc_file(directory: str, outcomes: Iterable[FetchOutcome]) -> str | None:
+    """Write the batch's pages as one new WARC file in ``directory`` (local or a pyarrow URI),
+    atomically (temporary name, then rename). Returns its path, or None if nothing to keep.
+
+    The bytes are written as they are: pyarrow's default would gzip a ``.gz`` name again."""
+    import os
+
+    import pyarrow.fs as pafs
+
+    data = warc_bytes(outcomes)
+    if not data:
+        return None
+    if "://" in directory:
+        fs, base = pafs.FileSystem.from_uri(directory)
+    else:
+        fs, base = pafs.LocalFileSystem(), os.path.abspath(directory)
+    fs.create_dir(base, recursive=True)
+    name = f"fetch-{uuid.uuid4().hex}.warc.gz"
+    tmp = f"{base}/_tmp-{name}"
+    with fs.open_output_stream(tmp, compression=None) as out:
+        out.write(data)
+    fs.move(tmp, f"{base}/{name}")
+    return directory.rstrip("/") + "/" + name
