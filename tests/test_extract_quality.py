@@ -19,7 +19,12 @@ ARTICLE = " ".join(
 )
 
 
-def page(html: str | bytes, url: str = "http://news.example.com/a", final_url: str | None = None, charset: str = "utf-8") -> dict:
+def page(
+    html: str | bytes,
+    url: str = "http://news.example.com/a",
+    final_url: str | None = None,
+    charset: str = "utf-8",
+) -> dict:
     norm = normalize_url(url)
     link = {
         "link_id": url_id(norm.key),
@@ -32,7 +37,14 @@ def page(html: str | bytes, url: str = "http://news.example.com/a", final_url: s
         "first_seen_utc": 1_200_000_000,
     }
     body = html.encode(charset) if isinstance(html, str) else html
-    outcome = FetchOutcome(url=norm.url, final_url=final_url or norm.url, status=200, content_type="text/html", charset=charset, body=body)
+    outcome = FetchOutcome(
+        url=norm.url,
+        final_url=final_url or norm.url,
+        status=200,
+        content_type="text/html",
+        charset=charset,
+        body=body,
+    )
     return page_row(link, outcome, source="live", fetched_utc=1)
 
 
@@ -58,11 +70,15 @@ def f1(predicted: str, gold: str) -> float:
 
 def test_real_dragnet_pages_give_their_gold_text(shared_file):
     folder = shared_file("extraction", "dragnet")
-    names = sorted(p.name.removesuffix(".html.gz") for p in (folder / "input").glob("*.html.gz"))[:15]
+    names = sorted(p.name.removesuffix(".html.gz") for p in (folder / "input").glob("*.html.gz"))[
+        :15
+    ]
     scores = []
     for name in names:
         html = gzip.decompress((folder / "input" / f"{name}.html.gz").read_bytes())
-        gold = gzip.decompress((folder / "GoldStandard" / f"{name}.txt.gz").read_bytes()).decode("utf-8", "replace")
+        gold = gzip.decompress((folder / "GoldStandard" / f"{name}.txt.gz").read_bytes()).decode(
+            "utf-8", "replace"
+        )
         gold = gold.split("!@#$%^&*()  COMMENTS")[0]
         doc, reason = extract_document(page(html, charset="utf-8"), ExtractConfig(min_tokens=0))
         scores.append(f1(doc["text"], gold) if doc else 0.0)
@@ -75,15 +91,31 @@ def test_document_row_carries_link_metadata_and_title():
     assert doc["title"] == "Why bridges sway"
     assert doc["n_chars"] == len(doc["text"]) and "engineers" in doc["text"]
     assert "Copyright" not in doc["text"] and "Home News Sport" not in doc["text"]
-    assert (doc["max_score"], doc["total_score"], doc["num_posts"], doc["subreddits"], doc["first_seen_utc"]) == (7, 9, 2, ["science"], 1_200_000_000)
+    assert (
+        doc["max_score"],
+        doc["total_score"],
+        doc["num_posts"],
+        doc["subreddits"],
+        doc["first_seen_utc"],
+    ) == (7, 9, 2, ["science"], 1_200_000_000)
     assert doc["doc_id"] == url_id(normalize_url("http://news.example.com/a").key)
 
 
 @pytest.mark.parametrize(
     ("html", "reason"),
     [
-        (wrap("Checking your browser before accessing this site. Please enable JavaScript and cookies to continue, then verify you are human."), "bot_wall"),
-        (wrap("This website uses cookies to give you the best experience. Click accept all cookies to continue reading, or manage cookie preferences in settings."), "cookie_wall"),
+        (
+            wrap(
+                "Checking your browser before accessing this site. Please enable JavaScript and cookies to continue, then verify you are human."
+            ),
+            "bot_wall",
+        ),
+        (
+            wrap(
+                "This website uses cookies to give you the best experience. Click accept all cookies to continue reading, or manage cookie preferences in settings."
+            ),
+            "cookie_wall",
+        ),
         (wrap("Just two short sentences here. Nothing more to read."), "too_short"),
         ("<html><body></body></html>", "no_main_text"),
     ],

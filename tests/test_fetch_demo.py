@@ -15,11 +15,18 @@ def words(text: str) -> set[str]:
 
 
 def test_articles_are_deterministic_and_near_copies_are_near():
-    assert article_html("www.gazette-herald.org", "/2019/02/x.html") == article_html("www.gazette-herald.org", "/2019/02/x.html")
+    assert article_html("www.gazette-herald.org", "/2019/02/x.html") == article_html(
+        "www.gazette-herald.org", "/2019/02/x.html"
+    )
     (copy_host, copy_path), (src_host, src_path) = next(iter(NEAR_COPIES.items()))
-    copy, source = words(article_html(copy_host, copy_path)), words(article_html(src_host, src_path))
+    copy, source = (
+        words(article_html(copy_host, copy_path)),
+        words(article_html(src_host, src_path)),
+    )
     assert len(copy & source) / len(copy | source) > 0.7
-    other = words(article_html("www.gazette-herald.org", "/2019/08/why-bridges-sway-in-the-wind.html"))
+    other = words(
+        article_html("www.gazette-herald.org", "/2019/08/why-bridges-sway-in-the-wind.html")
+    )
     assert len(copy & source) > len(copy & other)
 
 
