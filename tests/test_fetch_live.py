@@ -260,3 +260,15 @@ def test_per_host_delay_spaces_requests(server):
     assert all(o.error is None for o in outcomes)
     # Four request starts 0.3 s apart: the last one cannot finish before 0.9 s.
     assert max(o.elapsed_ms for o in outcomes) >= 900
+
+
+def test_memory_stays_bounded_under_endless_bodies_and_bombs(server):
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    paths = ["/endless", "/gzip-bomb"] * 8
+    outcomes = fetch_urls([server.url(p) for p in paths], make_config(total_timeout_s=5.0))
+    assert {o.error for o in outcomes} == {"too_large", "decompression_bomb"}
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    # 16 concurrent responses under a 1 MiB cap; unbounded reads would take gigabytes.
+    assert grown_mib < 200, grown_mib
