@@ -55,6 +55,19 @@ def site_app(pages: dict[str, bytes]) -> web.Application:
     return app
 
 
+@pytest.fixture
+def restore_logging():
+    """cli.main reconfigures the root logger onto the test's captured stderr; put it back so
+    later tests do not log into a closed stream."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
 @pytest.fixture(scope="module")
 def server(real_pages):
     with LoopbackServer(site_app(real_pages)) as srv:
@@ -295,7 +308,7 @@ def test_extract_job_on_fetched_pages(tmp_path, server, real_pages):
         assert doc["max_score"] == page["max_score"]
 
 
-def test_cli_fetch_and_extract(tmp_path, server, real_pages, capsys):
+def test_cli_fetch_and_extract(tmp_path, server, real_pages, capsys, restore_logging):
     write_links(tmp_path / "links", site_urls(real_pages)[:3])
     rc = cli_main(
         [
@@ -345,7 +358,7 @@ def test_cli_fetch_and_extract(tmp_path, server, real_pages, capsys):
     assert shards.read_stats(str(tmp_path / "strict"))["dropped"] == {"forbidden_address": 3}
 
 
-def test_cli_rejects_bad_inputs(tmp_path, capsys):
+def test_cli_rejects_bad_inputs(tmp_path, capsys, restore_logging):
     (tmp_path / "links").mkdir()
     assert cli_main(["fetch", str(tmp_path / "links"), "--out", str(tmp_path / "p")]) == 2
     assert "_SUCCESS" in capsys.readouterr().err
