@@ -58,3 +58,31 @@ CORPUS = pa.schema(
 )
 
 STAGE_SCHEMAS: dict[str, pa.Schema] = {"links": LINKS, "docs": DOCS, "corpus": CORPUS}
+
+# pages/: one fetched response per link (written by `webtext fetch`). The stage's Parquet shards
+# hold the pages that can go on to extraction (error is null there); pages/_fetched/ holds the
+# fetch ledger in the same schema, every link's outcome including the failed ones (error set).
+PAGES = pa.schema(
+    [
+        pa.field("link_id", pa.string(), nullable=False),  # = LINKS.link_id
+        pa.field("url", pa.string(), nullable=False),  # the link's normalised URL
+        pa.field("domain", pa.string(), nullable=False),
+        pa.field("final_url", pa.string(), nullable=False),  # after redirects
+        pa.field("status", pa.int32(), nullable=False),  # HTTP status of the last hop, 0 if none
+        pa.field("content_type", pa.string(), nullable=True),  # media type, lower-case
+        pa.field("charset", pa.string(), nullable=True),  # detected Python codec name
+        pa.field("headers", pa.map_(pa.string(), pa.string()), nullable=False),  # chosen headers
+        pa.field("body", pa.binary(), nullable=True),  # zstd frame of the decoded body
+        pa.field("body_bytes", pa.int64(), nullable=False),  # decoded body length
+        pa.field("error", pa.string(), nullable=True),  # error class; null for a usable page
+        pa.field("elapsed_ms", pa.int64(), nullable=False),
+        pa.field("redirects", pa.int32(), nullable=False),
+        pa.field("retries", pa.int32(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),  # "live" or "warc"
+        pa.field("fetched_utc", pa.int64(), nullable=False),  # when fetched (WARC: record date)
+        *_LINK_METADATA,
+    ],
+    metadata={"webtext.stage": "pages", "webtext.schema_version": str(SCHEMA_VERSION)},
+)
+
+STAGE_SCHEMAS["pages"] = PAGES

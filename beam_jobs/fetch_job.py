@@ -1,0 +1,316 @@
+"""Stage 2 as a Beam job: links/ -> pages/ (live HTTP, or responses read from WARC files).
+
+Live:  links ─┐
+              ├─ CoGroupByKey(link_id) ─ done ──────────────────────────┐
+   ledger ────┘                        └ todo ─ GroupByKey(host group) ─ FetchHostGroup ─┤
+                                                      (asyncio loop per batch; writes ledger)  │
+                                                                             Account ─ WriteStageOutput
+WARC:  links ─ key by URL key ─┐
+       WARC files ─ responses ─┴─ CoGroupByKey ─ WarcStep (x redirect rounds) ─ Account ─ Write
+
+Resume: each fetched batch writes its rows (pages and errors) to pages/_fetched/ as one
+atomically renamed Parquet file before emitting them. A rerun reads that ledger and fetches
+only links missing from it, so a job killed after hours loses at most the batches in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from beam_jobs.shard_read import ReadShardRows, check_stage_input, fingerprint_stage
+from beam_jobs.stage_io import BundleStats, WriteStageOutput, expand_inputs, input_fingerprint
+from pipeline import schemas, shards
+from pipeline.fetch.client import FetchConfig, FetchOutcome, fetch_urls
+from pipeline.fetch.records import choose_row, page_row
+from pipeline.fetch.warc import (
+    WarcResponse,
+    apply_warc_response,
+    choose_response,
+    iter_warc_responses,
+    url_key,
+    write_warc_file,
+)
+
+log = logging.getLogger(__name__)
+LEDGER_DIR = "_fetched"
+# Performance knobs: changing them between a run and its resume is allowed.
+_NOT_IN_SPEC = ("concurrency", "per_host", "host_delay_s", "resolve", "user_agent")
+
+
+@dataclass(frozen=True)
+class FetchJobConfig:
+    links_dir: str
+    out_dir: str
+    fetch: FetchConfig = field(default_factory=FetchConfig)
+    batch_size: int = 200  # URLs per DoFn call (one event loop, one ledger file)
+    host_groups: int = 64  # parallelism: links are grouped by hash(host) % host_groups
+    num_shards: int = 8
+    warc_inputs: tuple[str, ...] = ()
+    write_warc_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.num_shards < 1 or self.host_groups < 1:
+            raise ValueError("batch size, host groups and shard count must be >= 1")
+        if self.warc_inputs and self.write_warc_dir:
+            raise ValueError("--warc reads an archive, --write-warc keeps live responses: pick one")
+
+    def params(self) -> dict[str, Any]:
+        fetch = {k: v for k, v in self.fetch.to_dict().items() if k not in _NOT_IN_SPEC}
+        return {
+            "fetch": fetch,
+            "source": "warc" if self.warc_inputs else "live",
+            "num_shards": self.num_shards,
+            "schema_version": schemas.SCHEMA_VERSION,
+        }
+
+    @property
+    def ledger_dir(self) -> str:
+        return shards.join(self.out_dir, LEDGER_DIR)
+
+
+def host_group(url: str, groups: int) -> int:
+    host = url.split("/")[2] if "://" in url else url
+    return shards.shard_index(host.lower(), groups)
+
+
+class SplitDone(beam.DoFn):
+    """(link_id, {"link": [...], "done": [...]}) -> the ledger row, or the link to fetch."""
+
+    TODO = "todo"
+
+    def process(self, element: tuple[str, dict[str, list]]) -> Iterable[Any]:
+        _, groups = element
+        # A ledger row without its link cannot happen: the job spec pins the input.
+        for link in groups["link"][:1]:
+            if groups["done"]:
+                yield choose_row(list(groups["done"]))
+            else:
+                yield beam.pvalue.TaggedOutput(self.TODO, link)
+
+
+class FetchHostGroup(beam.DoFn):
+    """All links of one host group, in batches: per batch, one asyncio loop fetching it
+    concurrently, then the batch's ledger file (and WARC file) written atomically, then its
+    rows emitted. A host's links all fall in one group, so one worker at a time talks to it
+    and the per-host limits hold across the whole job."""
+
+    def __init__(self, config: FetchJobConfig) -> None:
+        self.config = config
+
+    def process(self, element: tuple[int, Iterable[dict[str, Any]]]) -> Iterable[dict[str, Any]]:
+        _, links = element
+        batch: list[dict[str, Any]] = []
+        for link in links:
+            batch.append(link)
+            if len(batch) >= self.config.batch_size:
+                yield from self._fetch_batch(batch)
+                batch = []
+        if batch:
+            yield from self._fetch_batch(batch)
+
+    def _fetch_batch(self, links: list[dict[str, Any]]) -> Iterable[dict[str, Any]]:
+        started = time.monotonic()
+        outcomes = fetch_urls([link["url"] for link in links], self.config.fetch)
+        now = int(time.time())
+        rows = [
+            page_row(link, outcome, source="live", fetched_utc=now)
+            for link, outcome in zip(links, outcomes, strict=True)
+        ]
+        if self.config.write_warc_dir:
+            write_warc_file(self.config.write_warc_dir, outcomes)
+        shards.write_shard(
+            self.config.ledger_dir, f"batch-{uuid.uuid4().hex}.parquet", rows, schemas.PAGES
+        )
+        elapsed = time.monotonic() - started
+        ok = sum(1 for r in rows if r["error"] is None)
+        log.info(
+            "fetched %d URLs in %.1fs (%.1f/s): %d pages, %d errors",
+            len(rows),
+            elapsed,
+            len(rows) / max(elapsed, 1e-9),
+            ok,
+            len(rows) - ok,
+        )
+        yield from rows
+
+
+class ReadWarc(beam.DoFn):
+    """A WARC file -> (URL key, WarcResponse) for every HTTP response record."""
+
+    def __init__(self, max_body_bytes: int) -> None:
+        self.max_body_bytes = max_body_bytes
+
+    def process(self, path: str) -> Iterable[tuple[str, WarcResponse]]:
+        with FileSystems.open(path, compression_type="uncompressed") as f:
+            count = 0
+            for response in iter_warc_responses(f, self.max_body_bytes):
+                key = url_key(response.target_uri)
+                if key is not None:
+                    count += 1
+                    yield key, response
+        log.info("%s: %d response records", path, count)
+
+
+@dataclass
+class _WarcState:
+    link: dict[str, Any]
+    outcome: FetchOutcome
+    date_utc: int = 0
+
+
+class WarcStep(beam.DoFn):
+    """One lookup round: each pending link at URL key K meets the archived responses for K
+    and ends as a row, or moves on to its redirect target (re-keyed for the next round)."""
+
+    NEXT = "next"
+
+    def __init__(self, fetch: FetchConfig) -> None:
+        self.fetch = fetch
+
+    def process(self, element: tuple[str, dict[str, list]]) -> Iterable[Any]:
+        _, groups = element
+        responses: list[WarcResponse] = list(groups["responses"])
+        for state in groups["states"]:
+            out = state.outcome
+            response = choose_response(out.final_url, responses)
+            if response is not None:
+                state.date_utc = response.date_utc
+            nxt = apply_warc_response(out, response, self.fetch)
+            if nxt is None:
+                yield page_row(state.link, out, source="warc", fetched_utc=state.date_utc)
+            else:
+                key = url_key(nxt)
+                if key is None:  # check_url accepted it, so this cannot happen; stay safe
+                    out.error = "redirect_invalid_url"
+                    yield page_row(state.link, out, source="warc", fetched_utc=state.date_utc)
+                else:
+                    yield beam.pvalue.TaggedOutput(self.NEXT, (key, state))
+
+
+def _unresolved(state: _WarcState) -> dict[str, Any]:
+    state.outcome.error = "too_many_redirects"
+    return page_row(state.link, state.outcome, source="warc", fetched_utc=state.date_utc)
+
+
+class Account(BundleStats):
+    """Every link's row: a usable page goes to the shards, an error is a counted drop (its
+    row stays in the ledger for inspection)."""
+
+    def process(self, row: dict[str, Any]) -> Iterable[tuple[str, dict[str, Any]]]:
+        self.stats.records_in += 1
+        if row["error"] is None:
+            self.stats.records_out += 1
+            yield row["link_id"], row
+        else:
+            self.stats.drop(row["error"])
+            if len(self.stats.error_samples) < 20:
+                self.stats.error(f"{row['url']}: {row['error']} (final URL {row['final_url']})")
+
+
+def _live_rows(
+    p: beam.Pipeline, config: FetchJobConfig, links: beam.PCollection, ledger: list[str]
+):
+    done = (
+        p
+        | "LedgerFiles" >> beam.Create(ledger)
+        | "ReadLedger" >> beam.ParDo(ReadShardRows(schemas.PAGES))
+        | "KeyDone" >> beam.Map(lambda r: (r["link_id"], r))
+    )
+    keyed = links | "KeyLinks" >> beam.Map(lambda r: (r["link_id"], r))
+    split = (
+        {"link": keyed, "done": done}
+        | "JoinLedger" >> beam.CoGroupByKey()
+        | "SplitDone" >> beam.ParDo(SplitDone()).with_outputs(SplitDone.TODO, main="done")
+    )
+    groups = config.host_groups
+    fetched = (
+        split.todo
+        | "KeyByHost" >> beam.Map(lambda r, g=groups: (host_group(r["url"], g), r))
+        | "GroupByHost" >> beam.GroupByKey()
+        | "Fetch" >> beam.ParDo(FetchHostGroup(config))
+    )
+    return (split.done, fetched) | "AllRows" >> beam.Flatten()
+
+
+def _warc_rows(p: beam.Pipeline, config: FetchJobConfig, links: beam.PCollection, files: list[str]):
+    responses = (
+        p
+        | "WarcFiles" >> beam.Create(files)
+        | "ReadWarc" >> beam.ParDo(ReadWarc(config.fetch.max_body_bytes))
+    )
+    states = links | "Start" >> beam.Map(
+        lambda r: (
+            url_key(r["url"]) or r["url_key"],
+            _WarcState(r, FetchOutcome(r["url"], r["url"])),
+        )
+    )
+    finals = []
+    for hop in range(config.fetch.max_redirects + 1):
+        step = (
+            {"states": states, "responses": responses}
+            | f"Join{hop}" >> beam.CoGroupByKey()
+            | f"Step{hop}"
+            >> beam.ParDo(WarcStep(config.fetch)).with_outputs(WarcStep.NEXT, main="rows")
+        )
+        finals.append(step.rows)
+        states = step.next
+    finals.append(states | "Unresolved" >> beam.Map(lambda kv: _unresolved(kv[1])))
+    return finals | "AllRows" >> beam.Flatten()
+
+
+def run_fetch(
+    config: FetchJobConfig, beam_args: list[str] | None = None, *, overwrite: bool = False
+) -> str:
+    """Run the fetch job. Returns "complete" when it had already finished, else "ran"."""
+    link_files = check_stage_input(config.links_dir, schemas.LINKS, "links")
+    warc_files = expand_inputs(list(config.warc_inputs)) if config.warc_inputs else []
+    spec = shards.JobSpec(
+        "pages",
+        config.params(),
+        fingerprint_stage(config.links_dir) + input_fingerprint(warc_files),
+    )
+    state = shards.prepare_output(config.out_dir, spec, overwrite=overwrite)
+    if state == "complete":
+        log.info("%s is already complete for these inputs; nothing to do", config.out_dir)
+        return "complete"
+    ledger: list[str] = []
+    if state == "resume":
+        removed = shards.clean_temporaries(config.out_dir) + shards.clean_temporaries(
+            config.ledger_dir
+        )
+        ledger = shards.list_shards(config.ledger_dir)
+        done = sum(shards.shard_row_count(path) for path in ledger)
+        log.info(
+            "resuming %s: %d links already fetched in %d ledger files (%d temporary files removed)",
+            config.out_dir,
+            done,
+            len(ledger),
+            removed,
+        )
+    options = PipelineOptions(beam_args or [])
+    with beam.Pipeline(options=options) as p:
+        links = (
+            p
+            | "LinkShards" >> beam.Create(link_files)
+            | "ReadLinks" >> beam.ParDo(ReadShardRows(schemas.LINKS))
+        )
+        if warc_files:
+            rows = _warc_rows(p, config, links, warc_files)
+        else:
+            rows = _live_rows(p, config, links, ledger)
+        accounted = rows | "Account" >> beam.ParDo(Account()).with_outputs(
+            BundleStats.STATS_TAG, main="rows"
+        )
+        _ = {"rows": accounted.rows, "stats": accounted.stats} | "Write" >> WriteStageOutput(
+            config.out_dir, schemas.PAGES, config.num_shards, "pages"
+        )
+    return "ran"

@@ -1,0 +1,158 @@
+"""Extraction quality and speed: our extract stage vs plain ``trafilatura.extract`` defaults.
+
+Token-level precision / recall / F1 against the gold main text of ../shared/data/extraction/
+(Dragnet: article part, before the comments marker; CleanEval-dev: markers removed), micro-
+averaged over pages (summed token counts) and macro-averaged (mean per-page F1). Speed is
+pages per CPU-second of one process (process_time), i.e. docs/s per core.
+
+    python bench/extract.py [--limit 300] [--data ../shared/data]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import re
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pipeline.extract import ExtractConfig, extract_document  # noqa: E402
+from pipeline.fetch.client import FetchOutcome  # noqa: E402
+from pipeline.fetch.content import detect_charset  # noqa: E402
+from pipeline.fetch.records import page_row  # noqa: E402
+
+WORD = re.compile(r"\w+", re.UNICODE)
+# The comments marker line varies slightly in the gold files ("!@#$%^&*()  COMMENTS", ...).
+COMMENTS_MARKER = re.compile(r"^[ \t!@#$%^&*()]+COMMENTS[ \t]*$", re.MULTILINE)
+
+
+def words(text: str) -> Counter[str]:
+    return Counter(WORD.findall(text.lower()))
+
+
+def load_dragnet(root: Path, limit: int) -> list[tuple[str, bytes, str]]:
+    names = sorted(p.name.removesuffix(".html.gz") for p in (root / "input").glob("*.html.gz"))
+    names = [n for n in names if (root / "GoldStandard" / f"{n}.txt.gz").exists()]
+    step = max(1, len(names) // limit) if limit else 1
+    out = []
+    for name in names[::step][: limit or None]:
+        html = gzip.decompress((root / "input" / f"{name}.html.gz").read_bytes())
+        gold = gzip.decompress((root / "GoldStandard" / f"{name}.txt.gz").read_bytes())
+        out.append(
+            (name, html, COMMENTS_MARKER.split(gold.decode("utf-8", "replace"), maxsplit=1)[0])
+        )
+    return out
+
+
+def load_cleaneval(root: Path) -> list[tuple[str, bytes, str]]:
+    out = []
+    for path in sorted((root / "input").glob("*.html.gz")):
+        gold_path = root / "GoldStandard" / path.name.replace(".html.gz", ".txt.gz")
+        if not gold_path.exists():
+            continue
+        raw = gzip.decompress(path.read_bytes())
+        raw = re.sub(rb"^\s*<text[^>]*>", b"", raw, count=1)
+        raw = re.sub(rb"</text>\s*$", b"", raw)
+        gold = gzip.decompress(gold_path.read_bytes()).decode("utf-8", "replace")
+        gold = re.sub(r"<[phl]>", " ", gold)
+        out.append((path.name, raw, gold))
+    return out
+
+
+def ours(html: bytes) -> str:
+    link = {
+        "link_id": "x",
+        "url": "http://bench.example/page",
+        "domain": "bench.example",
+        "max_score": 3,
+        "total_score": 3,
+        "num_posts": 1,
+        "subreddits": [],
+        "first_seen_utc": 0,
+    }
+    outcome = FetchOutcome(
+        url=link["url"],
+        final_url=link["url"],
+        status=200,
+        content_type="text/html",
+        charset=detect_charset(html),
+        body=html,
+    )
+    row = page_row(link, outcome, source="live", fetched_utc=0)
+    doc, _ = extract_document(row, ExtractConfig(min_tokens=0))
+    return doc["text"] if doc else ""
+
+
+def plain(html: bytes) -> str:
+    import trafilatura
+
+    return trafilatura.extract(html) or ""
+
+
+def evaluate(
+    name: str, pages: list[tuple[str, bytes, str]], system: Callable[[bytes], str]
+) -> dict:
+    common = predicted = gold_total = 0
+    f1s = []
+    started = time.process_time()
+    outputs = [system(html) for _, html, _ in pages]
+    cpu = time.process_time() - started
+    for (_, _, gold), text in zip(pages, outputs, strict=True):
+        p, g = words(text), words(gold)
+        c = sum((p & g).values())
+        common, predicted, gold_total = (
+            common + c,
+            predicted + sum(p.values()),
+            gold_total + sum(g.values()),
+        )
+        prec = c / sum(p.values()) if p else 0.0
+        rec = c / sum(g.values()) if g else 0.0
+        f1s.append(2 * prec * rec / (prec + rec) if prec + rec else 0.0)
+    precision, recall = common / max(predicted, 1), common / max(gold_total, 1)
+    return {
+        "name": name,
+        "precision": precision,
+        "recall": recall,
+        "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+        "macro_f1": sum(f1s) / len(f1s),
+        "docs_per_cpu_s": len(pages) / cpu,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--data", default=str(Path(__file__).resolve().parent.parent.parent / "shared" / "data")
+    )
+    parser.add_argument(
+        "--limit", type=int, default=300, help="Dragnet pages (evenly spaced; 0 = all 1,381)"
+    )
+    args = parser.parse_args()
+    root = Path(args.data) / "extraction"
+    sets = {
+        f"dragnet ({args.limit or 'all'})": load_dragnet(root / "dragnet", args.limit),
+        "cleaneval-dev": load_cleaneval(root / "cleaneval-dev"),
+    }
+    ours(sets["cleaneval-dev"][0][1])  # warm imports before timing
+    plain(sets["cleaneval-dev"][0][1])
+    print(
+        f"{'set':<18} {'system':<22} {'P':>6} {'R':>6} {'F1':>6} {'macroF1':>8} {'docs/s/core':>12}"
+    )
+    for set_name, pages in sets.items():
+        for sys_name, system in (("plain trafilatura", plain), ("webtext extract", ours)):
+            r = evaluate(sys_name, pages, system)
+            print(
+                f"{set_name + f' n={len(pages)}':<18} {sys_name:<22} {r['precision']:>6.3f} {r['recall']:>6.3f} "
+                f"{r['f1']:>6.3f} {r['macro_f1']:>8.3f} {r['docs_per_cpu_s']:>12.1f}"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""Extraction and quality filters on real pages (Dragnet) and constructed interstitials."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pipeline.extract import ExtractConfig, count_tokens, extract_document
+from pipeline.fetch.client import FetchOutcome
+from pipeline.fetch.records import page_row
+from pipeline.urls import normalize_url, url_id
+
+ARTICLE = " ".join(
+    f"Paragraph {i} of a long article about bridges, wind and the engineers who study them."
+    for i in range(40)
+)
+
+
+def page(
+    html: str | bytes,
+    url: str = "http://news.example.com/a",
+    final_url: str | None = None,
+    charset: str = "utf-8",
+) -> dict:
+    norm = normalize_url(url)
+    link = {
+        "link_id": url_id(norm.key),
+        "url": norm.url,
+        "domain": norm.domain,
+        "max_score": 7,
+        "total_score": 9,
+        "num_posts": 2,
+        "subreddits": ["science"],
+        "first_seen_utc": 1_200_000_000,
+    }
+    body = html.encode(charset) if isinstance(html, str) else html
+    outcome = FetchOutcome(
+        url=norm.url,
+        final_url=final_url or norm.url,
+        status=200,
+        content_type="text/html",
+        charset=charset,
+        body=body,
+    )
+    return page_row(link, outcome, source="live", fetched_utc=1)
+
+
+def wrap(*paragraphs: str, title: str = "A title") -> str:
+    ps = "".join(f"<p>{p}</p>" for p in paragraphs)
+    return f"<html><head><title>{title}</title></head><body><nav>Home News Sport</nav><article><h1>{title}</h1>{ps}</article><footer>Copyright</footer></body></html>"
+
+
+def tokens(text: str) -> list[str]:
+    return text.lower().split()
+
+
+def f1(predicted: str, gold: str) -> float:
+    from collections import Counter
+
+    p, g = Counter(tokens(predicted)), Counter(tokens(gold))
+    common = sum((p & g).values())
+    if not common:
+        return 0.0
+    precision, recall = common / sum(p.values()), common / sum(g.values())
+    return 2 * precision * recall / (precision + recall)
+
+
+def test_real_dragnet_pages_give_their_gold_text(shared_file):
+    folder = shared_file("extraction", "dragnet")
+    names = sorted(p.name.removesuffix(".html.gz") for p in (folder / "input").glob("*.html.gz"))[
+        :15
+    ]
+    scores = []
+    for name in names:
+        html = gzip.decompress((folder / "input" / f"{name}.html.gz").read_bytes())
+        gold = gzip.decompress((folder / "GoldStandard" / f"{name}.txt.gz").read_bytes()).decode(
+            "utf-8", "replace"
+        )
+        gold = gold.split("!@#$%^&*()  COMMENTS")[0]
+        doc, reason = extract_document(page(html, charset="utf-8"), ExtractConfig(min_tokens=0))
+        scores.append(f1(doc["text"], gold) if doc else 0.0)
+    assert sum(scores) / len(scores) > 0.6, scores
+
+
+def test_document_row_carries_link_metadata_and_title():
+    doc, reason = extract_document(page(wrap(ARTICLE, title="Why bridges sway")), ExtractConfig())
+    assert reason is None
+    assert doc["title"] == "Why bridges sway"
+    assert doc["n_chars"] == len(doc["text"]) and "engineers" in doc["text"]
+    assert "Copyright" not in doc["text"] and "Home News Sport" not in doc["text"]
+    assert (
+        doc["max_score"],
+        doc["total_score"],
+        doc["num_posts"],
+        doc["subreddits"],
+        doc["first_seen_utc"],
+    ) == (7, 9, 2, ["science"], 1_200_000_000)
+    assert doc["doc_id"] == url_id(normalize_url("http://news.example.com/a").key)
+
+
+@pytest.mark.parametrize(
+    ("html", "reason"),
+    [
+        (
+            wrap(
+                "Checking your browser before accessing this site. Please enable JavaScript and cookies to continue, then verify you are human."
+            ),
+            "bot_wall",
+        ),
+        (
+            wrap(
+                "This website uses cookies to give you the best experience. Click accept all cookies to continue reading, or manage cookie preferences in settings."
+            ),
+            "cookie_wall",
+        ),
+        (wrap("Just two short sentences here. Nothing more to read."), "too_short"),
+        ("<html><body></body></html>", "no_main_text"),
+    ],
+)
+def test_quality_filters_name_their_reason(html, reason):
+    assert extract_document(page(html), ExtractConfig()) == (None, reason)
+
+
+def test_long_article_about_captchas_is_kept():
+    text = ARTICLE + " Researchers explained why a CAPTCHA asks you to verify you are human."
+    doc, reason = extract_document(page(wrap(text)), ExtractConfig())
+    assert reason is None and "CAPTCHA" in doc["text"]
+
+
+def test_final_url_rules_apply_again():
+    row = page(wrap(ARTICLE), final_url="https://en.m.wikipedia.org/wiki/Bridge")
+    assert extract_document(row, ExtractConfig()) == (None, "final_url_wikipedia")
+
+
+def test_error_rows_keep_their_fetch_error():
+    row = page(wrap(ARTICLE))
+    row.update(error="timeout", body=None)
+    assert extract_document(row, ExtractConfig()) == (None, "timeout")
+
+
+def test_language_filter_is_optional():
+    german = " ".join(
+        f"Absatz {i}: Die Ingenieure untersuchen seit Jahren, warum sich Brücken im Wind bewegen und wie man das verhindert."
+        for i in range(30)
+    )
+    row = page(wrap(german), charset="cp1252")
+    assert extract_document(row, ExtractConfig())[1] is None
+    assert extract_document(row, ExtractConfig(languages=("en",))) == (None, "language_other")
+    assert extract_document(row, ExtractConfig(languages=("de", "en")))[1] is None
+
+
+def test_precision_and_recall_exclude_each_other():
+    with pytest.raises(ValueError, match="exclude"):
+        ExtractConfig(favor_precision=True, favor_recall=True)
+
+
+@given(st.text(), st.text())
+def test_token_count_is_additive_over_whitespace(a, b):
+    assert count_tokens(a + " " + b) == count_tokens(a) + count_tokens(b)
