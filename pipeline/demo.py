@@ -1,8 +1,14 @@
-"""``webtext demo``: every stage, offline, on the embedded default input."""
+"""``webtext demo``: every stage, offline, on the embedded default input.
+
+Each stage contributes one step ``run_demo_step(root, beam_args)`` that reads the previous
+stage's directory under ``root`` and writes its own; this module only orders them.
+"""
 
 from __future__ import annotations
 
+import importlib
 import logging
+import time
 from pathlib import Path
 
 from pipeline import schemas, shards
@@ -11,14 +17,18 @@ from pipeline.stats import StageStats, format_stats
 
 log = logging.getLogger(__name__)
 
+# (title, "module:function") in pipeline order; each reads root/<previous> and writes root/<own>.
+STEPS: list[tuple[str, str]] = [
+    ("links", "pipeline.demo:links_step"),
+    ("fetch + extract", "pipeline.demo_web:run_demo_step"),
+]
 
-def run_demo(out_dir: str, beam_args: list[str] | None = None) -> None:
+
+def links_step(root: Path, beam_args: list[str]) -> None:
     from beam_jobs.links_job import LinksConfig, run_links
 
-    root = Path(out_dir)
     dump = write_demo_dump(root / "input" / "RS_demo.zst")
     print(f"[demo] input: {dump} (a Pushshift-format dump generated for the demo)")
-
     links_dir = str(root / "links")
     run_links(LinksConfig(inputs=[str(dump)], out_dir=links_dir, num_shards=2), beam_args)
     stats = StageStats.from_dict(shards.read_stats(links_dir))
@@ -27,3 +37,19 @@ def run_demo(out_dir: str, beam_args: list[str] | None = None) -> None:
     print(f"[demo] kept {len(rows)} links:")
     for row in sorted(rows, key=lambda r: (-r["max_score"], r["url"])):
         print(f"  {row['max_score']:>4} karma  {row['num_posts']} post(s)  {row['url']}")
+
+
+def _resolve(target: str):
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def run_demo(out_dir: str, beam_args: list[str] | None = None) -> None:
+    root = Path(out_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    for title, target in STEPS:
+        started = time.monotonic()
+        print(f"\n[demo] === {title} ===")
+        _resolve(target)(root, list(beam_args or []))
+        print(f"[demo] {title} done in {time.monotonic() - started:.1f} s")
+    print(f"\n[demo] finished; every stage's output is under {root}/")

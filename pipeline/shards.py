@@ -69,14 +69,14 @@ def write_bytes_atomic(path: str, data: bytes) -> None:
     parent, _, name = p.rpartition("/")
     fs.create_dir(parent, recursive=True)
     tmp = f"{parent}/{TMP_PREFIX}{uuid.uuid4().hex}-{name}"
-    with fs.open_output_stream(tmp) as out:
+    with fs.open_output_stream(tmp, compression=None) as out:
         out.write(data)
     fs.move(tmp, p)
 
 
 def read_text(path: str) -> str:
     fs, p = _resolve(path)
-    with fs.open_input_stream(p) as f:
+    with fs.open_input_stream(p, compression=None) as f:
         return f.read().decode("utf-8")
 
 
@@ -99,7 +99,7 @@ def write_shard(
     tmp = f"{d}/{TMP_PREFIX}{uuid.uuid4().hex}-{name}"
     count = 0
     with (
-        fs.open_output_stream(tmp) as sink,
+        fs.open_output_stream(tmp, compression=None) as sink,
         pq.ParquetWriter(sink, schema, compression="zstd") as writer,
     ):
         batch: list[dict[str, Any]] = []

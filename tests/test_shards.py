@@ -89,3 +89,10 @@ def test_foreign_directory_is_not_clobbered(tmp_path: Path) -> None:
 def test_shard_index_is_stable() -> None:
     # Pinned values: a change here would silently re-shard users' existing outputs.
     assert [shards.shard_index(k, 1000) for k in ("a", "example.com/x", "ü")] == [955, 512, 845]
+
+
+def test_atomic_bytes_are_written_verbatim_whatever_the_name(tmp_path: Path) -> None:
+    """pyarrow would otherwise guess a codec from a .gz/.bz2 suffix and compress again."""
+    target = tmp_path / "pages.warc.gz"
+    shards.write_bytes_atomic(str(target), b"\x1f\x8b already gzip bytes")
+    assert target.read_bytes() == b"\x1f\x8b already gzip bytes"
