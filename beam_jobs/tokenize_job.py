@@ -201,7 +201,11 @@ def run_tokenize(
     if state == "resume":
         removed = shards.clean_temporaries(config.out_dir)
         shards.clean_temporaries(str(Path(config.out_dir) / TOKENIZER_SUBDIR))
-        log.info("resuming the unfinished run in %s (%d temporary files removed)", config.out_dir, removed)
+        log.info(
+            "resuming the unfinished run in %s (%d temporary files removed)",
+            config.out_dir,
+            removed,
+        )
     tokenizer = prepare_tokenizer(config)
     log.info("tokenizer: %s", tokenizer)
     tokenizer_dir = str(Path(config.out_dir) / TOKENIZER_SUBDIR)

@@ -267,7 +267,9 @@ class BPETokenizer:
             return b"".join([table[i] for i in ids])
         except (IndexError, TypeError):
             bad = next(i for i in ids if not (isinstance(i, int) and 0 <= i < len(table)))
-            raise ValueError(f"token id {bad!r} is outside the vocabulary 0..{len(table) - 1}") from None
+            raise ValueError(
+                f"token id {bad!r} is outside the vocabulary 0..{len(table) - 1}"
+            ) from None
 
     def decode(self, ids: Iterable[int]) -> str:
         """Text of ``ids``; a sequence cut inside a multi-byte character decodes with U+FFFD."""
@@ -366,7 +368,9 @@ def train_bpe(
     The ids are renumbered GPT-2's way (bytes, merges in order, end-of-text last).
     """
     if vocab_size < 257:
-        raise ValueError(f"vocab_size must be at least 257 (256 bytes + {EOT_TOKEN}), got {vocab_size}")
+        raise ValueError(
+            f"vocab_size must be at least 257 (256 bytes + {EOT_TOKEN}), got {vocab_size}"
+        )
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE())

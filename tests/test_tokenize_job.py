@@ -44,7 +44,9 @@ def write_corpus(directory: Path, rows: list[dict], num_shards: int = 3) -> None
         by_shard[shards.shard_index(row["doc_id"], num_shards)].append(row)
     for index, members in by_shard.items():
         name = shards.shard_name(index, num_shards)
-        shards.write_shard(str(directory), name, sorted(members, key=lambda r: r["doc_id"]), schemas.CORPUS)
+        shards.write_shard(
+            str(directory), name, sorted(members, key=lambda r: r["doc_id"]), schemas.CORPUS
+        )
     shards.finish_output(str(directory), {"stage": "dedup", "records_out": len(rows)})
 
 
@@ -101,9 +103,13 @@ def test_gpt2_files_end_to_end(tmp_path: Path, corpus_dir: Path, webtext_docs, s
     assert split_token_counts(out) == stats["tokens_per_split"]
 
 
-def test_load_split_tokens_follows_shard_and_row_order(tmp_path: Path, corpus_dir: Path, shared_file) -> None:
+def test_load_split_tokens_follows_shard_and_row_order(
+    tmp_path: Path, corpus_dir: Path, shared_file
+) -> None:
     out = tmp_path / "tokens"
-    run_tokenize(TokenizeConfig(str(corpus_dir), str(out), gpt2_files=str(shared_file("gpt2")), num_shards=3))
+    run_tokenize(
+        TokenizeConfig(str(corpus_dir), str(out), gpt2_files=str(shared_file("gpt2")), num_shards=3)
+    )
     expected: list[int] = []
     for path in shard_paths(out):
         for row in pq.read_table(path).to_pylist():
@@ -119,7 +125,9 @@ def test_load_split_tokens_requires_finished_dir(tmp_path: Path) -> None:
         load_split_tokens(tmp_path, "train")
 
 
-def test_trained_vocab_round_trips_and_resumes(tmp_path: Path, corpus_dir: Path, webtext_docs) -> None:
+def test_trained_vocab_round_trips_and_resumes(
+    tmp_path: Path, corpus_dir: Path, webtext_docs
+) -> None:
     out = tmp_path / "tokens"
     config = TokenizeConfig(str(corpus_dir), str(out), vocab_size=600, num_shards=3)
     assert run_tokenize(config) == "ran"
@@ -164,7 +172,9 @@ def test_bad_documents_are_counted_not_lost(tmp_path: Path, webtext_docs, shared
     pq.write_table(table, corpus / "part-00001-of-00002.parquet")
 
     out = tmp_path / "tokens"
-    run_tokenize(TokenizeConfig(str(corpus), str(out), gpt2_files=str(shared_file("gpt2")), num_shards=2))
+    run_tokenize(
+        TokenizeConfig(str(corpus), str(out), gpt2_files=str(shared_file("gpt2")), num_shards=2)
+    )
     stats = shards.read_stats(str(out))
     assert stats["records_in"] == 22
     assert stats["records_out"] == 20
@@ -185,7 +195,9 @@ def test_vocabulary_too_large_for_uint16(tmp_path: Path, corpus_dir: Path) -> No
     big = BPETokenizer(encoder, merges)
     assert big.vocab_size == 65_657
     big.save(tmp_path / "big")
-    config = TokenizeConfig(str(corpus_dir), str(tmp_path / "tokens"), gpt2_files=str(tmp_path / "big"))
+    config = TokenizeConfig(
+        str(corpus_dir), str(tmp_path / "tokens"), gpt2_files=str(tmp_path / "big")
+    )
     with pytest.raises(ValueError, match=r"65,657 ids does not fit uint16"):
         run_tokenize(config)
     with pytest.raises(ValueError, match="--vocab-size 70,000"):
@@ -200,12 +212,25 @@ def test_unfinished_corpus_is_refused(tmp_path: Path, corpus_dir: Path) -> None:
 
 def test_cli(tmp_path: Path, corpus_dir: Path, shared_file, capsys) -> None:
     out = tmp_path / "tokens"
-    rc = cli.main(["tokenize", str(corpus_dir), "--out", str(out), "--gpt2-files", str(shared_file("gpt2")), "--num-shards", "2"])
+    rc = cli.main(
+        [
+            "tokenize",
+            str(corpus_dir),
+            "--out",
+            str(out),
+            "--gpt2-files",
+            str(shared_file("gpt2")),
+            "--num-shards",
+            "2",
+        ]
+    )
     assert rc == 0
     printed = capsys.readouterr().out
     assert "tokenize ->" in printed and "train" in printed
     assert (out / "_SUCCESS").exists()
-    rc = cli.main(["tokenize", str(corpus_dir), "--out", str(tmp_path / "t2"), "--vocab-size", "70000"])
+    rc = cli.main(
+        ["tokenize", str(corpus_dir), "--out", str(tmp_path / "t2"), "--vocab-size", "70000"]
+    )
     assert rc == 2
 
 
@@ -222,10 +247,21 @@ def test_demo_step(tmp_path: Path, webtext_docs, capsys) -> None:
 @pytest.mark.slow
 def test_multiprocess_direct_runner(tmp_path: Path, corpus_dir: Path, shared_file) -> None:
     out = tmp_path / "tokens"
-    config = TokenizeConfig(str(corpus_dir), str(out), gpt2_files=str(shared_file("gpt2")), num_shards=2)
+    config = TokenizeConfig(
+        str(corpus_dir), str(out), gpt2_files=str(shared_file("gpt2")), num_shards=2
+    )
     beam_args = ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
     assert run_tokenize(config, beam_args) == "ran"
     single = tmp_path / "single"
     shutil.copytree(corpus_dir, tmp_path / "corpus2")
-    run_tokenize(TokenizeConfig(str(tmp_path / "corpus2"), str(single), gpt2_files=str(shared_file("gpt2")), num_shards=2))
-    assert [p.read_bytes() for p in shard_paths(out)] == [p.read_bytes() for p in shard_paths(single)]
+    run_tokenize(
+        TokenizeConfig(
+            str(tmp_path / "corpus2"),
+            str(single),
+            gpt2_files=str(shared_file("gpt2")),
+            num_shards=2,
+        )
+    )
+    assert [p.read_bytes() for p in shard_paths(out)] == [
+        p.read_bytes() for p in shard_paths(single)
+    ]

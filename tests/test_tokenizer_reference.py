@@ -144,9 +144,7 @@ EDGE_CASES = [
 
 
 @pytest.mark.parametrize("text", EDGE_CASES, ids=range(len(EDGE_CASES)))
-def test_edge_cases_match_reference(
-    ours: BPETokenizer, reference: ReferenceBPE, text: str
-) -> None:
+def test_edge_cases_match_reference(ours: BPETokenizer, reference: ReferenceBPE, text: str) -> None:
     assert ours.encode(text) == reference.encode(text)
     assert ours.decode(ours.encode(text)) == text
 
@@ -185,7 +183,9 @@ def test_test_sets_and_prose_match_reference(
     # Keep the CRLF line endings and runs of spaces: whitespace handling is under test.
     texts += [raw[i : i + 20_000] for i in range(0, len(raw), 20_000)]
     evaldata = json.loads(shared_file("extraction", "trafilatura", "evaldata.json").read_text())
-    texts += [s for entry in evaldata.values() for s in entry.get("with", []) + entry.get("without", [])]
+    texts += [
+        s for entry in evaldata.values() for s in entry.get("with", []) + entry.get("without", [])
+    ]
     with tarfile.open(shared_file("prose", "nltk_gutenberg_17books.tar.xz"), "r:xz") as tar:
         member = tar.getmember("gutenberg/carroll-alice.txt")
         texts.append(tar.extractfile(member).read().decode("utf-8"))
@@ -194,12 +194,16 @@ def test_test_sets_and_prose_match_reference(
 
 
 @given(st.text(max_size=200))
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 def test_any_text_matches_reference(ours: BPETokenizer, reference: ReferenceBPE, text: str) -> None:
     assert ours.encode(text) == reference.encode(text)
 
 
 @given(st.text(max_size=300))
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 def test_round_trip_any_unicode(ours: BPETokenizer, text: str) -> None:
     assert ours.decode(ours.encode(text)) == text
