@@ -136,8 +136,6 @@ def prepare_tokenizer(config: TokenizeConfig) -> BPETokenizer:
     """
     target = Path(config.out_dir) / TOKENIZER_SUBDIR
     if config.gpt2_files:
-        tokenizer = load_tokenizer(config.gpt2_files)
-        check_fits_uint16(tokenizer, config.gpt2_files)
         for name in (ENCODER_FILE, MERGES_FILE):
             _copy_atomic(Path(config.gpt2_files) / name, target / name)
         return load_tokenizer(target)
@@ -149,16 +147,27 @@ def prepare_tokenizer(config: TokenizeConfig) -> BPETokenizer:
         except TokenizerFileError as exc:  # killed between the two files: train again
             log.warning("%s; training again", exc)
     skipped = StageStats()
-    texts = iter_split_texts(
-        config.corpus_dir, config.train_split, skipped, max_docs=config.max_train_docs
-    )
+    seen = [0]
+
+    def texts() -> Iterable[str]:
+        for text in iter_split_texts(
+            config.corpus_dir, config.train_split, skipped, max_docs=config.max_train_docs
+        ):
+            seen[0] += 1
+            yield text
+
     log.info(
         "training a byte-level BPE (vocab %s) on %s split %r",
         f"{config.vocab_size:,}",
         config.corpus_dir,
         config.train_split,
     )
-    tokenizer = train_bpe(texts, config.vocab_size, min_frequency=config.min_frequency)
+    tokenizer = train_bpe(texts(), config.vocab_size, min_frequency=config.min_frequency)
+    if seen[0] == 0:
+        raise ValueError(
+            f"{config.corpus_dir}: no usable documents in split {config.train_split!r} to train "
+            "a tokenizer on; pass --gpt2-files DIR to use GPT-2's vocabulary instead"
+        )
     if skipped.total_dropped:
         log.warning("tokenizer training skipped documents: %s", dict(skipped.dropped))
     if tokenizer.vocab_size < config.vocab_size:
@@ -190,6 +199,8 @@ def run_tokenize(
     """Run the tokenize stage. Returns "complete" when it had already finished, else "ran"."""
     validate_config(config)
     shards.require_complete(config.corpus_dir)
+    if config.gpt2_files:  # bad files are reported before the output directory is touched
+        check_fits_uint16(load_tokenizer(config.gpt2_files), config.gpt2_files)
     inputs = shards.list_shards(config.corpus_dir)
     if not inputs:
         raise FileNotFoundError(f"{config.corpus_dir}: no corpus shards (part-*.parquet)")
@@ -207,8 +218,9 @@ def run_tokenize(
             removed,
         )
     tokenizer = prepare_tokenizer(config)
-    log.info("tokenizer: %s", tokenizer)
     tokenizer_dir = str(Path(config.out_dir) / TOKENIZER_SUBDIR)
+    check_fits_uint16(tokenizer, tokenizer_dir)
+    log.info("tokenizer: %s", tokenizer)
     options = PipelineOptions(beam_args or [])
     with beam.Pipeline(options=options) as p:
         _ = (

@@ -262,8 +262,12 @@ class BPETokenizer:
         return [e.ids for e in self._hf.encode_batch_fast(texts, add_special_tokens=False)]
 
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
+        """The bytes ``ids`` stand for (``<|endoftext|>`` as its 13 ASCII characters)."""
         table = self._id_bytes
+        ids = list(ids)
         try:
+            if any(i < 0 for i in ids):
+                raise IndexError
             return b"".join([table[i] for i in ids])
         except (IndexError, TypeError):
             bad = next(i for i in ids if not (isinstance(i, int) and 0 <= i < len(table)))

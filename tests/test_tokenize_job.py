@@ -200,6 +200,7 @@ def test_vocabulary_too_large_for_uint16(tmp_path: Path, corpus_dir: Path) -> No
     )
     with pytest.raises(ValueError, match=r"65,657 ids does not fit uint16"):
         run_tokenize(config)
+    assert not (tmp_path / "tokens").exists()  # refused before the output was touched
     with pytest.raises(ValueError, match="--vocab-size 70,000"):
         run_tokenize(TokenizeConfig(str(corpus_dir), str(tmp_path / "t2"), vocab_size=70_000))
 
@@ -265,3 +266,11 @@ def test_multiprocess_direct_runner(tmp_path: Path, corpus_dir: Path, shared_fil
     assert [p.read_bytes() for p in shard_paths(out)] == [
         p.read_bytes() for p in shard_paths(single)
     ]
+
+
+def test_training_needs_train_documents(tmp_path: Path, webtext_docs) -> None:
+    corpus = tmp_path / "corpus"
+    write_corpus(corpus, [corpus_row(d, "val", t) for d, _, t in webtext_docs[:10]], num_shards=1)
+    config = TokenizeConfig(str(corpus), str(tmp_path / "tokens"), vocab_size=300)
+    with pytest.raises(ValueError, match="no usable documents in split 'train'"):
+        run_tokenize(config)

@@ -182,6 +182,8 @@ def test_lone_surrogates_are_refused(trained: BPETokenizer) -> None:
 def test_decode_rejects_unknown_ids(trained: BPETokenizer) -> None:
     with pytest.raises(ValueError, match="token id 1000 is outside the vocabulary 0..999"):
         trained.decode([1, 2, 1000])
+    with pytest.raises(ValueError, match="token id -1 is outside"):
+        trained.decode_bytes(i for i in [3, -1])
     # A sequence cut inside a character decodes with U+FFFD instead of failing.
     ids = trained.encode("é")
     assert trained.decode(ids[:1]) in ("\ufffd", "é")
