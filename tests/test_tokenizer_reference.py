@@ -207,3 +207,12 @@ def test_any_text_matches_reference(ours: BPETokenizer, reference: ReferenceBPE,
 )
 def test_round_trip_any_unicode(ours: BPETokenizer, text: str) -> None:
     assert ours.decode(ours.encode(text)) == text
+
+
+@given(st.text(alphabet=st.sampled_from("'sdmtlvre \n\tA1.é"), max_size=40) | st.text(max_size=80))
+@settings(max_examples=500, deadline=None)
+def test_engine_pattern_splits_like_gpt2s(text: str) -> None:
+    from model.tokenizer import ENGINE_SPLIT_PATTERN, GPT2_SPLIT_PATTERN
+
+    assert regex.findall(ENGINE_SPLIT_PATTERN, text) == regex.findall(GPT2_SPLIT_PATTERN, text)
+    assert regex.findall(GPT2_SPLIT_PATTERN, text) == SPLIT.findall(text)
