@@ -205,3 +205,12 @@ def test_model_modules_import_without_beam_or_pipeline() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 8])
+def test_threaded_batches_equal_sequential(shared_file, webtext, threads: int) -> None:
+    tok = load_tokenizer(shared_file("gpt2"), num_threads=threads)
+    texts = webtext[:101] + [""] + webtext[101:103]
+    assert tok.encode_batch(texts) == [tok.encode(t) for t in texts]
+    assert tok.encode_batch([]) == []
+    assert tok.encode_batch(texts[:1]) == [tok.encode(texts[0])]
