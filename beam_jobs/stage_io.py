@@ -69,7 +69,13 @@ class _WriteShardFn(beam.DoFn):
         yield name, count
 
 
-def _finish(total: StageStats, written: list[tuple[str, int]], out_dir: str, stage: str) -> None:
+def _finish(
+    total: StageStats,
+    written: list[tuple[str, int]],
+    out_dir: str,
+    stage: str,
+    totals: list[tuple[tuple[str, str], int]] | None = None,
+) -> None:
     rows_written = sum(count for _, count in written)
     if rows_written != total.records_out:
         raise AssertionError(
@@ -80,6 +86,8 @@ def _finish(total: StageStats, written: list[tuple[str, int]], out_dir: str, sta
     data = total.to_dict()
     data["stage"] = stage
     data["shards"] = {name: count for name, count in sorted(written)}
+    for (group, name), value in sorted(totals or []):
+        data.setdefault(group, {})[name] = value
     shards.finish_output(out_dir, data)
     log.info("%s", format_stats(total, f"{stage} -> {out_dir}"))
 
@@ -90,6 +98,9 @@ class WriteStageOutput(beam.PTransform):
     Rows go to ``num_shards`` Parquet files by a stable hash of their key, sorted by key, each
     written atomically; a shard that exists already (an interrupted earlier run of the same
     job) is kept. stats.json and then _SUCCESS are written once every shard is in place.
+
+    An optional ``"totals"`` PCollection of ``((group, name), int)`` is summed per key and
+    written into stats.json as ``{group: {name: sum}}`` (e.g. tokens per split).
     """
 
     def __init__(self, out_dir: str, schema: pa.Schema, num_shards: int, stage: str) -> None:
@@ -108,11 +119,16 @@ class WriteStageOutput(beam.PTransform):
             | "WriteShard" >> beam.ParDo(_WriteShardFn(self.out_dir, self.schema, n))
         )
         total = pcolls["stats"] | "MergeStats" >> beam.CombineGlobally(MergeStats())
+        extra: dict[str, Any] = {}
+        if "totals" in pcolls:
+            summed = pcolls["totals"] | "SumTotals" >> beam.CombinePerKey(sum)
+            extra["totals"] = beam.pvalue.AsList(summed)
         return total | "Finish" >> beam.Map(
             _finish,
             written=beam.pvalue.AsList(written),
             out_dir=self.out_dir,
             stage=self.stage,
+            **extra,
         )
 
 

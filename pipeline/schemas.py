@@ -86,3 +86,18 @@ PAGES = pa.schema(
 )
 
 STAGE_SCHEMAS["pages"] = PAGES
+
+# tokens/: one row per document of corpus/, its ids followed by <|endoftext|> (`webtext tokenize`).
+# uint16 ids: a vocabulary of at most 65,536 entries (GPT-2's is 50,257). Rows are sorted by
+# (split, doc_id) inside a shard, so each split is a contiguous run of row groups.
+TOKENS = pa.schema(
+    [
+        pa.field("doc_id", pa.string(), nullable=False),
+        pa.field("split", pa.string(), nullable=False),  # train / val / test, as in corpus/
+        pa.field("n_tokens", pa.int64(), nullable=False),  # len(tokens), end-of-text included
+        pa.field("tokens", pa.list_(pa.uint16()), nullable=False),
+    ],
+    metadata={"webtext.stage": "tokens", "webtext.schema_version": str(SCHEMA_VERSION)},
+)
+
+STAGE_SCHEMAS["tokens"] = TOKENS
