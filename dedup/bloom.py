@@ -62,14 +62,17 @@ class BloomParams:
     hash_scheme: str = HASH_SCHEME
 
     @classmethod
-    def for_capacity(cls, expected_items: int, fp_rate: float = 1e-8, *, ngram: int = 8,
-                     seed: int = 0) -> BloomParams:
+    def for_capacity(
+        cls, expected_items: int, fp_rate: float = 1e-8, *, ngram: int = 8, seed: int = 0
+    ) -> BloomParams:
         """m = -n ln p / (ln 2)^2 bits, k = (m/n) ln 2 probes."""
         if expected_items < 1:
             raise BloomError(f"expected item count must be at least 1, got {expected_items}")
         if not 0.0 < fp_rate < 1.0:
             raise BloomError(f"false-positive rate must be in (0, 1), got {fp_rate}")
-        bits = next_prime(max(67, math.ceil(-expected_items * math.log(fp_rate) / math.log(2) ** 2)))
+        bits = next_prime(
+            max(67, math.ceil(-expected_items * math.log(fp_rate) / math.log(2) ** 2))
+        )
         hashes = max(1, round(bits / expected_items * math.log(2)))
         return cls(bits, hashes, expected_items, fp_rate, ngram, seed)
 
@@ -117,8 +120,9 @@ def theoretical_fp_rate(num_bits: int, num_hashes: int, items: int) -> float:
 class BloomFilter:
     """k-probe Bloom filter over uint64 item hashes. See the module docstring."""
 
-    def __init__(self, params: BloomParams, bits: np.ndarray | None = None,
-                 items_inserted: int = 0) -> None:
+    def __init__(
+        self, params: BloomParams, bits: np.ndarray | None = None, items_inserted: int = 0
+    ) -> None:
         nbytes = (params.num_bits + 7) // 8
         if bits is None:
             bits = np.zeros(nbytes, dtype=np.uint8)
@@ -253,15 +257,20 @@ class BloomFilter:
         os.replace(tmp, path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, expect: BloomParams | None = None,
-             mmap: bool = False) -> BloomFilter:
+    def load(
+        cls, path: str | os.PathLike, *, expect: BloomParams | None = None, mmap: bool = False
+    ) -> BloomFilter:
         """Read a saved filter; with mmap the bits stay on disk (read-only memory map)."""
         params, items, offset = read_header(path)
         if expect is not None and params != expect:
-            diff = {k: (getattr(params, k), v) for k, v in asdict(expect).items()
-                    if getattr(params, k) != v}
-            raise BloomError(f"{path}: built with other parameters than expected: {diff} "
-                             "(file, expected)")
+            diff = {
+                k: (getattr(params, k), v)
+                for k, v in asdict(expect).items()
+                if getattr(params, k) != v
+            }
+            raise BloomError(
+                f"{path}: built with other parameters than expected: {diff} (file, expected)"
+            )
         nbytes = (params.num_bits + 7) // 8
         if mmap:
             bits = np.memmap(path, dtype=np.uint8, mode="r", offset=offset, shape=(nbytes,))
@@ -284,8 +293,9 @@ def read_header(path: str | os.PathLike) -> tuple[BloomParams, int, int]:
             raise BloomError(f"{path}: not a webtext Bloom filter file (bad magic)")
         version, meta_len = struct.unpack("<II", head[len(MAGIC) :])
         if version != FORMAT_VERSION:
-            raise BloomError(f"{path}: filter format version {version}, this code reads "
-                             f"{FORMAT_VERSION}")
+            raise BloomError(
+                f"{path}: filter format version {version}, this code reads {FORMAT_VERSION}"
+            )
         raw = f.read(meta_len)
     try:
         meta = json.loads(raw.decode("utf-8"))
@@ -294,19 +304,24 @@ def read_header(path: str | os.PathLike) -> tuple[BloomParams, int, int]:
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
         raise BloomError(f"{path}: corrupt filter header ({exc})") from exc
     if params.hash_scheme != HASH_SCHEME:
-        raise BloomError(f"{path}: hash scheme {params.hash_scheme!r}, this code uses "
-                         f"{HASH_SCHEME!r}; rebuild the filter")
+        raise BloomError(
+            f"{path}: hash scheme {params.hash_scheme!r}, this code uses "
+            f"{HASH_SCHEME!r}; rebuild the filter"
+        )
     offset = len(MAGIC) + 8 + meta_len
     offset += (-offset) % _HEADER_ALIGN
     expected = offset + (params.num_bits + 7) // 8
     if size != expected:
-        raise BloomError(f"{path}: truncated or corrupt: {size} bytes, expected {expected} "
-                         f"for {params.num_bits} bits")
+        raise BloomError(
+            f"{path}: truncated or corrupt: {size} bytes, expected {expected} "
+            f"for {params.num_bits} bits"
+        )
     return params, items, offset
 
 
-def merge_files(paths: Iterable[str | os.PathLike], out: str | os.PathLike,
-                chunk_bytes: int = 1 << 26) -> BloomParams:
+def merge_files(
+    paths: Iterable[str | os.PathLike], out: str | os.PathLike, chunk_bytes: int = 1 << 26
+) -> BloomParams:
     """OR-merge saved filters into one file, streaming chunk by chunk (memory: two chunks)."""
     paths = list(paths)
     if not paths:
@@ -315,16 +330,21 @@ def merge_files(paths: Iterable[str | os.PathLike], out: str | os.PathLike,
     params = headers[0][0]
     for p, (other, _, _) in zip(paths[1:], headers[1:], strict=True):
         if other != params:
-            diff = {k: (v, getattr(other, k)) for k, v in asdict(params).items()
-                    if getattr(other, k) != v}
+            diff = {
+                k: (v, getattr(other, k))
+                for k, v in asdict(params).items()
+                if getattr(other, k) != v
+            }
             raise BloomError(f"{p}: built with other parameters than {paths[0]}: {diff}")
     total_items = sum(items for _, items, _ in headers)
     nbytes = (params.num_bits + 7) // 8
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f"_tmp-{uuid.uuid4().hex}-{out.name}")
-    sources = [np.memmap(p, dtype=np.uint8, mode="r", offset=off, shape=(nbytes,))
-               for p, (_, _, off) in zip(paths, headers, strict=True)]
+    sources = [
+        np.memmap(p, dtype=np.uint8, mode="r", offset=off, shape=(nbytes,))
+        for p, (_, _, off) in zip(paths, headers, strict=True)
+    ]
     with open(tmp, "wb") as f:
         f.write(_header_for(params, total_items))
         for begin in range(0, nbytes, chunk_bytes):
@@ -338,7 +358,8 @@ def merge_files(paths: Iterable[str | os.PathLike], out: str | os.PathLike,
 
 
 def _header_for(params: BloomParams, items: int) -> bytes:
-    meta = json.dumps({"params": asdict(params), "items_inserted": items},
-                      sort_keys=True).encode("utf-8")
+    meta = json.dumps({"params": asdict(params), "items_inserted": items}, sort_keys=True).encode(
+        "utf-8"
+    )
     head = MAGIC + struct.pack("<II", FORMAT_VERSION, len(meta)) + meta
     return head + b" " * ((-len(head)) % _HEADER_ALIGN)
