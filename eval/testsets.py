@@ -36,9 +36,13 @@ _WIKI_TITLE = re.compile(r"^ ?= (?!=)(.*?) = ?$")
 class TestSetError(ValueError):
     """A test-set spec or file is unusable; the message names it."""
 
+    __test__ = False  # not a pytest class
+
 
 @dataclass(frozen=True)
 class TestSetSpec:
+    __test__ = False
+
     name: str
     path: str
     format: str
@@ -51,6 +55,8 @@ class TestSetSpec:
 
 @dataclass(frozen=True)
 class TestDoc:
+    __test__ = False
+
     key: str  # where it came from: "line 12", "para at line 40", an article title
     text: str
 
