@@ -117,6 +117,13 @@ def theoretical_fp_rate(num_bits: int, num_hashes: int, items: int) -> float:
     return (1.0 - math.exp(-num_hashes * items / num_bits)) ** num_hashes
 
 
+def _byte_and_mask(pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Byte index (int64 view: no conversion pass) and bit mask of each bit position."""
+    byte = (pos >> np.uint64(3)).view(np.int64)
+    mask = np.left_shift(np.uint8(1), (pos & np.uint64(7)).astype(np.uint8))
+    return byte, mask
+
+
 class BloomFilter:
     """k-probe Bloom filter over uint64 item hashes. See the module docstring."""
 
@@ -161,8 +168,7 @@ class BloomFilter:
         for i in range(self.params.num_hashes):
             if i:
                 self._advance(pos, step)
-            byte = (pos >> np.uint64(3)).astype(np.intp)
-            mask = np.left_shift(np.uint8(1), (pos & np.uint64(7)).astype(np.uint8))
+            byte, mask = _byte_and_mask(pos)
             while True:
                 bits[byte] |= mask  # with repeated bytes in `byte` only one write survives
                 missing = (bits[byte] & mask) == 0
@@ -186,14 +192,13 @@ class BloomFilter:
         for i in range(self.params.num_hashes):
             if i:
                 self._advance(pos, step)
-            hit = bits[(pos >> np.uint64(3)).astype(np.intp)] & np.left_shift(
-                np.uint8(1), (pos & np.uint64(7)).astype(np.uint8)
-            )
-            keep = hit != 0
+            byte, mask = _byte_and_mask(pos)
+            keep = (bits[byte] & mask) != 0
             if not keep.all():
-                alive, pos, step = alive[keep], pos[keep], step[keep]
+                alive = np.compress(keep, alive)
                 if len(alive) == 0:
                     return result
+                pos, step = np.compress(keep, pos), np.compress(keep, step)
         result[alive] = True
         return result
 

@@ -68,10 +68,10 @@ def fingerprint(
     doc_id: str, url: str, text: str, max_score: int, first_seen_utc: int, signer: Signer
 ) -> Fingerprint | None:
     """None when the text has no word at all (empty after normalisation)."""
-    norm = textmod.normalised_bytes(text)
+    norm = textmod.normalised_codepoints(text)
     if len(norm) == 0:
         return None
-    exact_key = xxhash.xxh3_128_hexdigest(norm.tobytes())
+    exact_key = xxhash.xxh3_128_hexdigest(textmod.codepoints_to_str(norm).encode("utf-8"))
     shingles = shingle_hashes(norm, signer.params.shingle)
     signature = signer.sign(shingles) if len(shingles) else None
     return Fingerprint(

@@ -81,7 +81,8 @@ def measure(
 def count_ngrams(texts: Iterable[str], n: int = 8) -> int:
     """8-grams in these texts (sizing a filter exactly)."""
     return sum(
-        max(0, textmod.count_words_normalised(textmod.normalised_bytes(t)) - n + 1) for t in texts
+        max(0, textmod.count_words_normalised(textmod.normalised_codepoints(t)) - n + 1)
+        for t in texts
     )
 
 

@@ -21,7 +21,7 @@ from dedup.minhash import (
 )
 from dedup.split import assign_split, check_fractions
 from dedup.synth import edit_copy, near_duplicate_set, prose_documents, true_jaccard
-from dedup.text import normalised_bytes
+from dedup.text import normalised_codepoints
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,9 @@ def test_estimated_jaccard_tracks_exact_jaccard_on_real_text(prose):
     for i in range(40):
         a = prose[i]
         b = edit_copy(a, prose[i + 100], rng, edits=1 + i)
-        sig_a, sig_b = signatures([shingle_hashes(normalised_bytes(x)) for x in (a, b)], params)
+        sig_a, sig_b = signatures(
+            [shingle_hashes(normalised_codepoints(x)) for x in (a, b)], params
+        )
         errors.append(estimated_jaccard(sig_a, sig_b) - true_jaccard(a, b))
     # std of the estimator at 256 permutations is <= 0.5/sqrt(256) = 0.031
     assert abs(float(np.mean(errors))) < 0.02
@@ -59,7 +61,7 @@ def test_estimated_jaccard_tracks_exact_jaccard_on_real_text(prose):
 
 def test_signer_matches_bulk_and_band_keys_detect_identical_bands(prose):
     params = MinHashParams()
-    shingles = [shingle_hashes(normalised_bytes(t)) for t in prose[:5]]
+    shingles = [shingle_hashes(normalised_codepoints(t)) for t in prose[:5]]
     signer = near.Signer(params)
     bulk = signatures(shingles, params)
     for s, b in zip(shingles, bulk, strict=True):

@@ -30,6 +30,16 @@ def test_normalised_text_is_alphanumeric_words_and_single_spaces(s):
     assert T.normalise(s.upper()) == T.normalise(s.lower()) or not s.isascii()
 
 
+def test_hashes_do_not_depend_on_the_array_dtype():
+    # "cafe'" is ASCII (uint8 code points), "cafe\u2019" is not (uint32): same words, same hashes.
+    assert (
+        T.normalised_codepoints("Cafe' bar").dtype
+        != T.normalised_codepoints("Cafe\u2019 bar").dtype
+    )
+    assert T.word_hashes("Cafe' bar").tolist() == T.word_hashes("Cafe\u2019 bar").tolist()
+    assert T.word_hashes("caf\u00e9").tolist() == T.word_hashes_normalised("caf\u00e9").tolist()
+
+
 def test_normalisation_examples_and_scripts():
     assert T.normalise("Hello,  World!!\n\tIt's 3.14 -- ok_then") == "hello world it s 3 14 ok then"
     assert T.normalise("Привет, МИР! Ελληνικά; 東京タワー。") == "привет мир ελληνικά 東京タワー"
