@@ -394,7 +394,7 @@ def summarize(config: DedupConfig) -> str:
     details = shards.read_stats(config.out_dir).get("details", {})
     lines = [format_stats(stats, f"dedup -> {config.out_dir}")]
     for key, value in details.items():
-        lines.append(f"  {key:<45} {value:>10,}")
+        lines.append(f"  {key:<36} {value:>10,}")
     splits = Counter(
         r["split"] for r in shards.read_rows(config.out_dir, schemas.CORPUS, columns=["split"])
     )
