@@ -33,7 +33,7 @@ from dedup.overlap import format_verification, verify  # noqa: E402
 from dedup.synth import prose_sentences  # noqa: E402
 
 
-def best_of(fn, repeat: int = 3) -> tuple[float, object]:
+def best_of(fn, repeat: int = 5) -> tuple[float, object]:
     best, out = float("inf"), None
     for _ in range(repeat):
         t = time.perf_counter()

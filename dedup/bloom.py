@@ -184,16 +184,22 @@ class BloomFilter:
             out[begin : begin + BATCH_ITEMS] = self._query_batch(items[begin : begin + BATCH_ITEMS])
         return out
 
+    def _test(self, pos: np.ndarray) -> np.ndarray:
+        byte, mask = _byte_and_mask(pos)
+        return (self.bits[byte] & mask) != 0
+
     def _query_batch(self, items: np.ndarray) -> np.ndarray:
         result = np.zeros(len(items), dtype=bool)
-        alive = np.arange(len(items), dtype=np.intp)
-        pos, step = self._start_positions(items)
-        bits = self.bits
-        for i in range(self.params.num_hashes):
-            if i:
-                self._advance(pos, step)
-            byte, mask = _byte_and_mask(pos)
-            keep = (bits[byte] & mask) != 0
+        # Probe 0 needs only a = g mod m; the step is computed for the survivors alone.
+        pos = items % self._m
+        alive = np.flatnonzero(self._test(pos))
+        if len(alive) == 0:
+            return result
+        items, pos = items[alive], pos[alive]
+        step = ((items << np.uint64(32)) | (items >> np.uint64(32))) % self._m1 + np.uint64(1)
+        for _ in range(1, self.params.num_hashes):
+            self._advance(pos, step)
+            keep = self._test(pos)
             if not keep.all():
                 alive = np.compress(keep, alive)
                 if len(alive) == 0:

@@ -158,7 +158,17 @@ def _window_polynomial(values: np.ndarray, starts: np.ndarray, ends: np.ndarray,
 CHUNK_BYTES = 1 << 18  # hash in pieces that stay in cache (256 Ki code points at a time)
 
 
-def _hash_chunk(data: np.ndarray, seed: int) -> np.ndarray:
+def word_hashes_normalised(data: np.ndarray | str, seed: int = 0) -> np.ndarray:
+    """64-bit hashes of the words of an already normalised text (see :func:`normalise`),
+    given as the code-point array of :func:`normalised_codepoints` or as a str.
+
+    The polynomial prefix sums run over pieces of about CHUNK_BYTES code points (cut between
+    words), so the work arrays stay in cache. A word's hash depends on its code points only
+    (not on the array's dtype, nor on where a piece was cut)."""
+    if isinstance(data, str):
+        data = str_to_codepoints(data)
+    if len(data) == 0:
+        return np.empty(0, dtype=np.uint64)
     spaces = np.flatnonzero(data == SPACE)
     starts = np.empty(len(spaces) + 1, dtype=np.intp)
     starts[0] = 0
@@ -166,39 +176,21 @@ def _hash_chunk(data: np.ndarray, seed: int) -> np.ndarray:
     ends = np.empty(len(spaces) + 1, dtype=np.intp)
     ends[:-1] = spaces
     ends[-1] = len(data)
+    out = np.empty(len(starts), dtype=np.uint64)
+    first = 0
     with np.errstate(over="ignore"):
-        poly = _window_polynomial(data.astype(np.uint64), starts, ends, _BYTE_POWERS)
-        lengths = (ends - starts).astype(np.uint64)
-        return fmix64(poly ^ (lengths * np.uint64(0x2545F4914F6CDD1D)) ^ np.uint64(seed))
-
-
-def word_hashes_normalised(data: np.ndarray | str, seed: int = 0) -> np.ndarray:
-    """64-bit hashes of the words of an already normalised text (see :func:`normalise`),
-    given as the code-point array of :func:`normalised_codepoints` or as a str.
-
-    Long texts are cut at spaces into pieces of about CHUNK_BYTES code points, hashed piece by
-    piece. A word's hash depends on its code points only (not on the array's dtype)."""
-    if isinstance(data, str):
-        data = str_to_codepoints(data)
-    if len(data) == 0:
-        return np.empty(0, dtype=np.uint64)
-    if len(data) <= CHUNK_BYTES:
-        return _hash_chunk(data, seed)
-    pieces = []
-    begin = 0
-    while begin < len(data):
-        end = min(begin + CHUNK_BYTES, len(data))
-        if end < len(data):
-            # Cut at the last space of the piece (or the next one, for a giant word).
-            cut = np.flatnonzero(data[begin:end] == SPACE)
-            if len(cut):
-                end = begin + int(cut[-1])
-            else:
-                nxt = np.flatnonzero(data[end:] == SPACE)
-                end = end + int(nxt[0]) if len(nxt) else len(data)
-        pieces.append(_hash_chunk(data[begin:end], seed))
-        begin = end + 1  # skip the separating space
-    return np.concatenate(pieces)
+        while first < len(starts):
+            begin = int(starts[first])
+            last = max(first + 1, int(np.searchsorted(starts, begin + CHUNK_BYTES, "left")))
+            stop = int(ends[last - 1])
+            out[first:last] = _window_polynomial(
+                data[begin:stop].astype(np.uint64),
+                starts[first:last] - begin,
+                ends[first:last] - begin,
+                _BYTE_POWERS,
+            )
+            first = last
+        return fmix64(out ^ np.uint64(seed))
 
 
 def word_hashes(text: str, seed: int = 0) -> np.ndarray:
@@ -208,10 +200,17 @@ def word_hashes(text: str, seed: int = 0) -> np.ndarray:
 
 def ngram_hashes(hashes: np.ndarray, n: int) -> np.ndarray:
     """64-bit hashes of every window of n consecutive word hashes (len(hashes) - n + 1 of them;
-    none when the text is shorter than n words). Order-sensitive: "a b" != "b a"."""
+    none when the text is shorter than n words). Order-sensitive: "a b" != "b a". Computed in
+    pieces of CHUNK_BYTES windows (overlapping by n - 1 words) to stay in cache."""
     count = len(hashes) - n + 1
     if count <= 0:
         return np.empty(0, dtype=np.uint64)
-    starts = np.arange(count, dtype=np.intp)
+    out = np.empty(count, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        return _window_polynomial(hashes, starts, starts + n, _WORD_POWERS)
+        for first in range(0, count, CHUNK_BYTES):
+            last = min(count, first + CHUNK_BYTES)
+            starts = np.arange(last - first, dtype=np.intp)
+            out[first:last] = _window_polynomial(
+                hashes[first : last + n - 1], starts, starts + n, _WORD_POWERS
+            )
+    return out
