@@ -150,9 +150,22 @@ class VerifyBuckets(beam.DoFn):
         yield _details(self.details)
 
 
-def _resolve_near(edges: list[tuple[Any, Any, float]]) -> Iterable[tuple[str, near.Removal]]:
-    # The one global step: the graph of verified edges only (a small fraction of the corpus).
-    for removal in near.resolve_near(edges):
+def _resolve_components(edges: list[near.SlimEdge]) -> Iterable[tuple[str, str]]:
+    # The one global step: the graph of verified edges only (ids and ranks, no signatures).
+    yield from near.resolve_slim_edges(edges)
+
+
+def _removed_with_print(element: tuple[str, dict[str, list]]) -> Iterable[tuple[str, Any]]:
+    _, groups = element
+    for keeper_id in groups["keeper"]:
+        yield keeper_id, groups["fp"][0]
+
+
+def _near_removals(element: tuple[str, dict[str, list]]) -> Iterable[tuple[str, near.Removal]]:
+    _, groups = element
+    keeper_fp = groups["fp"][0] if groups["fp"] else None
+    for removed_fp in groups["removed"]:
+        removal = near.near_removal(removed_fp, keeper_fp)
         yield removal.doc_id, removal
 
 
@@ -245,10 +258,28 @@ class DeduplicateDocs(beam.PTransform):
             | "GroupByPair" >> beam.GroupByKey()  # a pair found in several bands: one edge
             | "OneEdge" >> beam.Map(lambda kv: next(iter(kv[1])))
         )
-        near_removals = (
+        clusters = (
             edges
+            | "SlimEdges" >> beam.Map(lambda e: near.slim_edge(e[0], e[1]))
             | "AllEdges" >> beam.combiners.ToList()
-            | "Components" >> beam.FlatMap(_resolve_near)
+            | "Components" >> beam.FlatMap(_resolve_components)  # (removed, keeper)
+        )
+        # The Jaccard of each removed document to its keeper: two joins with the fingerprints
+        # of the documents on edges (not the whole corpus).
+        node_prints = (
+            edges
+            | "EdgeNodes" >> beam.FlatMap(lambda e: [(e[0].doc_id, e[0]), (e[1].doc_id, e[1])])
+            | "OnePrintPerNode" >> beam.CombinePerKey(lambda fps: next(iter(fps)))
+        )
+        removed_prints = (
+            {"keeper": clusters, "fp": node_prints}
+            | "JoinRemoved" >> beam.CoGroupByKey()
+            | "ByKeeper" >> beam.FlatMap(_removed_with_print)
+        )
+        near_removals = (
+            {"removed": removed_prints, "fp": node_prints}
+            | "JoinKeeper" >> beam.CoGroupByKey()
+            | "NearRemovals" >> beam.FlatMap(_near_removals)
         )
         member_removals = (
             {"members": exact.members, "near": near_removals}

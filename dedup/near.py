@@ -9,8 +9,9 @@ Data flow (beam_jobs/dedup_job.py runs each step as a Beam transform):
    others are exact duplicates of it.
 3. :func:`band_entries` / :func:`verify_bucket` — representatives are grouped by LSH band key;
    inside a bucket, candidate pairs whose estimated Jaccard reaches the threshold become edges.
-4. :func:`resolve_near` — connected components over the edges; each component keeps its best
-   ranked document; every other member is a near duplicate of that keeper.
+4. :func:`resolve_slim_edges` — connected components over the edges (ids and ranks only); each
+   component keeps its best-ranked document; every other member is a near duplicate of that
+   keeper; :func:`near_removal` adds the estimated Jaccard to the keeper.
 5. :func:`resolve_exact_members` — an exact duplicate follows its representative: kept
    representative -> "exact" (similarity 1.0); removed representative -> "near", pointing at the
    representative's keeper.
@@ -110,19 +111,40 @@ def verify_bucket(
     return edges, len(pairs)
 
 
+# A verified edge as the global clustering step sees it: ids and ranks only (no signatures),
+# ~100 bytes, so millions of edges fit one worker.
+SlimEdge = tuple[str, Rank, str, Rank]
+
+
+def slim_edge(a: Fingerprint, b: Fingerprint) -> SlimEdge:
+    return (a.doc_id, a.rank, b.doc_id, b.rank)
+
+
+def resolve_slim_edges(edges: Iterable[SlimEdge]) -> list[tuple[str, str]]:
+    """(removed, keeper) for every non-keeper member of every connected component."""
+    edges = list(edges)
+    ranks: dict[str, Rank] = {}
+    for a, rank_a, b, rank_b in edges:
+        ranks[a] = rank_a
+        ranks[b] = rank_b
+    return resolve_clusters(((a, b) for a, _, b, _ in edges), ranks)
+
+
+def near_removal(removed: Fingerprint, keeper: Fingerprint) -> Removal:
+    """The Removal of a near duplicate, with its estimated Jaccard to the keeper (which may be
+    below the threshold for a chain a~b~c)."""
+    sim = estimated_jaccard(removed.signature, keeper.signature)
+    return Removal(removed.doc_id, keeper.doc_id, keeper.url, sim, "near")
+
+
 def resolve_near(edges: Sequence[tuple[Fingerprint, Fingerprint, float]]) -> list[Removal]:
-    """Connected components over verified edges -> one Removal per non-keeper member, with its
-    estimated Jaccard to the keeper (which may be below the threshold for a chain a~b~c)."""
+    """In memory: connected components over verified edges -> one Removal per non-keeper."""
     prints: dict[str, Fingerprint] = {}
     for a, b, _ in edges:
         prints[a.doc_id] = a
         prints[b.doc_id] = b
-    ranks = {d: f.rank for d, f in prints.items()}
-    removals = []
-    for removed, keeper in resolve_clusters(((a.doc_id, b.doc_id) for a, b, _ in edges), ranks):
-        sim = estimated_jaccard(prints[removed].signature, prints[keeper].signature)
-        removals.append(Removal(removed, keeper, prints[keeper].url, sim, "near"))
-    return removals
+    pairs = resolve_slim_edges(slim_edge(a, b) for a, b, _ in edges)
+    return [near_removal(prints[removed], prints[keeper]) for removed, keeper in pairs]
 
 
 def resolve_exact_members(

@@ -147,3 +147,25 @@ def test_split_is_stable_and_proportional():
     assert Counter(assign_split(d, 0.2, 0.3) for d in ids[:20_000])["test"] > 5_000
     with pytest.raises(ValueError, match="fractions"):
         check_fractions(0.6, 0.5)
+
+
+def test_chains_join_one_cluster_with_one_keeper(prose):
+    """a ~ b ~ c (each step a light edit): one cluster; c may be far from the keeper a, and
+    its reported similarity says so."""
+    rng = random.Random(11)
+    a = prose[0]
+    b = edit_copy(a, prose[1], rng, edits=3)
+    c = edit_copy(b, prose[2], rng, edits=3)
+    signer = near.Signer(MinHashParams())
+    fa, fb, fc = (
+        near.fingerprint(d, "u/" + d, t, score, 0, signer)
+        for d, t, score in (("a", a, 50), ("b", b, 10), ("c", c, 10))
+    )
+    edges = [(x, y, estimated_jaccard(x.signature, y.signature)) for x, y in ((fa, fb), (fb, fc))]
+    removals = near.resolve_near(edges)
+    assert [(r.doc_id, r.keeper_id, r.keeper_url) for r in removals] == [
+        ("b", "a", "u/a"),
+        ("c", "a", "u/a"),
+    ]
+    assert removals[1].similarity == estimated_jaccard(fc.signature, fa.signature)
+    assert removals[1].similarity < removals[0].similarity
