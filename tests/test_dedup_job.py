@@ -184,3 +184,49 @@ def test_unfinished_input_is_refused(tmp_path):
     )
     with pytest.raises(ShardError, match="_SUCCESS"):
         run_dedup(config)
+
+
+@pytest.mark.slow
+def test_multi_process_run_writes_identical_output(dedup_run, tmp_path):
+    """Two worker processes (real pickling between stages) give byte-identical shards."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    config, *_ = dedup_run
+    multi = replace(config, out_dir=str(tmp_path / "corpus"), dups_dir=str(tmp_path / "dups"))
+    run_dedup(multi, ["--direct_num_workers=2", "--direct_running_mode=multi_processing"])
+    for a_dir, b_dir in ((config.out_dir, multi.out_dir), (config.dups_dir, multi.dups_dir)):
+        a, b = shards.list_shards(a_dir), shards.list_shards(b_dir)
+        assert [Path(p).name for p in a] == [Path(p).name for p in b]
+        for pa_, pb_ in zip(a, b, strict=True):
+            assert Path(pa_).read_bytes() == Path(pb_).read_bytes()
+
+
+def test_non_latin_duplicates(tmp_path):
+    base = (
+        "Москва — столица России, крупнейший по численности населения город страны. "
+        "Город расположен на реке Москве в центре Восточно-Европейской равнины. "
+    ) * 3
+    greek = "Η Αθήνα είναι η πρωτεύουσα της Ελλάδας και μία από τις αρχαιότερες πόλεις. " * 3
+    rows = [
+        doc_row(base, "ru:1", score=9),
+        doc_row(base.replace("—", "-").upper(), "ru:2"),
+        doc_row(greek, "el:1"),
+        doc_row("東京都は日本の首都である。", "ja:1"),
+    ]
+    write_docs(tmp_path / "docs", rows, num_shards=1)
+    config = DedupConfig(
+        docs_dir=str(tmp_path / "docs"),
+        out_dir=str(tmp_path / "corpus"),
+        dups_dir=str(tmp_path / "dups"),
+        num_shards=1,
+    )
+    run_dedup(config, ["--direct_num_workers=1"])
+    dups = shards.read_rows(config.dups_dir, schemas.DUPS)
+    assert [(d["doc_id"], d["keeper_id"], d["reason"]) for d in dups] == [
+        (rows[1]["doc_id"], rows[0]["doc_id"], "exact")
+    ]
+    stats = shards.read_stats(config.out_dir)
+    assert stats["records_out"] == 3
+    # Japanese without spaces is one "word": shorter than a shingle, exact dedup only.
+    assert stats["details"]["near_dedup_skipped_shorter_than_shingle"] == 1
