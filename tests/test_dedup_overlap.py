@@ -195,3 +195,13 @@ def test_cli_dedup_runs_and_splits(corpus, tmp_path, capsys):
     rows = shards.read_rows(str(tmp_path / "c" / "corpus"), schemas.CORPUS)
     assert all(r["split"] == assign_split(r["doc_id"]) for r in rows)
     assert shards.exists(str(tmp_path / "c" / "dups" / "_SUCCESS"))
+
+
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["dedup", "--help"], ["overlap", "--help"], ["overlap-verify", "--help"]]
+)
+def test_help_texts_render(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 0
+    assert "usage: webtext" in capsys.readouterr().out

@@ -16,7 +16,7 @@ TEST_HELP = (
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "overlap",
-        help="% of test-set 8-grams found in the corpus train split (Bloom filter; Beam job)",
+        help="%% of test-set 8-grams found in the corpus train split (Bloom filter; Beam job)",
         description=(
             "Build an 8-gram Bloom filter (paper normalisation: lower-case, non-alphanumeric runs "
             "-> one space) of the corpus split, query each test set, write per-document and "
