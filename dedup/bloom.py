@@ -44,6 +44,7 @@ FORMAT_VERSION = 1
 # with another scheme answers other questions, so loading or merging one is refused.
 HASH_SCHEME = "webtext-poly64-fmix64/ngram-poly64/kirsch-mitzenmacher-rotl32/v1"
 BATCH_ITEMS = 1 << 16  # items per vectorised step (keeps the work arrays in cache)
+TAIL_ITEMS = 2048  # below this many candidates, test all remaining probes at once
 _HEADER_ALIGN = 64
 
 
@@ -197,7 +198,15 @@ class BloomFilter:
             return result
         items, pos = items[alive], pos[alive]
         step = ((items << np.uint64(32)) | (items >> np.uint64(32))) % self._m1 + np.uint64(1)
-        for _ in range(1, self.params.num_hashes):
+        k = self.params.num_hashes
+        for i in range(1, k):
+            if len(alive) <= TAIL_ITEMS:
+                # Few candidates left: test all their remaining probes in one 2-D step instead
+                # of paying numpy's per-call overhead for each of the remaining probes.
+                offsets = np.arange(1, k - i + 1, dtype=np.uint64)
+                rest = (pos[:, None] + offsets[None, :] * step[:, None]) % self._m
+                alive = alive[self._test(rest).all(axis=1)]
+                break
             self._advance(pos, step)
             keep = self._test(pos)
             if not keep.all():
