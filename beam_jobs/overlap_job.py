@@ -316,6 +316,9 @@ def run_demo_overlap(root: Path, beam_args: list[str]) -> None:
     corpus = shards.read_rows(str(root / "corpus"), schemas.CORPUS)
     train = sorted((r for r in corpus if r["split"] == "train"), key=lambda r: r["doc_id"])
     held = sorted((r for r in corpus if r["split"] != "train"), key=lambda r: r["doc_id"])
+    if not train:
+        print("[demo] overlap skipped: the corpus has no training documents")
+        return
     inputs = root / "overlap_input"
     inputs.mkdir(parents=True, exist_ok=True)
     tests = []

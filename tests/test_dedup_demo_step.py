@@ -23,3 +23,12 @@ def test_demo_step_prints_dedup_and_contamination(shared_file, tmp_path, capsys)
     assert float(cells["contaminated"].rstrip("%")) > 30  # the copied paragraphs
     assert float(cells["heldout"].rstrip("%")) < 5
     assert len(shards.read_rows(str(tmp_path / "dups"), schemas.DUPS)) == 1
+
+
+def test_demo_step_on_empty_docs(tmp_path, capsys):
+    shards.write_shard(str(tmp_path / "docs"), shards.shard_name(0, 1), [], schemas.DOCS)
+    shards.finish_output(str(tmp_path / "docs"), {})
+    run_demo_step(tmp_path, ["--direct_num_workers=1"])
+    out = capsys.readouterr().out
+    assert "0 in -> 0 out" in out and "overlap skipped" in out
+    assert shards.read_rows(str(tmp_path / "corpus"), schemas.CORPUS) == []
