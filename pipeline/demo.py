@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 STEPS: list[tuple[str, str]] = [
     ("links", "pipeline.demo:links_step"),
     ("fetch + extract", "pipeline.demo_web:run_demo_step"),
+    ("dedup + overlap", "beam_jobs.dedup_job:run_demo_step"),
+    ("tokenize", "beam_jobs.tokenize_job:run_demo_step"),
 ]
 
 

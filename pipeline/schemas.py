@@ -57,7 +57,6 @@ CORPUS = pa.schema(
     metadata={"webtext.stage": "corpus", "webtext.schema_version": str(SCHEMA_VERSION)},
 )
 
-STAGE_SCHEMAS: dict[str, pa.Schema] = {"links": LINKS, "docs": DOCS, "corpus": CORPUS}
 
 # pages/: one fetched response per link (written by `webtext fetch`). The stage's Parquet shards
 # hold the pages that can go on to extraction (error is null there); pages/_fetched/ holds the
@@ -85,7 +84,6 @@ PAGES = pa.schema(
     metadata={"webtext.stage": "pages", "webtext.schema_version": str(SCHEMA_VERSION)},
 )
 
-STAGE_SCHEMAS["pages"] = PAGES
 
 # tokens/: one row per document of corpus/, its ids followed by <|endoftext|> (`webtext tokenize`).
 # uint16 ids: a vocabulary of at most 65,536 entries (GPT-2's is 50,257). Rows are sorted by
@@ -100,4 +98,40 @@ TOKENS = pa.schema(
     metadata={"webtext.stage": "tokens", "webtext.schema_version": str(SCHEMA_VERSION)},
 )
 
-STAGE_SCHEMAS["tokens"] = TOKENS
+
+# dups/: one row per document `webtext dedup` removed, with the document kept in its place.
+DUPS = pa.schema(
+    [
+        pa.field("doc_id", pa.string(), nullable=False),  # the removed document
+        pa.field("keeper_id", pa.string(), nullable=False),  # the corpus document kept instead
+        pa.field("similarity", pa.float64(), nullable=False),  # estimated Jaccard (1.0: exact)
+        pa.field("reason", pa.string(), nullable=False),  # "exact" | "near"
+        pa.field("url", pa.string(), nullable=False),  # of the removed document
+        pa.field("keeper_url", pa.string(), nullable=False),
+    ],
+    metadata={"webtext.stage": "dups", "webtext.schema_version": str(SCHEMA_VERSION)},
+)
+
+# overlap/documents/: 8-gram overlap of each test document with each reference filter.
+OVERLAP_DOCS = pa.schema(
+    [
+        pa.field("test_set", pa.string(), nullable=False),
+        pa.field("reference", pa.string(), nullable=False),  # e.g. "WebText train", "own train"
+        pa.field("doc_index", pa.int64(), nullable=False),  # position in the test set
+        pa.field("doc_key", pa.string(), nullable=False),  # reader's id: line number, title...
+        pa.field("n_ngrams", pa.int64(), nullable=False),
+        pa.field("n_found", pa.int64(), nullable=False),
+        pa.field("fraction", pa.float64(), nullable=False),  # n_found / n_ngrams
+    ],
+    metadata={"webtext.stage": "overlap", "webtext.schema_version": str(SCHEMA_VERSION)},
+)
+
+STAGE_SCHEMAS: dict[str, pa.Schema] = {
+    "links": LINKS,
+    "pages": PAGES,
+    "docs": DOCS,
+    "corpus": CORPUS,
+    "dups": DUPS,
+    "tokens": TOKENS,
+    "overlap": OVERLAP_DOCS,
+}

@@ -1,0 +1,459 @@
+"""Stage 4 as a Beam job: docs/ -> de-duplicated corpus/ (with splits) + dups/.
+
+read shards -> GroupByKey(doc_id) [one row per id] -> fingerprint
+  -> GroupByKey(exact key) -> representatives + exact members
+  -> representatives: FlatMap(band keys) -> GroupByKey(band key) -> verify candidate pairs
+  -> GroupByKey(pair) [one edge per pair] -> global connected components over the edges only
+  -> CoGroupByKey(representative) resolves exact members of removed representatives
+  -> CoGroupByKey(doc_id) with the rows -> corpus/ rows (+ split) and dups/ rows
+
+The pure decisions live in dedup/ (near.py, clusters.py, minhash.py, split.py); this module only
+moves data between them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.transforms.window import GlobalWindows
+
+from beam_jobs.stage_io import BundleStats, MergeStats, _WriteShardFn, input_fingerprint
+from dedup import near
+from dedup.minhash import MinHashParams
+from dedup.split import assign_split, check_fractions
+from pipeline import schemas, shards
+from pipeline.stats import StageStats, format_stats
+
+log = logging.getLogger(__name__)
+DETAILS_TAG = "details"
+
+
+@dataclass(frozen=True)
+class DedupConfig:
+    docs_dir: str
+    out_dir: str
+    dups_dir: str
+    minhash: MinHashParams = MinHashParams()
+    val_fraction: float = 0.005
+    test_fraction: float = 0.005
+    num_shards: int = 8
+    max_bucket_neighbours: int = 64
+
+    def params(self) -> dict[str, Any]:
+        mh = self.minhash
+        return {
+            "num_perm": mh.num_perm,
+            "bands": mh.bands,
+            "rows": mh.rows,
+            "threshold": mh.threshold,
+            "shingle": mh.shingle,
+            "minhash_seed": mh.seed,
+            "val_fraction": self.val_fraction,
+            "test_fraction": self.test_fraction,
+            "num_shards": self.num_shards,
+            "max_bucket_neighbours": self.max_bucket_neighbours,
+            "schema_version": schemas.SCHEMA_VERSION,
+        }
+
+
+def default_dups_dir(out_dir: str) -> str:
+    """dups/ beside corpus/: CORPUS_DIR's parent + "/dups"."""
+    return shards.join(out_dir.rstrip("/").rpartition("/")[0] or ".", "dups")
+
+
+def _details(counter: Counter) -> Any:
+    return beam.pvalue.TaggedOutput(DETAILS_TAG, GlobalWindows.windowed_value(counter))
+
+
+class ReadDocs(BundleStats):
+    """A docs/ shard path -> (doc_id, row) for every row, schema checked."""
+
+    def process(self, path: str) -> Iterable[tuple[str, dict]]:
+        fs, p = shards._resolve(path)
+        with fs.open_input_file(p) as f:
+            pf = pq.ParquetFile(f)
+            shards.validate_schema(path, pf.schema_arrow, schemas.DOCS)
+            for batch in pf.iter_batches(batch_size=1024, columns=schemas.DOCS.names):
+                for row in batch.to_pylist():
+                    self.stats.records_in += 1
+                    yield row["doc_id"], row
+
+
+class PrepareDocs(BundleStats):
+    """(doc_id, rows) -> the one row kept for the id + its fingerprint keyed by exact key."""
+
+    def __init__(self, params: MinHashParams) -> None:
+        self.params = params
+
+    def setup(self) -> None:
+        self.signer = near.Signer(self.params)
+
+    def start_bundle(self) -> None:
+        super().start_bundle()
+        self.details: Counter = Counter()
+
+    def process(self, element: tuple[str, Iterable[dict]]) -> Iterable[Any]:
+        doc_id, rows = element
+        ordered = sorted(rows, key=lambda r: (r["text"], r["url"], r["final_url"]))
+        if len(ordered) > 1:
+            self.stats.drop("duplicate_doc_id", len(ordered) - 1)
+            self.stats.error(f"doc_id {doc_id} appears {len(ordered)} times in the input; kept one")
+        row = ordered[0]
+        fp = near.fingerprint(
+            doc_id, row["url"], row["text"], row["max_score"], row["first_seen_utc"], self.signer
+        )
+        if fp is None:
+            self.stats.drop("empty_text")
+            return
+        if fp.signature is None:
+            self.details["near_dedup_skipped_shorter_than_shingle"] += 1
+        yield doc_id, row
+        yield beam.pvalue.TaggedOutput("prints", (fp.exact_key, fp))
+
+    def finish_bundle(self) -> Iterable[Any]:
+        yield from super().finish_bundle()
+        yield _details(self.details)
+
+
+def _exact_groups(element: tuple[str, Iterable[near.Fingerprint]]) -> Iterable[Any]:
+    _, members = element
+    rep, others = near.exact_group(members)
+    yield rep
+    for other in others:
+        yield beam.pvalue.TaggedOutput("members", (rep.doc_id, (rep.url, other.doc_id)))
+
+
+class VerifyBuckets(beam.DoFn):
+    def __init__(self, threshold: float, max_neighbours: int) -> None:
+        self.threshold = threshold
+        self.max_neighbours = max_neighbours
+
+    def start_bundle(self) -> None:
+        self.details: Counter = Counter()
+
+    def process(self, element: tuple[bytes, Iterable[near.Fingerprint]]) -> Iterable[Any]:
+        _, members = element
+        edges, checked = near.verify_bucket(members, self.threshold, self.max_neighbours)
+        self.details["candidate_pairs_checked"] += checked
+        for a, b, sim in edges:
+            yield (a.doc_id, b.doc_id), (a, b, sim)
+
+    def finish_bundle(self) -> Iterable[Any]:
+        yield _details(self.details)
+
+
+def _resolve_components(edges: list[near.SlimEdge]) -> Iterable[tuple[str, str]]:
+    # The one global step: the graph of verified edges only (ids and ranks, no signatures).
+    yield from near.resolve_slim_edges(edges)
+
+
+def _removed_with_print(element: tuple[str, dict[str, list]]) -> Iterable[tuple[str, Any]]:
+    _, groups = element
+    for keeper_id in groups["keeper"]:
+        yield keeper_id, groups["fp"][0]
+
+
+def _near_removals(element: tuple[str, dict[str, list]]) -> Iterable[tuple[str, near.Removal]]:
+    _, groups = element
+    keeper_fp = groups["fp"][0] if groups["fp"] else None
+    for removed_fp in groups["removed"]:
+        removal = near.near_removal(removed_fp, keeper_fp)
+        yield removal.doc_id, removal
+
+
+def _resolve_members(element: tuple[str, dict[str, list]]) -> Iterable[tuple[str, near.Removal]]:
+    rep_id, groups = element
+    members = groups["members"]
+    if not members:
+        return
+    rep_removal = groups["near"][0] if groups["near"] else None
+    rep_url = members[0][0]
+    for removal in near.resolve_exact_members(
+        rep_id, rep_url, [m for _, m in members], rep_removal
+    ):
+        yield removal.doc_id, removal
+
+
+class Finalize(BundleStats):
+    """(doc_id, {"row": [row], "removal": [Removal]}) -> corpus row or dups row."""
+
+    def __init__(self, val_fraction: float, test_fraction: float) -> None:
+        self.val_fraction = val_fraction
+        self.test_fraction = test_fraction
+
+    def process(self, element: tuple[str, dict[str, list]]) -> Iterable[Any]:
+        doc_id, groups = element
+        rows, removals = groups["row"], groups["removal"]
+        if len(rows) != 1 or len(removals) > 1:
+            raise AssertionError(f"{doc_id}: {len(rows)} rows, {len(removals)} removals")
+        row = rows[0]
+        if removals:
+            r = removals[0]
+            self.stats.drop(f"{r.reason}_duplicate")
+            yield beam.pvalue.TaggedOutput(
+                "dups",
+                (
+                    doc_id,
+                    {
+                        "doc_id": doc_id,
+                        "keeper_id": r.keeper_id,
+                        "similarity": r.similarity,
+                        "reason": r.reason,
+                        "url": row["url"],
+                        "keeper_url": r.keeper_url,
+                    },
+                ),
+            )
+            return
+        self.stats.records_out += 1
+        out = {name: row[name] for name in schemas.DOCS.names}
+        out["split"] = assign_split(doc_id, self.val_fraction, self.test_fraction)
+        yield doc_id, out
+
+
+class DeduplicateDocs(beam.PTransform):
+    """PCollection of docs/ shard paths -> {"corpus", "dups", "stats", "details"}."""
+
+    def __init__(self, config: DedupConfig) -> None:
+        super().__init__()
+        self.config = config
+
+    def expand(self, paths: beam.PCollection) -> dict[str, beam.PCollection]:
+        cfg = self.config
+        read = paths | "ReadDocs" >> beam.ParDo(ReadDocs()).with_outputs(
+            BundleStats.STATS_TAG, main="rows"
+        )
+        prepared = (
+            read.rows
+            | "GroupById" >> beam.GroupByKey()
+            | "Fingerprint"
+            >> beam.ParDo(PrepareDocs(cfg.minhash)).with_outputs(
+                BundleStats.STATS_TAG, DETAILS_TAG, "prints", main="rows"
+            )
+        )
+        exact = (
+            prepared.prints
+            | "GroupByExactKey" >> beam.GroupByKey()
+            | "ExactGroups" >> beam.FlatMap(_exact_groups).with_outputs("members", main="reps")
+        )
+        verified = (
+            exact.reps
+            | "BandKeys" >> beam.FlatMap(near.band_entries, cfg.minhash)
+            | "GroupByBand" >> beam.GroupByKey()
+            | "VerifyBuckets"
+            >> beam.ParDo(
+                VerifyBuckets(cfg.minhash.threshold, cfg.max_bucket_neighbours)
+            ).with_outputs(DETAILS_TAG, main="edges")
+        )
+        edges = (
+            verified.edges
+            | "GroupByPair" >> beam.GroupByKey()  # a pair found in several bands: one edge
+            | "OneEdge" >> beam.Map(lambda kv: next(iter(kv[1])))
+        )
+        clusters = (
+            edges
+            | "SlimEdges" >> beam.Map(lambda e: near.slim_edge(e[0], e[1]))
+            | "AllEdges" >> beam.combiners.ToList()
+            | "Components" >> beam.FlatMap(_resolve_components)  # (removed, keeper)
+        )
+        # The Jaccard of each removed document to its keeper: two joins with the fingerprints
+        # of the documents on edges (not the whole corpus).
+        node_prints = (
+            edges
+            | "EdgeNodes" >> beam.FlatMap(lambda e: [(e[0].doc_id, e[0]), (e[1].doc_id, e[1])])
+            | "OnePrintPerNode" >> beam.CombinePerKey(lambda fps: next(iter(fps)))
+        )
+        removed_prints = (
+            {"keeper": clusters, "fp": node_prints}
+            | "JoinRemoved" >> beam.CoGroupByKey()
+            | "ByKeeper" >> beam.FlatMap(_removed_with_print)
+        )
+        near_removals = (
+            {"removed": removed_prints, "fp": node_prints}
+            | "JoinKeeper" >> beam.CoGroupByKey()
+            | "NearRemovals" >> beam.FlatMap(_near_removals)
+        )
+        member_removals = (
+            {"members": exact.members, "near": near_removals}
+            | "JoinRepresentatives" >> beam.CoGroupByKey()
+            | "ResolveMembers" >> beam.FlatMap(_resolve_members)
+        )
+        removals = (near_removals, member_removals) | "AllRemovals" >> beam.Flatten()
+        final = (
+            {"row": prepared.rows, "removal": removals}
+            | "JoinRemovals" >> beam.CoGroupByKey()
+            | "Finalize"
+            >> beam.ParDo(Finalize(cfg.val_fraction, cfg.test_fraction)).with_outputs(
+                BundleStats.STATS_TAG, "dups", main="corpus"
+            )
+        )
+        stats = (read.stats, prepared.stats, final.stats) | "AllStats" >> beam.Flatten()
+        details = (prepared.details, verified.details) | "AllDetails" >> beam.Flatten()
+        edge_count = edges | "CountEdges" >> beam.combiners.Count.Globally()
+        removal_count = near_removals | "CountNear" >> beam.combiners.Count.Globally()
+        details = (
+            details,
+            edge_count | beam.Map(lambda n: Counter({"verified_edges": n})),
+            removal_count | beam.Map(lambda n: Counter({"near_duplicates_of_representatives": n})),
+        ) | "AllDetailsAndCounts" >> beam.Flatten()
+        return {"corpus": final.corpus, "dups": final.dups, "stats": stats, "details": details}
+
+
+def _sum_counters(counters: Iterable[Counter]) -> dict[str, int]:
+    total: Counter = Counter()
+    for c in counters:
+        total.update(c)
+    return dict(sorted(total.items()))
+
+
+def _finish(
+    total: StageStats | None,
+    written: list[tuple[str, int]],
+    details: dict[str, int],
+    out_dir: str,
+    stage: str,
+) -> None:
+    rows_written = sum(count for _, count in written)
+    if total is None:  # dups/: every row in is a row out
+        total = StageStats(records_in=rows_written, records_out=rows_written)
+    if rows_written != total.records_out:
+        raise AssertionError(
+            f"{out_dir}: shards hold {rows_written} rows but the stage produced "
+            f"{total.records_out}; refusing to mark it complete"
+        )
+    total.check_balance()
+    data = total.to_dict()
+    data["stage"] = stage
+    data["shards"] = {name: count for name, count in sorted(written)}
+    data["details"] = details
+    shards.finish_output(out_dir, data)
+    log.info("%s", format_stats(total, f"{stage} -> {out_dir}"))
+
+
+class WriteWithDetails(beam.PTransform):
+    """Like stage_io.WriteStageOutput (same shard files, resumable), plus a "details" section
+    in stats.json for figures that are not drops (clusters, candidate pairs, short documents)."""
+
+    def __init__(self, out_dir: str, schema: Any, num_shards: int, stage: str) -> None:
+        super().__init__()
+        self.out_dir, self.schema, self.num_shards, self.stage = out_dir, schema, num_shards, stage
+
+    def expand(self, pcolls: dict[str, Any]) -> beam.PCollection:
+        n = self.num_shards
+        written = (
+            pcolls["rows"]
+            | "AssignShard" >> beam.Map(lambda kv, n=n: (shards.shard_index(kv[0], n), kv))
+            | "GroupByShard" >> beam.GroupByKey()
+            | "WriteShard" >> beam.ParDo(_WriteShardFn(self.out_dir, self.schema, n))
+        )
+        if "stats" in pcolls:
+            total = pcolls["stats"] | "MergeStats" >> beam.CombineGlobally(MergeStats())
+            total_side = beam.pvalue.AsSingleton(total)
+        else:
+            total_side = None
+        details = pcolls["details"] | "SumDetails" >> beam.CombineGlobally(_sum_counters)
+        start = pcolls["rows"].pipeline | "Start" >> beam.Create([None])
+        return start | "Finish" >> beam.Map(
+            lambda _, total, written, details: _finish(
+                total, written, details, self.out_dir, self.stage
+            ),
+            total=total_side,
+            written=beam.pvalue.AsList(written),
+            details=beam.pvalue.AsSingleton(details),
+        )
+
+
+def run_dedup(
+    config: DedupConfig, beam_args: list[str] | None = None, *, overwrite: bool = False
+) -> str:
+    """Run the dedup job. Returns "complete" when both outputs were already finished, else
+    "ran". A rerun after a crash keeps the shards already written (they are identical)."""
+    check_fractions(config.val_fraction, config.test_fraction)
+    shards.require_complete(config.docs_dir)
+    inputs = shards.list_shards(config.docs_dir)
+    if not inputs:
+        raise ValueError(f"{config.docs_dir}: no docs shards (*.parquet) to de-duplicate")
+    fingerprint = input_fingerprint(inputs)
+    states = [
+        shards.prepare_output(
+            config.out_dir,
+            shards.JobSpec("corpus", config.params(), fingerprint),
+            overwrite=overwrite,
+        ),
+        shards.prepare_output(
+            config.dups_dir,
+            shards.JobSpec("dups", config.params(), fingerprint),
+            overwrite=overwrite,
+        ),
+    ]
+    if states == ["complete", "complete"]:
+        log.info(
+            "%s and %s are already complete for these inputs; nothing to do",
+            config.out_dir,
+            config.dups_dir,
+        )
+        return "complete"
+    for directory in (config.out_dir, config.dups_dir):
+        removed = shards.clean_temporaries(directory)
+        if removed:
+            log.info("%s: removed %d temporary files of an interrupted run", directory, removed)
+    options = PipelineOptions(beam_args or [])
+    with beam.Pipeline(options=options) as p:
+        result = p | "Inputs" >> beam.Create(inputs) | "Dedup" >> DeduplicateDocs(config)
+        _ = {"rows": result["corpus"], "stats": result["stats"], "details": result["details"]} | (
+            "WriteCorpus"
+            >> WriteWithDetails(config.out_dir, schemas.CORPUS, config.num_shards, "corpus")
+        )
+        _ = {"rows": result["dups"], "details": result["details"]} | (
+            "WriteDups"
+            >> WriteWithDetails(config.dups_dir, schemas.DUPS, config.num_shards, "dups")
+        )
+    return "ran"
+
+
+def summarize(config: DedupConfig) -> str:
+    """A short report of a finished run: counts, split sizes, a few removed documents."""
+    stats = StageStats.from_dict(shards.read_stats(config.out_dir))
+    details = shards.read_stats(config.out_dir).get("details", {})
+    lines = [format_stats(stats, f"dedup -> {config.out_dir}")]
+    for key, value in details.items():
+        lines.append(f"  {key:<36} {value:>10,}")
+    splits = Counter(
+        r["split"] for r in shards.read_rows(config.out_dir, schemas.CORPUS, columns=["split"])
+    )
+    lines.append(
+        "  splits: " + ", ".join(f"{s} {splits.get(s, 0):,}" for s in ("train", "val", "test"))
+    )
+    dups = shards.read_rows(config.dups_dir, schemas.DUPS)
+    for d in sorted(dups, key=lambda r: (r["reason"], -r["similarity"], r["doc_id"]))[:5]:
+        lines.append(
+            f"  removed {d['reason']:<5} J={d['similarity']:.2f} {d['url']} "
+            f"(kept {d['keeper_url']})"
+        )
+    return "\n".join(lines)
+
+
+def run_demo_step(root: Path, beam_args: list[str]) -> None:
+    """`webtext demo`: root/docs -> root/corpus + root/dups, then overlap of the train split
+    against the held-out splits and a test file with copied training paragraphs."""
+    from beam_jobs.overlap_job import run_demo_overlap
+
+    config = DedupConfig(
+        docs_dir=str(root / "docs"),
+        out_dir=str(root / "corpus"),
+        dups_dir=str(root / "dups"),
+        num_shards=2,
+        val_fraction=0.1,
+        test_fraction=0.1,
+    )
+    run_dedup(config, beam_args)
+    print(summarize(config).replace("dedup ->", "[demo] dedup ->", 1))
+    run_demo_overlap(root, beam_args)

@@ -1,0 +1,385 @@
+"""A Bloom filter of word 8-grams, vectorised with numpy, mergeable by bitwise OR.
+
+Sizing (the standard optimum): for n expected items and target false-positive rate p,
+m = -n ln p / (ln 2)**2 bits, rounded up to the next prime, and k = round((m / n) ln 2) probes;
+at p = 1e-8 that is 38.3 bits and 27 probes per 8-gram.
+
+Probe positions use double hashing (Kirsch & Mitzenmacher): from an item's 64-bit hash g,
+a = g mod m and b = 1 + (rotl(g, 32) mod (m - 1)), and probe i is (a + i * b) mod m. With m
+prime every step b generates all of Z_m, so the k probes of an item are k distinct bits (with a
+composite m, a step sharing a factor with m would revisit bits and raise the false-positive rate
+above theory). Items arrive as numpy
+arrays of 8-gram hashes (dedup.text.ngram_hashes); every operation works on the whole array:
+
+* insert sets all k bits of every item. Two items may touch the same byte in one batch, and a
+  numpy fancy assignment keeps only one of the writes, so the bytes whose bits did not stick are
+  written again until all have (few rounds: collisions within a batch are rare in a large filter);
+* query tests probe 0 for every item, then probe 1 only for the items still possibly present,
+  and so on: an absent item costs about two probes on a half-full filter, not k.
+
+The bits live in a uint8 numpy array (bit j of the filter is bit j % 8 of byte j // 8, so files
+are the same on every platform), or in a memory-mapped file. A saved filter is a header (magic,
+version, JSON parameters: m, k, n, p, hash scheme, seed, items inserted) followed by the bits;
+loading checks the size and the parameters, and merging refuses filters with other parameters.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+import uuid
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dedup import text as textmod
+
+MAGIC = b"WTBLOOM\x00"
+FORMAT_VERSION = 1
+# Names the whole chain: normalisation, word hash, n-gram hash, probe positions. A filter built
+# with another scheme answers other questions, so loading or merging one is refused.
+HASH_SCHEME = "webtext-poly64-fmix64/ngram-poly64/kirsch-mitzenmacher-rotl32/v1"
+BATCH_ITEMS = 1 << 16  # items per vectorised step (keeps the work arrays in cache)
+TAIL_ITEMS = 2048  # below this many candidates, test all remaining probes at once
+_HEADER_ALIGN = 64
+
+
+class BloomError(ValueError):
+    """A filter file is unusable or two filters do not match."""
+
+
+@dataclass(frozen=True)
+class BloomParams:
+    num_bits: int  # m (a prime; stored in ceil(m / 8) bytes)
+    num_hashes: int  # k
+    expected_items: int  # n the filter was sized for
+    target_fp_rate: float  # p it was sized for
+    ngram: int = 8
+    seed: int = 0
+    hash_scheme: str = HASH_SCHEME
+
+    @classmethod
+    def for_capacity(
+        cls, expected_items: int, fp_rate: float = 1e-8, *, ngram: int = 8, seed: int = 0
+    ) -> BloomParams:
+        """m = -n ln p / (ln 2)^2 bits, k = (m/n) ln 2 probes."""
+        if expected_items < 1:
+            raise BloomError(f"expected item count must be at least 1, got {expected_items}")
+        if not 0.0 < fp_rate < 1.0:
+            raise BloomError(f"false-positive rate must be in (0, 1), got {fp_rate}")
+        bits = next_prime(
+            max(67, math.ceil(-expected_items * math.log(fp_rate) / math.log(2) ** 2))
+        )
+        hashes = max(1, round(bits / expected_items * math.log(2)))
+        return cls(bits, hashes, expected_items, fp_rate, ngram, seed)
+
+    def bits_per_item(self) -> float:
+        return self.num_bits / self.expected_items
+
+
+def _is_prime(n: int) -> bool:
+    """Deterministic Miller-Rabin for n < 3.3e24."""
+    if n < 2:
+        return False
+    small = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37)
+    for q in small:
+        if n % q == 0:
+            return n == q
+    d, r = n - 1, 0
+    while d % 2 == 0:
+        d //= 2
+        r += 1
+    for a in small:
+        x = pow(a, d, n)
+        if x in (1, n - 1):
+            continue
+        for _ in range(r - 1):
+            x = pow(x, 2, n)
+            if x == n - 1:
+                break
+        else:
+            return False
+    return True
+
+
+def next_prime(n: int) -> int:
+    """The smallest prime >= n."""
+    while not _is_prime(n):
+        n += 1
+    return n
+
+
+def theoretical_fp_rate(num_bits: int, num_hashes: int, items: int) -> float:
+    """(1 - e^(-k n / m))^k: the false-positive rate after inserting n distinct items."""
+    return (1.0 - math.exp(-num_hashes * items / num_bits)) ** num_hashes
+
+
+def _byte_and_mask(pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Byte index (int64 view: no conversion pass) and bit mask of each bit position."""
+    byte = (pos >> np.uint64(3)).view(np.int64)
+    mask = np.left_shift(np.uint8(1), (pos & np.uint64(7)).astype(np.uint8))
+    return byte, mask
+
+
+class BloomFilter:
+    """k-probe Bloom filter over uint64 item hashes. See the module docstring."""
+
+    def __init__(
+        self, params: BloomParams, bits: np.ndarray | None = None, items_inserted: int = 0
+    ) -> None:
+        nbytes = (params.num_bits + 7) // 8
+        if bits is None:
+            bits = np.zeros(nbytes, dtype=np.uint8)
+        if bits.dtype != np.uint8 or bits.shape != (nbytes,):
+            raise BloomError(f"bit array must be uint8[{nbytes}], got {bits.dtype}{bits.shape}")
+        self.params = params
+        self.bits = bits
+        self.items_inserted = items_inserted
+        if params.num_bits < 3 or not _is_prime(params.num_bits):
+            raise BloomError(f"filter size must be a prime number of bits, got {params.num_bits}")
+        self._m = np.uint64(params.num_bits)
+        self._m1 = np.uint64(params.num_bits - 1)
+
+    # -- inserting and querying -----------------------------------------------------------
+    def add_hashes(self, items: np.ndarray) -> None:
+        """Insert every item (uint64 8-gram hashes)."""
+        items = np.asarray(items, dtype=np.uint64)
+        for begin in range(0, len(items), BATCH_ITEMS):
+            self._add_batch(items[begin : begin + BATCH_ITEMS])
+        self.items_inserted += len(items)
+
+    def _start_positions(self, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(a, b): probe i is (a + i * b) mod m, advanced without a division per probe."""
+        rotated = (items << np.uint64(32)) | (items >> np.uint64(32))
+        return items % self._m, rotated % self._m1 + np.uint64(1)
+
+    def _advance(self, pos: np.ndarray, step: np.ndarray) -> None:
+        pos += step  # both < m < 2**63: no overflow
+        np.subtract(pos, self._m, out=pos, where=pos >= self._m)
+
+    def _add_batch(self, items: np.ndarray) -> None:
+        if len(items) == 0:
+            return
+        pos, step = self._start_positions(items)
+        bits = self.bits
+        for i in range(self.params.num_hashes):
+            if i:
+                self._advance(pos, step)
+            byte, mask = _byte_and_mask(pos)
+            while True:
+                bits[byte] |= mask  # with repeated bytes in `byte` only one write survives
+                missing = (bits[byte] & mask) == 0
+                if not missing.any():
+                    break
+                byte, mask = byte[missing], mask[missing]
+
+    def contains_hashes(self, items: np.ndarray) -> np.ndarray:
+        """Boolean array: is each item (possibly) in the filter."""
+        items = np.asarray(items, dtype=np.uint64)
+        out = np.empty(len(items), dtype=bool)
+        for begin in range(0, len(items), BATCH_ITEMS):
+            out[begin : begin + BATCH_ITEMS] = self._query_batch(items[begin : begin + BATCH_ITEMS])
+        return out
+
+    def _test(self, pos: np.ndarray) -> np.ndarray:
+        byte, mask = _byte_and_mask(pos)
+        return (self.bits[byte] & mask) != 0
+
+    def _query_batch(self, items: np.ndarray) -> np.ndarray:
+        result = np.zeros(len(items), dtype=bool)
+        # Probe 0 needs only a = g mod m; the step is computed for the survivors alone.
+        pos = items % self._m
+        alive = np.flatnonzero(self._test(pos))
+        if len(alive) == 0:
+            return result
+        items, pos = items[alive], pos[alive]
+        step = ((items << np.uint64(32)) | (items >> np.uint64(32))) % self._m1 + np.uint64(1)
+        k = self.params.num_hashes
+        for i in range(1, k):
+            if len(alive) <= TAIL_ITEMS:
+                # Few candidates left: test all their remaining probes in one 2-D step instead
+                # of paying numpy's per-call overhead for each of the remaining probes.
+                offsets = np.arange(1, k - i + 1, dtype=np.uint64)
+                rest = (pos[:, None] + offsets[None, :] * step[:, None]) % self._m
+                alive = alive[self._test(rest).all(axis=1)]
+                break
+            self._advance(pos, step)
+            keep = self._test(pos)
+            if not keep.all():
+                alive = np.compress(keep, alive)
+                if len(alive) == 0:
+                    return result
+                pos, step = np.compress(keep, pos), np.compress(keep, step)
+        result[alive] = True
+        return result
+
+    def add_text(self, text: str) -> int:
+        """Normalise, hash and insert a document's 8-grams. Returns how many."""
+        grams = textmod.ngram_hashes(textmod.word_hashes(text, self.params.seed), self.params.ngram)
+        self.add_hashes(grams)
+        return len(grams)
+
+    def query_text(self, text: str) -> tuple[int, int]:
+        """(8-grams in the text, how many of them the filter holds)."""
+        grams = textmod.ngram_hashes(textmod.word_hashes(text, self.params.seed), self.params.ngram)
+        return len(grams), int(self.contains_hashes(grams).sum())
+
+    # -- statistics -------------------------------------------------------------------------
+    def fill_ratio(self) -> float:
+        """Fraction of bits set."""
+        return int(np.bitwise_count(self.bits).sum(dtype=np.int64)) / self.params.num_bits
+
+    def estimated_fp_rate(self) -> float:
+        """fill^k: the false-positive rate implied by the bits actually set."""
+        return self.fill_ratio() ** self.params.num_hashes
+
+    def estimated_distinct_items(self) -> float:
+        """-(m/k) ln(1 - fill): distinct items implied by the bits set (Swamidass & Baldi)."""
+        fill = self.fill_ratio()
+        if fill >= 1.0:
+            return float("inf")
+        m, k = self.params.num_bits, self.params.num_hashes
+        return -(m / k) * math.log(1.0 - fill)
+
+    # -- merging ----------------------------------------------------------------------------
+    def check_compatible(self, other: BloomFilter, what: str = "other filter") -> None:
+        if other.params != self.params:
+            diff = {
+                k: (v, getattr(other.params, k))
+                for k, v in asdict(self.params).items()
+                if getattr(other.params, k) != v
+            }
+            raise BloomError(f"{what} was built with other parameters: {diff} (this, other)")
+
+    def merge(self, other: BloomFilter) -> BloomFilter:
+        """In-place bitwise OR (the union of the two item sets)."""
+        self.check_compatible(other)
+        np.bitwise_or(self.bits, other.bits, out=self.bits)
+        self.items_inserted += other.items_inserted
+        return self
+
+    # -- files ------------------------------------------------------------------------------
+    def header_bytes(self) -> bytes:
+        return _header_for(self.params, self.items_inserted)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write header + bits to a temporary sibling, then rename (atomic)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"_tmp-{uuid.uuid4().hex}-{path.name}")
+        with open(tmp, "wb") as f:
+            f.write(self.header_bytes())
+            f.write(memoryview(self.bits))
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(
+        cls, path: str | os.PathLike, *, expect: BloomParams | None = None, mmap: bool = False
+    ) -> BloomFilter:
+        """Read a saved filter; with mmap the bits stay on disk (read-only memory map)."""
+        params, items, offset = read_header(path)
+        if expect is not None and params != expect:
+            diff = {
+                k: (getattr(params, k), v)
+                for k, v in asdict(expect).items()
+                if getattr(params, k) != v
+            }
+            raise BloomError(
+                f"{path}: built with other parameters than expected: {diff} (file, expected)"
+            )
+        nbytes = (params.num_bits + 7) // 8
+        if mmap:
+            bits = np.memmap(path, dtype=np.uint8, mode="r", offset=offset, shape=(nbytes,))
+        else:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                bits = np.frombuffer(f.read(nbytes), dtype=np.uint8).copy()
+        return cls(params, bits, items)
+
+
+def read_header(path: str | os.PathLike) -> tuple[BloomParams, int, int]:
+    """(params, items inserted, offset of the bits) of a filter file, checking its size."""
+    path = Path(path)
+    if not path.is_file():
+        raise BloomError(f"{path}: no such filter file")
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(len(MAGIC) + 8)
+        if len(head) < len(MAGIC) + 8 or head[: len(MAGIC)] != MAGIC:
+            raise BloomError(f"{path}: not a webtext Bloom filter file (bad magic)")
+        version, meta_len = struct.unpack("<II", head[len(MAGIC) :])
+        if version != FORMAT_VERSION:
+            raise BloomError(
+                f"{path}: filter format version {version}, this code reads {FORMAT_VERSION}"
+            )
+        raw = f.read(meta_len)
+    try:
+        meta = json.loads(raw.decode("utf-8"))
+        params = BloomParams(**meta["params"])
+        items = int(meta["items_inserted"])
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise BloomError(f"{path}: corrupt filter header ({exc})") from exc
+    if params.hash_scheme != HASH_SCHEME:
+        raise BloomError(
+            f"{path}: hash scheme {params.hash_scheme!r}, this code uses "
+            f"{HASH_SCHEME!r}; rebuild the filter"
+        )
+    offset = len(MAGIC) + 8 + meta_len
+    offset += (-offset) % _HEADER_ALIGN
+    expected = offset + (params.num_bits + 7) // 8
+    if size != expected:
+        raise BloomError(
+            f"{path}: truncated or corrupt: {size} bytes, expected {expected} "
+            f"for {params.num_bits} bits"
+        )
+    return params, items, offset
+
+
+def merge_files(
+    paths: Iterable[str | os.PathLike], out: str | os.PathLike, chunk_bytes: int = 1 << 26
+) -> BloomParams:
+    """OR-merge saved filters into one file, streaming chunk by chunk (memory: two chunks)."""
+    paths = list(paths)
+    if not paths:
+        raise BloomError("no filter files to merge")
+    headers = [read_header(p) for p in paths]
+    params = headers[0][0]
+    for p, (other, _, _) in zip(paths[1:], headers[1:], strict=True):
+        if other != params:
+            diff = {
+                k: (v, getattr(other, k))
+                for k, v in asdict(params).items()
+                if getattr(other, k) != v
+            }
+            raise BloomError(f"{p}: built with other parameters than {paths[0]}: {diff}")
+    total_items = sum(items for _, items, _ in headers)
+    nbytes = (params.num_bits + 7) // 8
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f"_tmp-{uuid.uuid4().hex}-{out.name}")
+    sources = [
+        np.memmap(p, dtype=np.uint8, mode="r", offset=off, shape=(nbytes,))
+        for p, (_, _, off) in zip(paths, headers, strict=True)
+    ]
+    with open(tmp, "wb") as f:
+        f.write(_header_for(params, total_items))
+        for begin in range(0, nbytes, chunk_bytes):
+            end = min(begin + chunk_bytes, nbytes)
+            acc = np.array(sources[0][begin:end])
+            for src in sources[1:]:
+                np.bitwise_or(acc, src[begin:end], out=acc)
+            f.write(memoryview(acc))
+    os.replace(tmp, out)
+    return params
+
+
+def _header_for(params: BloomParams, items: int) -> bytes:
+    meta = json.dumps({"params": asdict(params), "items_inserted": items}, sort_keys=True).encode(
+        "utf-8"
+    )
+    head = MAGIC + struct.pack("<II", FORMAT_VERSION, len(meta)) + meta
+    return head + b" " * ((-len(head)) % _HEADER_ALIGN)

@@ -1,0 +1,1 @@
+"""Evaluation: test-set readers, overlap and perplexity analysis, reports."""

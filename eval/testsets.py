@@ -1,0 +1,231 @@
+"""Test-set readers shared by `webtext overlap` and `webtext eval`: each turns a file into a list
+of documents (key, text). Pure Python (no Beam, no torch).
+
+A test set is named on the command line as ``NAME[:FORMAT[:FIELD]]=PATH``:
+
+    --test lambada=../shared/data/testsets/lambada/lambada_test.jsonl
+    --test ptb=../shared/data/testsets/ptb/ptb.test.txt
+    --test mine:jsonl:body=/data/mine.jsonl
+
+Formats (detected from the file name when not given):
+
+  text      plain text; documents are paragraphs separated by blank lines
+  lines     one document per non-empty line
+  jsonl     one JSON object per line; FIELD (default "text") is the document
+  parquet   one document per row; FIELD (default "text") is the column
+  wikitext  WikiText raw or tokenized (wiki.*.raw, wiki.*.tokens, wikitext-*/test.txt): one
+            document per article, articles start at a level-1 heading line " = Title = "
+  ptb       Penn Treebank (ptb.*.txt): one sentence a line, grouped into documents of
+            PTB_LINES_PER_DOC consecutive sentences (the test file is running WSJ text)
+  lambada   LAMBADA jsonl ({"text": ...}), one passage per document
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+FORMATS = ("text", "lines", "jsonl", "parquet", "wikitext", "ptb", "lambada")
+PTB_LINES_PER_DOC = 50
+_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+_WIKI_TITLE = re.compile(r"^ ?= (?!=)(.*?) = ?$")
+
+
+class TestSetError(ValueError):
+    """A test-set spec or file is unusable; the message names it."""
+
+    __test__ = False  # not a pytest class
+
+
+@dataclass(frozen=True)
+class TestSetSpec:
+    __test__ = False
+
+    name: str
+    path: str
+    format: str
+    field: str | None = None
+
+    def describe(self) -> str:
+        extra = f", field {self.field!r}" if self.field else ""
+        return f"test set {self.name!r} ({self.path}, {self.format}{extra})"
+
+
+@dataclass(frozen=True)
+class TestDoc:
+    __test__ = False
+
+    key: str  # where it came from: "line 12", "para at line 40", an article title
+    text: str
+
+
+def detect_format(path: str) -> str:
+    name = Path(path).name.lower()
+    parent = Path(path).parent.name.lower()
+    if name.endswith(".parquet"):
+        return "parquet"
+    if "lambada" in name and name.endswith(".jsonl"):
+        return "lambada"
+    if name.endswith((".jsonl", ".json")):
+        return "jsonl"
+    if name.startswith("ptb.") and name.endswith(".txt"):
+        return "ptb"
+    if name.endswith((".raw", ".tokens")) or (
+        parent.startswith("wikitext") and name.endswith(".txt")
+    ):
+        return "wikitext"
+    return "text"
+
+
+def parse_test_spec(spec: str) -> TestSetSpec:
+    """``NAME[:FORMAT[:FIELD]]=PATH`` -> TestSetSpec (the path may itself contain '=' or ':')."""
+    head, sep, path = spec.partition("=")
+    if not sep or not path:
+        raise TestSetError(f"test set {spec!r}: expected NAME=PATH or NAME:FORMAT[:FIELD]=PATH")
+    parts = head.split(":")
+    if len(parts) > 3:
+        raise TestSetError(f"test set {spec!r}: too many ':' before '=' (NAME:FORMAT:FIELD)")
+    name = parts[0]
+    if not _NAME.match(name):
+        raise TestSetError(f"test set {spec!r}: name {name!r} must be letters, digits, _ . -")
+    fmt = parts[1] if len(parts) > 1 and parts[1] else detect_format(path)
+    if fmt not in FORMATS:
+        raise TestSetError(
+            f"test set {spec!r}: unknown format {fmt!r} (one of {', '.join(FORMATS)})"
+        )
+    field = parts[2] if len(parts) > 2 and parts[2] else None
+    if field is not None and fmt not in ("jsonl", "parquet"):
+        raise TestSetError(f"test set {spec!r}: a field only applies to jsonl and parquet")
+    return TestSetSpec(name, path, fmt, field)
+
+
+def parse_test_specs(specs: list[str]) -> list[TestSetSpec]:
+    parsed = [parse_test_spec(s) for s in specs]
+    names = [p.name for p in parsed]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise TestSetError(f"test set names must be unique; repeated: {', '.join(dup)}")
+    return parsed
+
+
+def _read_text(spec: TestSetSpec) -> str:
+    path = Path(spec.path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{spec.describe()}: no such file")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise TestSetError(f"{spec.describe()}: not UTF-8 text ({exc})") from exc
+
+
+def _paragraphs(text: str) -> list[TestDoc]:
+    docs, current, start = [], [], 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            if not current:
+                start = number
+            current.append(line)
+        elif current:
+            docs.append(TestDoc(f"para at line {start}", "\n".join(current)))
+            current = []
+    if current:
+        docs.append(TestDoc(f"para at line {start}", "\n".join(current)))
+    return docs
+
+
+def _lines(text: str) -> list[TestDoc]:
+    return [
+        TestDoc(f"line {n}", line.strip())
+        for n, line in enumerate(text.splitlines(), 1)
+        if line.strip()
+    ]
+
+
+def _jsonl(spec: TestSetSpec, text: str, field: str) -> list[TestDoc]:
+    docs = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise TestSetError(f"{spec.describe()}: line {n}: not JSON ({exc})") from exc
+        if not isinstance(obj, dict) or field not in obj:
+            raise TestSetError(f"{spec.describe()}: line {n}: no field {field!r}")
+        value = obj[field]
+        if not isinstance(value, str):
+            raise TestSetError(f"{spec.describe()}: line {n}: field {field!r} is not a string")
+        docs.append(TestDoc(f"line {n}", value))
+    return docs
+
+
+def _parquet(spec: TestSetSpec, column: str) -> list[TestDoc]:
+    import pyarrow.parquet as pq
+
+    path = Path(spec.path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{spec.describe()}: no such file")
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises several types for a non-Parquet file
+        raise TestSetError(f"{spec.describe()}: not a Parquet file ({exc})") from exc
+    if column not in pf.schema_arrow.names:
+        raise TestSetError(
+            f"{spec.describe()}: no column {column!r}; columns: {', '.join(pf.schema_arrow.names)}"
+        )
+    docs = []
+    for value in pf.read(columns=[column]).column(column).to_pylist():
+        if value is not None:
+            docs.append(TestDoc(f"row {len(docs)}", str(value)))
+    return docs
+
+
+def _wikitext(text: str) -> list[TestDoc]:
+    docs: list[TestDoc] = []
+    title, body = None, []
+    for line in text.splitlines():
+        match = _WIKI_TITLE.match(line.rstrip("\r"))
+        if match:
+            if title is not None or any(b.strip() for b in body):
+                docs.append(TestDoc(title or "(preamble)", "\n".join(body)))
+            title, body = match.group(1).strip(), [line]
+        else:
+            body.append(line)
+    if title is not None or any(b.strip() for b in body):
+        docs.append(TestDoc(title or "(preamble)", "\n".join(body)))
+    return docs
+
+
+def _ptb(text: str) -> list[TestDoc]:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return [
+        TestDoc(
+            f"lines {i + 1}-{min(i + PTB_LINES_PER_DOC, len(lines))}",
+            "\n".join(lines[i : i + PTB_LINES_PER_DOC]),
+        )
+        for i in range(0, len(lines), PTB_LINES_PER_DOC)
+    ]
+
+
+def read_test_set(spec: TestSetSpec) -> list[TestDoc]:
+    """The documents of a test set. A missing file, an empty one, a malformed line or a
+    missing field is an error naming the test set and the position."""
+    if spec.format == "parquet":
+        docs = _parquet(spec, spec.field or "text")
+    else:
+        text = _read_text(spec)
+        if spec.format == "text":
+            docs = _paragraphs(text)
+        elif spec.format == "lines":
+            docs = _lines(text)
+        elif spec.format in ("jsonl", "lambada"):
+            docs = _jsonl(spec, text, spec.field or "text")
+        elif spec.format == "wikitext":
+            docs = _wikitext(text)
+        else:
+            docs = _ptb(text)
+    if not any(d.text.strip() for d in docs):
+        raise TestSetError(f"{spec.describe()}: no documents (the file is empty)")
+    return docs

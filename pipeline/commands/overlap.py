@@ -1,0 +1,112 @@
+"""`webtext overlap` (8-gram overlap of test sets with the corpus) and `webtext overlap-verify`
+(false-positive check of a saved filter)."""
+
+from __future__ import annotations
+
+import argparse
+
+from pipeline.commands import BEAM_EPILOG
+
+TEST_HELP = (
+    "NAME[:FORMAT[:FIELD]]=PATH; formats text, lines, jsonl, parquet, wikitext, ptb, lambada "
+    "(detected from the file name when omitted); repeat for several test sets"
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "overlap",
+        help="%% of test-set 8-grams found in the corpus train split (Bloom filter; Beam job)",
+        description=(
+            "Build an 8-gram Bloom filter (paper normalisation: lower-case, non-alphanumeric runs "
+            "-> one space) of the corpus split, query each test set, write per-document and "
+            "per-set results and print a table shaped like Table 6 of the GPT-2 paper."
+        ),
+        epilog=BEAM_EPILOG,
+    )
+    p.add_argument("corpus_dir", metavar="CORPUS_DIR", help="corpus/ directory (webtext dedup)")
+    p.add_argument("--test", action="append", required=True, metavar="SPEC", help=TEST_HELP)
+    p.add_argument(
+        "--own-train",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="a test set's own training split, NAME=PATH with NAME of a --test: "
+        "adds the paper's 'dataset train' row",
+    )
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--split", default="train", help="corpus split to index (default: train)")
+    p.add_argument("--reference-name", default="WebText train", help="row label of the corpus")
+    p.add_argument("--fp-rate", type=float, default=1e-8, help="target false-positive rate")
+    p.add_argument(
+        "--expected-ngrams",
+        type=int,
+        help="size the filter for this many 8-grams (default: estimated from the "
+        "split's characters, an over-estimate)",
+    )
+    p.add_argument(
+        "--verify-queries",
+        type=int,
+        default=1_000_000,
+        help="random 8-grams queried to check the false-positive rate (0: skip)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output dir")
+    p.set_defaults(handler=_run_overlap)
+
+    v = sub.add_parser(
+        "overlap-verify",
+        help="query random 8-grams against a saved filter; print observed vs theoretical FP rate",
+    )
+    v.add_argument("filter", metavar="FILTER", help="a .bloom file (OVERLAP_DIR/filters/...)")
+    v.add_argument("--queries", type=int, default=1_000_000, help="default: 1,000,000")
+    v.add_argument("--seed", type=int, default=12345)
+    v.set_defaults(handler=_run_verify)
+
+
+def _run_overlap(args: argparse.Namespace, beam_args: list[str]) -> int:
+    import json
+    from pathlib import Path
+
+    from beam_jobs.overlap_job import OverlapConfig, run_overlap
+    from dedup.overlap import Verification, format_table, format_verification
+
+    config = OverlapConfig(
+        corpus_dir=args.corpus_dir,
+        tests=args.test,
+        out_dir=args.out,
+        own_train=args.own_train,
+        split=args.split,
+        reference_name=args.reference_name,
+        fp_rate=args.fp_rate,
+        expected_ngrams=args.expected_ngrams,
+        verify_queries=args.verify_queries,
+    )
+    results = run_overlap(config, beam_args, overwrite=args.overwrite)
+    print(format_table(results))
+    for r in results:
+        s = r.summary()
+        print(
+            f"  {r.test_set} vs {r.reference}: {s['ngrams_found']:,} of {s['ngrams']:,} "
+            f"8-grams, {s['documents_measured']:,} documents "
+            f"({s['documents_skipped_shorter_than_ngram']:,} shorter than 8 words skipped)"
+        )
+    verify = Path(args.out) / "verify.json"
+    if verify.exists():
+        print(format_verification(Verification(**json.loads(verify.read_text()))))
+    return 0
+
+
+def _run_verify(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from dedup.bloom import BloomFilter
+    from dedup.overlap import format_verification, verify
+
+    bloom = BloomFilter.load(args.filter, mmap=True)
+    p = bloom.params
+    print(
+        f"{args.filter}: {p.num_bits:,} bits, {p.num_hashes} probes, sized for "
+        f"{p.expected_items:,} 8-grams at p={p.target_fp_rate:g}; "
+        f"{bloom.items_inserted:,} inserted, fill {bloom.fill_ratio():.4f}"
+    )
+    result = verify(bloom, args.queries, args.seed)
+    print(format_verification(result))
+    return 0 if result.consistent() else 1

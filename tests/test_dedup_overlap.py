@@ -1,0 +1,207 @@
+"""`webtext overlap` end to end on a corpus of real text: contamination measured exactly,
+per-document and per-set outputs, verification, reruns, bad inputs; plus the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from beam_jobs.overlap_job import OverlapConfig, read_results, run_overlap
+from dedup.overlap import format_table
+from dedup.split import assign_split
+from dedup.synth import prose_documents
+from pipeline import cli, schemas, shards
+from pipeline.shards import ShardError
+
+BEAM = ["--direct_num_workers=1"]
+
+
+def corpus_row(key: str, text: str, split: str) -> dict:
+    return {
+        "doc_id": key,
+        "url": f"https://e.org/{key}",
+        "final_url": f"https://e.org/{key}",
+        "domain": "e.org",
+        "title": None,
+        "text": text,
+        "n_chars": len(text),
+        "max_score": 3,
+        "total_score": 3,
+        "num_posts": 1,
+        "subreddits": [],
+        "first_seen_utc": 0,
+        "split": split,
+    }
+
+
+@pytest.fixture(scope="module")
+def corpus(shared_file, tmp_path_factory):
+    """Real prose documents: 300 in train, 60 held out; written as 3 corpus shards."""
+    docs = prose_documents(
+        shared_file("prose", "nltk_gutenberg_17books.tar.xz"), sentences_per_doc=8, limit=360
+    )
+    root = tmp_path_factory.mktemp("overlap")
+    rows = [
+        corpus_row(f"doc{i:04d}", text, "train" if i < 300 else "test")
+        for i, (_, text) in enumerate(docs)
+    ]
+    for part in range(3):
+        shards.write_shard(
+            str(root / "corpus"), shards.shard_name(part, 3), rows[part::3], schemas.CORPUS
+        )
+    shards.finish_output(str(root / "corpus"), {})
+    train = [r["text"] for r in rows if r["split"] == "train"]
+    held = [r["text"] for r in rows if r["split"] == "test"]
+    # Contaminated test set: 20 copied training documents and 20 held-out ones, as paragraphs.
+    (root / "contaminated.txt").write_text("\n\n".join(train[:40:2] + held[:20]) + "\n")
+    (root / "heldout.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in held))
+    (root / "own_train.txt").write_text("\n\n".join(held[:10]) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def overlap_run(corpus):
+    config = OverlapConfig(
+        corpus_dir=str(corpus / "corpus"),
+        tests=[
+            f"contaminated={corpus / 'contaminated.txt'}",
+            f"heldout={corpus / 'heldout.jsonl'}",
+        ],
+        own_train=[f"heldout={corpus / 'own_train.txt'}"],
+        out_dir=str(corpus / "out"),
+        verify_queries=200_000,
+    )
+    return config, run_overlap(config, BEAM)
+
+
+def test_contamination_is_measured(overlap_run):
+    config, results = overlap_run
+    by = {(r.reference, r.test_set): r for r in results}
+    dirty = by[("WebText train", "contaminated")]
+    fractions = [d.fraction for d in dirty.documents]
+    assert fractions[:20] == [1.0] * 20  # every 8-gram of a copied training document found
+    assert max(fractions[20:]) < 0.05  # held-out prose: at most a few common phrases
+    assert 45 < dirty.percent < 55
+    assert by[("WebText train", "heldout")].percent < 2
+    own = by[("heldout own train", "heldout")]
+    assert [d.fraction for d in own.documents[:10]] == [1.0] * 10
+    assert max(d.fraction for d in own.documents[10:]) < 0.05
+
+
+def test_outputs_written(overlap_run):
+    config, results = overlap_run
+    out = config.out_dir
+    rows = shards.read_rows(shards.join(out, "documents"), schemas.OVERLAP_DOCS)
+    assert len(rows) == sum(len(r.documents) for r in results)
+    stats = shards.read_stats(shards.join(out, "documents"))
+    assert stats["records_in"] == stats["records_out"] + stats["dropped_total"]
+    sets = json.loads(shards.read_text(shards.join(out, "sets.json")))
+    assert {(s["reference"], s["test_set"]) for s in sets["sets"]} == {
+        ("WebText train", "contaminated"),
+        ("WebText train", "heldout"),
+        ("heldout own train", "heldout"),
+    }
+    ref = sets["reference_filter"]
+    assert ref["split_counts"]["documents"] == 300
+    assert ref["items_inserted"] == ref["split_counts"]["ngrams"]
+    assert ref["expected_items"] >= ref["items_inserted"]  # the estimate over-sizes
+    verify = json.loads(shards.read_text(shards.join(out, "verify.json")))
+    assert verify["false_positives"] <= 1 and verify["rate_from_fill"] < 1e-8
+    table = shards.read_text(shards.join(out, "table.txt"))
+    assert table.strip() == format_table(results)
+    assert "heldout own train" in table and "-" in table.splitlines()[-1]
+
+
+def test_rerun_reads_back_the_same_results(overlap_run):
+    config, results = overlap_run
+    again = run_overlap(config, BEAM)
+    assert format_table(again) == format_table(results)
+    assert [r.summary() for r in read_results(config.out_dir)] == [r.summary() for r in results]
+
+
+def test_bad_inputs(corpus, tmp_path):
+    base = dict(corpus_dir=str(corpus / "corpus"), out_dir=str(tmp_path / "o"))
+    (tmp_path / "empty.txt").write_text("")
+    with pytest.raises(ValueError, match="'e'.*no documents"):
+        run_overlap(OverlapConfig(tests=[f"e={tmp_path / 'empty.txt'}"], **base), BEAM)
+    with pytest.raises(FileNotFoundError, match="'m'.*no such file"):
+        run_overlap(OverlapConfig(tests=[f"m={tmp_path / 'missing.txt'}"], **base), BEAM)
+    with pytest.raises(ValueError, match="match no --test"):
+        run_overlap(
+            OverlapConfig(
+                tests=[f"h={corpus / 'heldout.jsonl'}"],
+                own_train=[f"x={corpus / 'own_train.txt'}"],
+                **base,
+            ),
+            BEAM,
+        )
+    (tmp_path / "docs").mkdir()
+    with pytest.raises(ShardError, match="_SUCCESS"):
+        run_overlap(
+            OverlapConfig(
+                corpus_dir=str(tmp_path / "docs"),
+                tests=[f"h={corpus / 'heldout.jsonl'}"],
+                out_dir=str(tmp_path / "o2"),
+            ),
+            BEAM,
+        )
+
+
+def test_cli_overlap_and_verify(corpus, tmp_path, capsys):
+    out = tmp_path / "cli"
+    rc = cli.main(
+        [
+            "overlap",
+            str(corpus / "corpus"),
+            "--test",
+            f"contaminated={corpus / 'contaminated.txt'}",
+            "--out",
+            str(out),
+            "--verify-queries",
+            "50000",
+            *BEAM,
+        ]
+    )
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "WebText train" in printed and "contaminated" in printed
+    assert "queried 50,000 random 8-grams" in printed
+    rc = cli.main(
+        ["overlap-verify", str(out / "filters" / "reference.bloom"), "--queries", "20000"]
+    )
+    assert rc == 0
+    assert "27 probes" in capsys.readouterr().out
+    (tmp_path / "bad.bloom").write_bytes(b"garbage")
+    assert cli.main(["overlap-verify", str(tmp_path / "bad.bloom")]) == 2
+
+
+def test_cli_dedup_runs_and_splits(corpus, tmp_path, capsys):
+    # A corpus directory has every docs column: it is valid dedup input too.
+    rc = cli.main(
+        [
+            "dedup",
+            str(corpus / "corpus"),
+            "--out",
+            str(tmp_path / "c" / "corpus"),
+            "--num-shards",
+            "2",
+            *BEAM,
+        ]
+    )
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "360 in -> 360 out" in printed
+    rows = shards.read_rows(str(tmp_path / "c" / "corpus"), schemas.CORPUS)
+    assert all(r["split"] == assign_split(r["doc_id"]) for r in rows)
+    assert shards.exists(str(tmp_path / "c" / "dups" / "_SUCCESS"))
+
+
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["dedup", "--help"], ["overlap", "--help"], ["overlap-verify", "--help"]]
+)
+def test_help_texts_render(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 0
+    assert "usage: webtext" in capsys.readouterr().out
