@@ -403,6 +403,11 @@ class Trainer:
                 "choose another --out"
             )
         state = ckpt.load_checkpoint(path)
+        if state.get("optimizer") is None:
+            raise ckpt.CheckpointError(
+                f"{path} holds weights only (imported or exported), not a training state to "
+                "resume; train into another --out"
+            )
         ckpt.check_config(state, self.model_config, str(path))
         saved_tok = state.get("tokenizer", {})
         if saved_tok.get("vocab_size") != self.vocab_size or (
