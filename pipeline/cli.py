@@ -18,7 +18,7 @@ log = logging.getLogger("webtext")
 
 # One module per subcommand in pipeline/commands/, each with register(subparsers).
 # Modules import nothing heavy at import time (Beam, torch): handlers import lazily.
-COMMANDS = ["links", "demo"]
+COMMANDS = ["links", "train", "sample", "convert", "demo"]
 
 
 def build_parser() -> argparse.ArgumentParser:
