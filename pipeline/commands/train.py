@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 
 log = logging.getLogger("webtext.train")
 
@@ -68,6 +69,9 @@ def _run_train(args: argparse.Namespace, extra: list[str]) -> int:
 
     if extra:
         raise ValueError(f"webtext train: unrecognized arguments: {' '.join(extra)}")
+    # The progress display is this logger's INFO output: give it the requested level even if
+    # the root logger was set stricter (it is, by logconf's quieting of noisy libraries).
+    log.setLevel(args.log_level.upper())
     for name in ("steps", "micro_batch", "batch_tokens", "eval_interval", "ckpt_interval",
                  "log_interval", "loss_chunks"):
         if getattr(args, name) < 1:
@@ -105,6 +109,8 @@ def _run_train(args: argparse.Namespace, extra: list[str]) -> int:
     except TrainingError as exc:
         log.error("%s", exc)
         return 3
+    if os.environ.get("RANK", "0") != "0":
+        return 0  # under torchrun, rank 0 reports
     val = f"{result.val_loss:.4f}" if result.val_loss is not None else "n/a"
     loss = f"{result.loss:.4f}" if result.loss is not None else "n/a"
     print(f"train -> {result.run_dir}: step {result.step}, loss {loss}, val loss {val}")
