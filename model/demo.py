@@ -2,7 +2,7 @@
 
 Wired into ``pipeline/demo.py`` by the lead as ``run_demo_step(root, beam_args)``. It reads
 ``root/tokens`` (vocabulary size from ``tokens/tokenizer/encoder.json``), trains the ``tiny``
-configuration for a few dozen steps on CPU into ``root/runs/demo`` (resuming if a previous
+configuration for 30 steps (4 x 64 tokens each) on CPU into ``root/runs/demo`` (resuming if a previous
 demo run left a checkpoint there), and prints the losses and two short samples.
 """
 
@@ -12,9 +12,9 @@ import logging
 import math
 from pathlib import Path
 
-DEMO_STEPS = 40
+DEMO_STEPS = 30
 DEMO_SEQ_LEN = 64
-DEMO_MICRO_BATCH = 8
+DEMO_MICRO_BATCH = 4
 
 
 def run_demo_step(root: Path, beam_args: list[str] | None = None) -> None:

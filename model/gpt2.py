@@ -246,8 +246,15 @@ class GPT2(nn.Module):
         return self.ln_f(x)
 
     def logits(self, h: torch.Tensor) -> torch.Tensor:
-        """Output logits over the real vocabulary (padding columns dropped)."""
-        return F.linear(h, self.wte.weight)[..., : self.config.vocab_size]
+        """Output logits over the real vocabulary (padding columns dropped).
+
+        On GPU the matmul runs over the padded, tensor-core friendly width and the padding
+        columns are sliced off; on CPU the padding buys nothing, so the matmul uses only the
+        real rows (a contiguous view) and no copy of the sliced logits is needed for the loss.
+        """
+        if h.is_cuda:
+            return F.linear(h, self.wte.weight)[..., : self.config.vocab_size]
+        return F.linear(h, self.wte.weight[: self.config.vocab_size])
 
     def forward(
         self,

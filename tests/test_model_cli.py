@@ -1,0 +1,69 @@
+"""`webtext train | sample | convert` end to end, and the demo's model step."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from model.checkpoint import load_checkpoint
+from model.data import write_token_shards
+from pipeline.cli import main
+
+from test_model_train import _tokens_dir
+
+TRAIN = ["--model", "tiny", "--batch-tokens", "64", "--micro-batch", "2", "--seq-len", "16",
+         "--device", "cpu", "--eval-interval", "2", "--eval-batches", "2", "--lr", "3e-3"]
+
+
+def test_train_sample_convert_round_trip(tmp_path, capsys):
+    tokens = _tokens_dir(tmp_path / "tokens")
+    run = str(tmp_path / "run")
+    assert main(["train", str(tokens), "--out", run, "--steps", "3", *TRAIN]) == 0
+    assert "step 3, loss" in capsys.readouterr().out
+    assert main(["train", str(tokens), "--out", run, "--steps", "4", *TRAIN]) == 2  # no --resume
+    assert main(["train", str(tokens), "--out", run, "--steps", "4", "--resume", *TRAIN]) == 0
+    assert load_checkpoint(run)["step"] == 4
+    capsys.readouterr()
+
+    sample = ["sample", run, "--prompt-ids", "1,2,3", "--max-new-tokens", "12", "--seed", "4",
+              "--num-samples", "2"]
+    assert main(sample) == 0
+    rows = capsys.readouterr().out.strip().splitlines()
+    assert len(rows) == 2
+    ids = [[int(t) for t in row.split(",") if t] for row in rows]
+    assert all(len(r) <= 12 and all(0 <= t < 63 for t in r) for r in ids)  # 63 = eot, cut
+
+    pytest.importorskip("safetensors")
+    assert main(["convert", run, "--to-hf", str(tmp_path / "hf")]) == 0
+    assert (tmp_path / "hf" / "model.safetensors").exists()
+    assert main(["convert", "--from-hf", str(tmp_path / "hf"), "--out", str(tmp_path / "back")]) == 0
+    capsys.readouterr()
+    assert main([*sample[:1], str(tmp_path / "back"), *sample[2:]]) == 0
+    assert capsys.readouterr().out.strip().splitlines() == rows  # same weights, same samples
+    # an imported, weights-only run cannot be resumed as training state
+    assert main(["train", str(tokens), "--out", str(tmp_path / "back"), "--resume", *TRAIN]) == 2
+    assert main(["convert", run]) == 2  # neither --to-hf nor --from-hf
+
+
+def test_demo_step_trains_and_samples(tmp_path, shared_file, capsys):
+    tok_mod = pytest.importorskip("model.tokenizer")
+    from model.demo import run_demo_step
+
+    gpt2 = shared_file("gpt2")
+    tokens = tmp_path / "tokens"
+    shutil.copytree(gpt2, tokens / "tokenizer", ignore=shutil.ignore_patterns("SOURCE*"))
+    tokenizer = tok_mod.load_tokenizer(tokens / "tokenizer")
+    text = (shared_file("testsets", "wikitext-2-raw", "wiki.test.raw").read_text()[:60_000])
+    paras = [p for p in text.split("\n") if len(p) > 200]
+    docs = [(f"d{i}", "val" if i % 10 == 0 else "train",
+             np.array(tokenizer.encode(p) + [tokenizer.eot_id])) for i, p in enumerate(paras)]
+    write_token_shards(tokens, docs)
+    run_demo_step(tmp_path, [])
+    out = capsys.readouterr().out
+    assert "[demo] model: tiny GPT-2 trained 30 steps" in out
+    assert out.count("[demo] sample") == 2
+    assert load_checkpoint(tmp_path / "runs" / "demo")["step"] == 30
+    run_demo_step(tmp_path, [])  # a rerun reuses the finished run
+    assert "already trained" in capsys.readouterr().out
