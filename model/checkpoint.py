@@ -100,7 +100,9 @@ def check_config(state: dict[str, Any], config: GPT2Config, source: str) -> None
         if config.to_dict()[k] != v and k != "dropout"
     ]
     if diffs:
-        raise CheckpointError(f"{source} is a checkpoint of another model config: " + "; ".join(diffs))
+        raise CheckpointError(
+            f"{source} is a checkpoint of another model config: " + "; ".join(diffs)
+        )
 
 
 def model_from_checkpoint(

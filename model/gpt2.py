@@ -226,16 +226,13 @@ class GPT2(nn.Module):
             n -= self.wpe.weight.numel()
         return n
 
-    def hidden_states(
-        self, idx: torch.Tensor, cache: KVCache | None = None
-    ) -> torch.Tensor:
+    def hidden_states(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         """Final-LayerNorm outputs (B, T, n_embd) for token ids ``idx`` (B, T)."""
         B, T = idx.shape
         start = cache.length if cache is not None else 0
         if start + T > self.config.block_size:
             raise ValueError(
-                f"sequence of {start + T} positions exceeds the context of "
-                f"{self.config.block_size}"
+                f"sequence of {start + T} positions exceeds the context of {self.config.block_size}"
             )
         pos = torch.arange(start, start + T, device=idx.device)
         x = self.drop(self.wte(idx) + self.wpe(pos))

@@ -59,7 +59,10 @@ def config_from_hf(hf: dict[str, Any], source: str) -> GPT2Config:
         "activation_function": (hf.get("activation_function", "gelu_new"), "gelu_new"),
         "n_inner": (hf.get("n_inner") or 4 * n_embd, 4 * n_embd),
         "scale_attn_weights": (hf.get("scale_attn_weights", True), True),
-        "scale_attn_by_inverse_layer_idx": (hf.get("scale_attn_by_inverse_layer_idx", False), False),
+        "scale_attn_by_inverse_layer_idx": (
+            hf.get("scale_attn_by_inverse_layer_idx", False),
+            False,
+        ),
         "add_cross_attention": (hf.get("add_cross_attention", False), False),
         "tie_word_embeddings": (hf.get("tie_word_embeddings", True), True),
     }
@@ -162,9 +165,7 @@ def _read_weights(hf_dir: Path) -> dict[str, torch.Tensor]:
         files = (
             [single]
             if single.exists()
-            else sorted(
-                {hf_dir / f for f in json.loads(index.read_text())["weight_map"].values()}
-            )
+            else sorted({hf_dir / f for f in json.loads(index.read_text())["weight_map"].values()})
         )
         weights: dict[str, torch.Tensor] = {}
         for f in files:

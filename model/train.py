@@ -265,9 +265,11 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig) -> None:
         self.cfg = cfg
-        device_type = "cuda" if cfg.device.startswith("cuda") or (
-            cfg.device == "auto" and torch.cuda.is_available()
-        ) else "cpu"
+        device_type = (
+            "cuda"
+            if cfg.device.startswith("cuda") or (cfg.device == "auto" and torch.cuda.is_available())
+            else "cpu"
+        )
         self.dist = setup_distributed(device_type)
         self.device = resolve_device(cfg.device, self.dist.local_rank)
         if self.device.type == "cuda":
@@ -386,9 +388,7 @@ class Trainer:
             )
         vocab = flag if flag is not None else from_tokenizer
         if vocab is None:
-            raise ValueError(
-                f"{self.tokens_dir} has no tokenizer/encoder.json: pass --vocab-size"
-            )
+            raise ValueError(f"{self.tokens_dir} has no tokenizer/encoder.json: pass --vocab-size")
         return vocab
 
     def _existing_checkpoint(self) -> dict[str, Any] | None:
@@ -472,7 +472,9 @@ class Trainer:
         mean_loss = loss_sum.item() / (self.grad_accum * self.dist.world_size)
         if not math.isfinite(mean_loss):
             raise self._diverged("loss", mean_loss)
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip))
+        grad_norm = float(
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        )
         if not math.isfinite(grad_norm):
             raise self._diverged("gradient norm", grad_norm)
         self.optimizer.step()

@@ -6,15 +6,30 @@ import shutil
 
 import numpy as np
 import pytest
+from test_model_train import _tokens_dir
 
 from model.checkpoint import load_checkpoint
 from model.data import write_token_shards
 from pipeline.cli import main
 
-from test_model_train import _tokens_dir
-
-TRAIN = ["--model", "tiny", "--batch-tokens", "64", "--micro-batch", "2", "--seq-len", "16",
-         "--device", "cpu", "--eval-interval", "2", "--eval-batches", "2", "--lr", "3e-3"]
+TRAIN = [
+    "--model",
+    "tiny",
+    "--batch-tokens",
+    "64",
+    "--micro-batch",
+    "2",
+    "--seq-len",
+    "16",
+    "--device",
+    "cpu",
+    "--eval-interval",
+    "2",
+    "--eval-batches",
+    "2",
+    "--lr",
+    "3e-3",
+]
 
 
 def test_train_sample_convert_round_trip(tmp_path, capsys):
@@ -27,8 +42,18 @@ def test_train_sample_convert_round_trip(tmp_path, capsys):
     assert load_checkpoint(run)["step"] == 4
     capsys.readouterr()
 
-    sample = ["sample", run, "--prompt-ids", "1,2,3", "--max-new-tokens", "12", "--seed", "4",
-              "--num-samples", "2"]
+    sample = [
+        "sample",
+        run,
+        "--prompt-ids",
+        "1,2,3",
+        "--max-new-tokens",
+        "12",
+        "--seed",
+        "4",
+        "--num-samples",
+        "2",
+    ]
     assert main(sample) == 0
     rows = capsys.readouterr().out.strip().splitlines()
     assert len(rows) == 2
@@ -38,7 +63,9 @@ def test_train_sample_convert_round_trip(tmp_path, capsys):
     pytest.importorskip("safetensors")
     assert main(["convert", run, "--to-hf", str(tmp_path / "hf")]) == 0
     assert (tmp_path / "hf" / "model.safetensors").exists()
-    assert main(["convert", "--from-hf", str(tmp_path / "hf"), "--out", str(tmp_path / "back")]) == 0
+    assert (
+        main(["convert", "--from-hf", str(tmp_path / "hf"), "--out", str(tmp_path / "back")]) == 0
+    )
     capsys.readouterr()
     assert main([*sample[:1], str(tmp_path / "back"), *sample[2:]]) == 0
     assert capsys.readouterr().out.strip().splitlines() == rows  # same weights, same samples
@@ -55,10 +82,16 @@ def test_demo_step_trains_and_samples(tmp_path, shared_file, capsys):
     tokens = tmp_path / "tokens"
     shutil.copytree(gpt2, tokens / "tokenizer", ignore=shutil.ignore_patterns("SOURCE*"))
     tokenizer = tok_mod.load_tokenizer(tokens / "tokenizer")
-    text = (shared_file("testsets", "wikitext-2-raw", "wiki.test.raw").read_text()[:60_000])
+    text = shared_file("testsets", "wikitext-2-raw", "wiki.test.raw").read_text()[:60_000]
     paras = [p for p in text.split("\n") if len(p) > 200]
-    docs = [(f"d{i}", "val" if i % 10 == 0 else "train",
-             np.array(tokenizer.encode(p) + [tokenizer.eot_id])) for i, p in enumerate(paras)]
+    docs = [
+        (
+            f"d{i}",
+            "val" if i % 10 == 0 else "train",
+            np.array(tokenizer.encode(p) + [tokenizer.eot_id]),
+        )
+        for i, p in enumerate(paras)
+    ]
     write_token_shards(tokens, docs)
     run_demo_step(tmp_path, [])
     out = capsys.readouterr().out

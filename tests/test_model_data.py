@@ -36,7 +36,12 @@ def test_read_split_flattens_in_shard_order(tmp_path):
     write_token_shards(tmp_path, docs, num_shards=3)
     for split in ("train", "val", "test"):
         want = np.concatenate(
-            [np.asarray(ids, np.uint16) for s in range(3) for _, sp, ids in docs[s::3] if sp == split]
+            [
+                np.asarray(ids, np.uint16)
+                for s in range(3)
+                for _, sp, ids in docs[s::3]
+                if sp == split
+            ]
         )
         got = read_split(tmp_path, split, vocab_size=1024)
         assert got.dtype == np.uint16
@@ -133,7 +138,10 @@ def test_position_resumes_the_same_stream():
     for _ in range(9):
         for (xa, _), (xb, _) in zip(a.next_step(), b.next_step(), strict=True):
             assert (xa == xb).all()
-    assert _stream(tokens, seed=8).next_step()[0][0].tolist() != _stream(tokens).next_step()[0][0].tolist()
+    assert (
+        _stream(tokens, seed=8).next_step()[0][0].tolist()
+        != _stream(tokens).next_step()[0][0].tolist()
+    )
 
 
 def test_too_few_tokens_for_a_batch_is_a_clear_error():

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_model_train import _cfg, _tokens_dir
 
 from model.checkpoint import load_checkpoint
 from model.train import read_metrics, train
-
-from test_model_train import _cfg, _tokens_dir
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -21,17 +20,54 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.mark.slow
 def test_two_gloo_processes_match_one_process(tmp_path):
     tokens = _tokens_dir(tmp_path / "tokens", n_docs=90)
-    common = dict(steps=6, batch_tokens=8 * 16, micro_batch=2, seq_len=16, dropout=0.0,
-                  eval_interval=3, ckpt_interval=3)
+    common = dict(
+        steps=6,
+        batch_tokens=8 * 16,
+        micro_batch=2,
+        seq_len=16,
+        dropout=0.0,
+        eval_interval=3,
+        ckpt_interval=3,
+    )
     train(_cfg(tokens, tmp_path / "single", **common))  # 4 micro-steps in one process
 
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-        "-m", "pipeline.cli", "train", str(tokens), "--out", str(tmp_path / "ddp"),
-        "--model", "tiny", "--steps", "6", "--batch-tokens", str(8 * 16), "--micro-batch", "2",
-        "--seq-len", "16", "--lr", "3e-3", "--warmup-steps", "2", "--eval-interval", "3",
-        "--eval-batches", "2", "--ckpt-interval", "3", "--device", "cpu", "--seed", "5",
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "pipeline.cli",
+        "train",
+        str(tokens),
+        "--out",
+        str(tmp_path / "ddp"),
+        "--model",
+        "tiny",
+        "--steps",
+        "6",
+        "--batch-tokens",
+        str(8 * 16),
+        "--micro-batch",
+        "2",
+        "--seq-len",
+        "16",
+        "--lr",
+        "3e-3",
+        "--warmup-steps",
+        "2",
+        "--eval-interval",
+        "3",
+        "--eval-batches",
+        "2",
+        "--ckpt-interval",
+        "3",
+        "--device",
+        "cpu",
+        "--seed",
+        "5",
     ]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -21,10 +21,16 @@ def test_released_sizes_have_gpt2_shapes_and_parameter_counts():
             model = GPT2(CONFIGS[name])
         assert model.num_params() == count, name
     assert [CONFIGS[n].n_layer for n in ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl")] == [
-        12, 24, 36, 48,
+        12,
+        24,
+        36,
+        48,
     ]
     assert [CONFIGS[n].n_embd for n in ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl")] == [
-        768, 1024, 1280, 1600,
+        768,
+        1024,
+        1280,
+        1600,
     ]
     assert CONFIGS["gpt2"].padded_vocab_size == 50304
     assert CONFIGS["gpt2"].block_size == 1024 and CONFIGS["gpt2"].vocab_size == 50257
@@ -33,8 +39,12 @@ def test_released_sizes_have_gpt2_shapes_and_parameter_counts():
 def test_init_follows_gpt2():
     torch.manual_seed(0)
     model = GPT2(config_for("gpt2", n_layer=4, n_embd=256, n_head=4))
-    resid = torch.cat([torch.cat([b.attn.c_proj.weight.flatten(), b.mlp.c_proj.weight.flatten()])
-                       for b in model.blocks])
+    resid = torch.cat(
+        [
+            torch.cat([b.attn.c_proj.weight.flatten(), b.mlp.c_proj.weight.flatten()])
+            for b in model.blocks
+        ]
+    )
     assert resid.std().item() == pytest.approx(0.02 / math.sqrt(2 * 4), rel=0.02)
     assert model.blocks[0].mlp.c_fc.weight.std().item() == pytest.approx(0.02, rel=0.02)
     assert model.wpe.weight.std().item() == pytest.approx(0.01, rel=0.05)
@@ -51,7 +61,9 @@ def test_logits_sliced_to_vocab_and_loss_is_cross_entropy():
     y = torch.randint(0, 101, (2, 24))
     logits, loss = model(x, y)
     assert logits.shape == (2, 24, 101)
-    assert loss.item() == pytest.approx(F.cross_entropy(logits.reshape(-1, 101), y.reshape(-1)).item())
+    assert loss.item() == pytest.approx(
+        F.cross_entropy(logits.reshape(-1, 101), y.reshape(-1)).item()
+    )
     # fresh model: close to uniform over the real vocabulary, not the padded one
     assert loss.item() == pytest.approx(math.log(101), abs=0.1)
 

@@ -24,8 +24,14 @@ pytest.importorskip("safetensors")
 def _random_hf_model(seed: int = 0, vocab: int = 300) -> transformers.GPT2LMHeadModel:
     torch.manual_seed(seed)
     config = transformers.GPT2Config(
-        vocab_size=vocab, n_positions=64, n_embd=48, n_layer=3, n_head=4,
-        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+        vocab_size=vocab,
+        n_positions=64,
+        n_embd=48,
+        n_layer=3,
+        n_head=4,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
     )
     model = transformers.GPT2LMHeadModel(config).eval()
     # Random init leaves biases and LayerNorms at 0/1; perturb everything so a wrong

@@ -40,7 +40,9 @@ def test_kv_cache_gives_the_same_tokens_as_recomputing(model, cfg):
 def test_greedy_equals_top_k_one_and_tiny_top_p(model):
     greedy = generate(model, [7, 8], 2, SamplingConfig(max_new_tokens=10, temperature=0))
     k1 = generate(model, [7, 8], 2, SamplingConfig(max_new_tokens=10, top_k=1, seed=1))
-    p0 = generate(model, [7, 8], 2, SamplingConfig(max_new_tokens=10, top_k=None, top_p=1e-6, seed=2))
+    p0 = generate(
+        model, [7, 8], 2, SamplingConfig(max_new_tokens=10, top_k=None, top_p=1e-6, seed=2)
+    )
     assert greedy == k1 == p0
     assert greedy[0] == greedy[1]
 
@@ -67,8 +69,9 @@ def test_filter_logits_top_k_and_top_p():
 
 def test_temperature_sharpens(model):
     def distinct(temp):
-        rows = generate(model, [3], 32, SamplingConfig(max_new_tokens=1, temperature=temp,
-                                                       top_k=None, seed=5))
+        rows = generate(
+            model, [3], 32, SamplingConfig(max_new_tokens=1, temperature=temp, top_k=None, seed=5)
+        )
         return len({r[0] for r in rows})
 
     assert distinct(0.05) < distinct(5.0)

@@ -36,9 +36,22 @@ def _tokens_dir(path, seed=0, vocab=VOCAB, n_docs=60, tokenizer=True):
 
 def _cfg(tokens, out, **kw):
     base = dict(
-        tokens_dir=str(tokens), out_dir=str(out), model="tiny", steps=8, batch_tokens=4 * 16,
-        micro_batch=2, seq_len=16, lr=3e-3, warmup_steps=2, eval_interval=4, eval_batches=2,
-        ckpt_interval=100, log_interval=4, device="cpu", dropout=0.1, seed=5,
+        tokens_dir=str(tokens),
+        out_dir=str(out),
+        model="tiny",
+        steps=8,
+        batch_tokens=4 * 16,
+        micro_batch=2,
+        seq_len=16,
+        lr=3e-3,
+        warmup_steps=2,
+        eval_interval=4,
+        eval_batches=2,
+        ckpt_interval=100,
+        log_interval=4,
+        device="cpu",
+        dropout=0.1,
+        seed=5,
     )
     return TrainConfig(**(base | kw))
 
@@ -133,7 +146,9 @@ def test_out_of_vocabulary_tokens_and_vocab_disagreement(tmp_path):
 def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     tokens = _tokens_dir(tmp_path / "tokens")
     run = tmp_path / "run"
-    with pytest.raises(TrainingDiverged, match=r"at step (\d+).*last good checkpoint \(step") as info:
+    with pytest.raises(
+        TrainingDiverged, match=r"at step (\d+).*last good checkpoint \(step"
+    ) as info:
         train(_cfg(tokens, run, lr=1e30, warmup_steps=1, ckpt_interval=1, steps=20, dropout=0.0))
     bad_step = int(info.value.args[0].split("at step ")[1].split(";")[0])
     state = load_checkpoint(run)
@@ -179,14 +194,28 @@ def test_tiny_model_beats_unigram_on_real_prose(tmp_path, shared_file):
     data = np.frombuffer(text, dtype=np.uint8).astype(np.uint16)
     cut = int(len(data) * 0.9)
     train_ids, val_ids = data[:cut], data[cut:]
-    docs = [(f"t{i}", "train", np.append(train_ids[i : i + 5000], 256))
-            for i in range(0, cut, 5000)]
+    docs = [
+        (f"t{i}", "train", np.append(train_ids[i : i + 5000], 256)) for i in range(0, cut, 5000)
+    ]
     docs.append(("v", "val", np.append(val_ids, 256)))
     write_token_shards(tmp_path / "tokens", docs)
     counts = np.bincount(train_ids, minlength=257) + 1.0
     unigram = float(-np.log(counts / counts.sum())[val_ids].mean())
-    result = train(_cfg(tmp_path / "tokens", tmp_path / "run", vocab_size=257, steps=60,
-                        seq_len=64, micro_batch=8, batch_tokens=8 * 64, lr=3e-3,
-                        warmup_steps=5, eval_interval=60, eval_batches=8, dropout=0.0))
+    result = train(
+        _cfg(
+            tmp_path / "tokens",
+            tmp_path / "run",
+            vocab_size=257,
+            steps=60,
+            seq_len=64,
+            micro_batch=8,
+            batch_tokens=8 * 64,
+            lr=3e-3,
+            warmup_steps=5,
+            eval_interval=60,
+            eval_batches=8,
+            dropout=0.0,
+        )
+    )
     assert unigram > 3.0  # English bytes: ~4.4 bits
     assert result.val_loss < unigram - 0.1, (result.val_loss, unigram)  # measured 2.81 vs 3.05

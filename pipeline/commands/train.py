@@ -50,12 +50,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=1337)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
     p.add_argument(
-        "--dtype", default="auto", choices=["auto", "bfloat16", "float32"],
+        "--dtype",
+        default="auto",
+        choices=["auto", "bfloat16", "float32"],
         help="auto: bf16 autocast on CUDA, float32 on CPU",
     )
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument(
-        "--loss-chunks", type=int, default=1,
+        "--loss-chunks",
+        type=int,
+        default=1,
         help="compute the loss in N slices without holding all logits (saves GPU memory)",
     )
     p.add_argument("--vocab-size", type=int, help="default: from TOKENS_DIR/tokenizer")
@@ -72,8 +76,15 @@ def _run_train(args: argparse.Namespace, extra: list[str]) -> int:
     # The progress display is this logger's INFO output: give it the requested level even if
     # the root logger was set stricter (it is, by logconf's quieting of noisy libraries).
     log.setLevel(args.log_level.upper())
-    for name in ("steps", "micro_batch", "batch_tokens", "eval_interval", "ckpt_interval",
-                 "log_interval", "loss_chunks"):
+    for name in (
+        "steps",
+        "micro_batch",
+        "batch_tokens",
+        "eval_interval",
+        "ckpt_interval",
+        "log_interval",
+        "loss_chunks",
+    ):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
     cfg = TrainConfig(
