@@ -242,14 +242,17 @@ class GPT2(nn.Module):
             cache.length += T
         return self.ln_f(x)
 
-    def logits(self, h: torch.Tensor) -> torch.Tensor:
+    def logits(self, h: torch.Tensor, padded_matmul: bool | None = None) -> torch.Tensor:
         """Output logits over the real vocabulary (padding columns dropped).
 
-        On GPU the matmul runs over the padded, tensor-core friendly width and the padding
-        columns are sliced off; on CPU the padding buys nothing, so the matmul uses only the
-        real rows (a contiguous view) and no copy of the sliced logits is needed for the loss.
+        On GPU (``padded_matmul`` defaults to ``h.is_cuda``) the matmul runs over the padded,
+        tensor-core friendly width and the padding columns are sliced off; on CPU the padding
+        buys nothing, so the matmul uses only the real rows (a contiguous view) and the loss
+        needs no copy of sliced logits. Both compute the same numbers.
         """
-        if h.is_cuda:
+        if padded_matmul is None:
+            padded_matmul = h.is_cuda
+        if padded_matmul:
             return F.linear(h, self.wte.weight)[..., : self.config.vocab_size]
         return F.linear(h, self.wte.weight[: self.config.vocab_size])
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +15,7 @@ from model.checkpoint import load_checkpoint
 from model.data import write_token_shards
 from pipeline.cli import main
 
+REPO = Path(__file__).resolve().parent.parent
 TRAIN = [
     "--model",
     "tiny",
@@ -74,6 +78,7 @@ def test_train_sample_convert_round_trip(tmp_path, capsys):
     assert main(["convert", run]) == 2  # neither --to-hf nor --from-hf
 
 
+@pytest.mark.slow
 def test_demo_step_trains_and_samples(tmp_path, shared_file, capsys):
     tok_mod = pytest.importorskip("model.tokenizer")
     from model.demo import run_demo_step
@@ -100,3 +105,22 @@ def test_demo_step_trains_and_samples(tmp_path, shared_file, capsys):
     assert load_checkpoint(tmp_path / "runs" / "demo")["step"] == 30
     run_demo_step(tmp_path, [])  # a rerun reuses the finished run
     assert "already trained" in capsys.readouterr().out
+    run = str(tmp_path / "runs" / "demo")
+    args = ["sample", run, "--prompt", "The city", "--max-new-tokens", "8", "--seed", "3"]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    assert first.startswith("===== sample 1 =====\nThe city")
+    assert main(args) == 0 and capsys.readouterr().out == first  # seeded: repeatable
+
+
+def test_model_package_imports_without_beam_pipeline_or_transformers():
+    code = (
+        "import sys\n"
+        "import model, model.gpt2, model.data, model.checkpoint, model.train, model.sample, "
+        "model.hf_convert, model.demo\n"
+        "bad = [m for m in ('apache_beam', 'pipeline', 'transformers', 'safetensors', 'xxhash')"
+        " if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

@@ -68,6 +68,17 @@ def test_logits_sliced_to_vocab_and_loss_is_cross_entropy():
     assert loss.item() == pytest.approx(math.log(101), abs=0.1)
 
 
+def test_padded_and_unpadded_output_matmul_agree():
+    torch.manual_seed(5)
+    model = GPT2(SMALL)
+    with torch.no_grad():
+        model.wte.weight[101:].normal_()  # even non-zero padding rows must not leak in
+    h = torch.randn(2, 7, 32)
+    padded, plain = model.logits(h, padded_matmul=True), model.logits(h, padded_matmul=False)
+    assert padded.shape == plain.shape == (2, 7, 101)
+    torch.testing.assert_close(padded, plain)
+
+
 def test_chunked_loss_equals_full_loss_and_gradients():
     torch.manual_seed(2)
     full, chunked = GPT2(SMALL), GPT2(SMALL)
