@@ -219,12 +219,13 @@ def eval_batches(
 ) -> list[np.ndarray]:
     """This rank's share of a fixed evaluation set: the first windows of the split, in order.
 
-    The set is the first ``max_batches * micro_batch`` windows whatever the number of ranks,
-    so validation losses of different steps, runs and process counts are comparable. Returns
-    arrays of window start offsets.
+    The set is the first ``max_batches * micro_batch`` windows (rounded down to a multiple of
+    the process count) whatever the number of ranks, so validation losses of different steps,
+    runs and process counts are comparable; every rank gets the same number of batches, which
+    sharded (FSDP) forward passes need. Returns arrays of window start offsets.
     """
     num_windows = max(0, (len(tokens) - 1) // seq_len)
-    total = min(num_windows, max_batches * micro_batch)
+    total = min(num_windows, max_batches * micro_batch) // world_size * world_size
     starts = np.arange(total, dtype=np.int64)[rank::world_size] * seq_len
     return [starts[i : i + micro_batch] for i in range(0, len(starts), micro_batch)]
 

@@ -88,6 +88,7 @@ class TrainConfig:
     resume: bool = False
     stop_at: int | None = None  # stop (with a checkpoint) after this step, as if interrupted
     peak_tflops: float | None = None  # default: from the GPU's name
+    fsdp: bool = False  # shard parameters, gradients and optimizer state (torchrun only)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def resolved_warmup(self) -> int:
@@ -302,12 +303,25 @@ class Trainer:
         torch.manual_seed(cfg.seed + self.dist.rank)
         self.model = GPT2(self.model_config).to(self.device)
         self.model.loss_chunks = cfg.loss_chunks
+        self.fsdp = cfg.fsdp and self.dist.world_size > 1
+        if cfg.fsdp and not self.fsdp:
+            log.warning("--fsdp needs several processes (torchrun); training unsharded")
+        if state is not None:
+            ckpt.load_model_weights(self.model, state["model"], str(self.run_dir))
+        if self.fsdp:
+            from torch.distributed.fsdp import fully_shard
+
+            # Every process starts from rank 0's initial weights, as DDP's broadcast gives.
+            for tensor in self.model.state_dict().values():
+                dist.broadcast(tensor, src=0)
+            for block in self.model.blocks:
+                fully_shard(block)
+            fully_shard(self.model)
         self.optimizer = make_optimizer(self.model, cfg, self.device)
         self.step = 0
         position = DataPosition()
         if state is not None:
-            ckpt.load_model_weights(self.model, state["model"], str(self.run_dir))
-            self.optimizer.load_state_dict(state["optimizer"])
+            self._load_optimizer(state["optimizer"])
             self.step = int(state["step"])
             position = DataPosition(**state["data"])
             rng = state["rng"]
@@ -361,7 +375,7 @@ class Trainer:
         self.forward_model: torch.nn.Module = self.model
         if cfg.compile:
             self.forward_model = torch.compile(self.model)
-        if self.dist.world_size > 1:
+        if self.dist.world_size > 1 and not self.fsdp:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -443,13 +457,64 @@ class Trainer:
                 if path.is_file():
                     shutil.copyfile(path, dst / path.name)
 
+    # -- state in the checkpoint's (unsharded) format -------------------------------------
+
+    def _group_names(self) -> list[list[str]]:
+        """Parameter names per optimizer group, in the order ``optimizer_groups`` lists them."""
+        by_id = {id(p): n for n, p in self.model.named_parameters()}
+        return [[by_id[id(p)] for p in g["params"]] for g in self.optimizer.param_groups]
+
+    def _full_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Model and optimizer state as one process would hold it (gathered under FSDP).
+
+        Optimizer state always uses ``torch.optim`` numbering (parameters counted through the
+        groups), so a checkpoint resumes with or without FSDP and with any process count.
+        """
+        if not self.fsdp:
+            return self.model.state_dict(), self.optimizer.state_dict()
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
+
+        options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+        model_state, optim_state = get_state_dict(self.model, self.optimizer, options=options)
+        if not self.dist.is_main:
+            return {}, {}
+        index = {name: i for i, name in enumerate(n for g in self._group_names() for n in g)}
+        groups = [
+            {**g, "params": [index[n] for n in g["params"]]} for g in optim_state["param_groups"]
+        ]
+        state = {index[n]: v for n, v in optim_state["state"].items()}
+        return model_state, {"state": state, "param_groups": groups}
+
+    def _load_optimizer(self, saved: dict[str, Any]) -> None:
+        if not self.fsdp:
+            self.optimizer.load_state_dict(saved)
+            return
+        from torch.distributed.checkpoint.state_dict import (
+            StateDictOptions,
+            set_optimizer_state_dict,
+        )
+
+        names = [n for g in self._group_names() for n in g]
+        by_name = {
+            "state": {names[i]: v for i, v in saved["state"].items()},
+            "param_groups": [
+                {**g, "params": [names[i] for i in g["params"]]} for g in saved["param_groups"]
+            ],
+        }
+        set_optimizer_state_dict(
+            self.model,
+            self.optimizer,
+            optim_state_dict=by_name,
+            options=StateDictOptions(full_state_dict=True),
+        )
+
     # -- the loop ------------------------------------------------------------------------
 
     def _micro_contexts(self) -> Iterator[contextlib.AbstractContextManager]:
         """no_sync for every micro-step but the last, so DDP all-reduces once per step."""
         for i in range(self.grad_accum):
             last = i == self.grad_accum - 1
-            if self.dist.world_size > 1 and not last:
+            if self.dist.world_size > 1 and not self.fsdp and not last:
                 yield self.forward_model.no_sync()
             else:
                 yield contextlib.nullcontext()
@@ -472,9 +537,8 @@ class Trainer:
         mean_loss = loss_sum.item() / (self.grad_accum * self.dist.world_size)
         if not math.isfinite(mean_loss):
             raise self._diverged("loss", mean_loss)
-        grad_norm = float(
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
-        )
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        grad_norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
         if not math.isfinite(grad_norm):
             raise self._diverged("gradient norm", grad_norm)
         self.optimizer.step()
@@ -520,14 +584,15 @@ class Trainer:
             gathered: list[Any] = [None] * self.dist.world_size
             dist.all_gather_object(gathered, {k: v.cpu() for k, v in rng[0].items()})
             rng = gathered
+        model_state, optim_state = self._full_state()
         if self.dist.is_main:
             train_config = asdict(self.cfg) | {"seq_len_resolved": self.seq_len}
             ckpt.save_checkpoint(
                 ckpt.checkpoint_path(self.run_dir),
                 {
                     "model_config": self.model_config.to_dict(),
-                    "model": self.model.state_dict(),
-                    "optimizer": self.optimizer.state_dict(),
+                    "model": model_state,
+                    "optimizer": optim_state,
                     "step": self.step,
                     "data": self.train_data.position.to_dict(),
                     "rng": rng,
@@ -560,13 +625,14 @@ class Trainer:
         last_stop = cfg.steps if cfg.stop_at is None else min(cfg.steps, cfg.stop_at)
         if self.dist.is_main:
             log.info(
-                "training %s (%.2fM params, vocab %d) on %s x%d | global batch %d tokens = "
+                "training %s (%.2fM params, vocab %d) on %s x%d%s | global batch %d tokens = "
                 "%d x %d seq x %d accum x %d procs | steps %d..%d",
                 cfg.model,
                 self.model.num_params() / 1e6,
                 self.vocab_size,
                 self.device,
                 self.dist.world_size,
+                " (FSDP)" if self.fsdp else " (DDP)" if self.dist.world_size > 1 else "",
                 cfg.batch_tokens,
                 cfg.micro_batch,
                 self.seq_len,

@@ -62,6 +62,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=1,
         help="compute the loss in N slices without holding all logits (saves GPU memory)",
     )
+    p.add_argument(
+        "--fsdp",
+        action="store_true",
+        help="under torchrun: shard weights, gradients and optimizer state (FSDP) for models "
+        "that do not fit one GPU with DDP",
+    )
     p.add_argument("--vocab-size", type=int, help="default: from TOKENS_DIR/tokenizer")
     p.add_argument("--stop-at", type=int, help="stop after this step with a checkpoint")
     p.add_argument("--peak-tflops", type=float, help="chip's bf16 peak for MFU (default: by name)")
@@ -114,6 +120,7 @@ def _run_train(args: argparse.Namespace, extra: list[str]) -> int:
         resume=args.resume,
         stop_at=args.stop_at,
         peak_tflops=args.peak_tflops,
+        fsdp=args.fsdp,
     )
     try:
         result = train(cfg)
