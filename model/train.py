@@ -89,6 +89,7 @@ class TrainConfig:
     stop_at: int | None = None  # stop (with a checkpoint) after this step, as if interrupted
     peak_tflops: float | None = None  # default: from the GPU's name
     fsdp: bool = False  # shard parameters, gradients and optimizer state (torchrun only)
+    init_from: str | None = None  # start from another run's (or an imported) weights
     extra: dict[str, Any] = field(default_factory=dict)
 
     def resolved_warmup(self) -> int:
@@ -308,6 +309,8 @@ class Trainer:
             log.warning("--fsdp needs several processes (torchrun); training unsharded")
         if state is not None:
             ckpt.load_model_weights(self.model, state["model"], str(self.run_dir))
+        elif cfg.init_from:
+            self._init_weights_from(cfg.init_from)
         if self.fsdp:
             from torch.distributed.fsdp import fully_shard
 
@@ -447,6 +450,18 @@ class Trainer:
             )
         log.info("resuming %s from step %d", self.run_dir, state["step"])
         return state
+
+    def _init_weights_from(self, source: str) -> None:
+        """Fine-tuning: weights of another run or an imported checkpoint, fresh optimizer."""
+        init = ckpt.load_checkpoint(source)
+        ckpt.check_config(init, self.model_config, source)
+        theirs = init.get("tokenizer", {}).get("fingerprint")
+        if theirs is not None and self.fingerprint is not None and theirs != self.fingerprint:
+            raise ckpt.CheckpointError(
+                f"--init-from {source} was trained with another tokenizer than {self.tokens_dir}"
+            )
+        ckpt.load_model_weights(self.model, init["model"], source)
+        log.info("initialised from %s (its step %d)", source, init["step"])
 
     def _copy_tokenizer(self) -> None:
         src = self.tokens_dir / "tokenizer"

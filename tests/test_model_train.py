@@ -94,6 +94,21 @@ def test_metrics_of_redone_steps_are_not_duplicated(tmp_path):
     assert _losses(run) == _losses(tmp_path / "straight")
 
 
+def test_init_from_starts_with_the_other_runs_weights(tmp_path):
+    tokens = _tokens_dir(tmp_path / "tokens")
+    train(_cfg(tokens, tmp_path / "base", steps=12, dropout=0.0))
+    base = load_checkpoint(tmp_path / "base")
+    tuned = train(_cfg(tokens, tmp_path / "tuned", steps=2, init_from=str(tmp_path / "base")))
+    fresh = train(_cfg(tokens, tmp_path / "fresh", steps=2))
+    first = {name: _losses(tmp_path / name)[0] for name in ("tuned", "fresh")}
+    assert first["tuned"] < first["fresh"] - 0.3
+    assert tuned.step == fresh.step == 2
+    assert load_checkpoint(tmp_path / "tuned")["step"] == 2  # its own schedule, from 0
+    assert base["step"] == 12
+    with pytest.raises(CheckpointError, match="another model config"):
+        train(_cfg(tokens, tmp_path / "x", model="mini", init_from=str(tmp_path / "base")))
+
+
 def test_metrics_and_run_dir_contents(tmp_path):
     tokens = _tokens_dir(tmp_path / "tokens")
     train(_cfg(tokens, tmp_path / "run"))

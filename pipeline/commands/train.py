@@ -68,6 +68,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="under torchrun: shard weights, gradients and optimizer state (FSDP) for models "
         "that do not fit one GPU with DDP",
     )
+    p.add_argument(
+        "--init-from",
+        metavar="RUN_DIR",
+        help="start from the weights of another run or of `webtext convert --from-hf` "
+        "(fine-tuning; the optimizer and schedule start fresh)",
+    )
     p.add_argument("--vocab-size", type=int, help="default: from TOKENS_DIR/tokenizer")
     p.add_argument("--stop-at", type=int, help="stop after this step with a checkpoint")
     p.add_argument("--peak-tflops", type=float, help="chip's bf16 peak for MFU (default: by name)")
@@ -121,6 +127,7 @@ def _run_train(args: argparse.Namespace, extra: list[str]) -> int:
         stop_at=args.stop_at,
         peak_tflops=args.peak_tflops,
         fsdp=args.fsdp,
+        init_from=args.init_from,
     )
     try:
         result = train(cfg)
