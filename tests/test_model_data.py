@@ -8,6 +8,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from model.data import (
     DataPosition,
@@ -156,3 +158,41 @@ def test_eval_batches_are_fixed_and_split_between_ranks():
     parts = [np.concatenate(eval_batches(tokens, 4, 3, 100, r, 2)) for r in range(2)]
     assert sorted(np.concatenate(parts).tolist()) == whole.tolist()
     assert len(np.concatenate(eval_batches(tokens, 4, 3, 2))) == 6
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n_windows=st.integers(1, 60),
+    seq_len=st.integers(1, 5),
+    micro_batch=st.integers(1, 4),
+    grad_accum=st.integers(1, 3),
+    world_size=st.integers(1, 3),
+    seed=st.integers(0, 2**31),
+)
+def test_stream_property_each_epoch_is_a_partition(
+    n_windows, seq_len, micro_batch, grad_accum, world_size, seed
+):
+    """Any geometry: within an epoch no window repeats, ranks never overlap, and the union
+    over ranks equals what one process with world_size x the accumulation would see."""
+    tokens = np.arange(n_windows * seq_len + 1, dtype=np.uint16)
+    global_batch = micro_batch * grad_accum * world_size
+    if n_windows < global_batch:
+        with pytest.raises(TokenDataError):
+            TokenBatches(tokens, seq_len, micro_batch, grad_accum, 0, world_size, seed)
+        return
+    ranks = [
+        TokenBatches(tokens, seq_len, micro_batch, grad_accum, r, world_size, seed)
+        for r in range(world_size)
+    ]
+    single = TokenBatches(tokens, seq_len, micro_batch, grad_accum * world_size, 0, 1, seed)
+    steps_per_epoch = n_windows // global_batch
+    seen: list[int] = []
+    for _ in range(steps_per_epoch):
+        got = [
+            int(x[j, 0]) // seq_len for r in ranks for x, _ in r.next_step() for j in range(len(x))
+        ]
+        want = [int(x[j, 0]) // seq_len for x, _ in single.next_step() for j in range(len(x))]
+        assert got == want
+        seen += got
+    assert len(seen) == len(set(seen)) == steps_per_epoch * global_batch
+    assert all(r.position == DataPosition(0, steps_per_epoch * global_batch) for r in ranks)
