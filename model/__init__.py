@@ -1,2 +1,6 @@
-"""GPT-2 model, tokenizer and token data. Submodules import only torch, numpy, pyarrow
-(and tokenizers/tiktoken for tokenizing); nothing is imported here."""
+"""GPT-2: tokenizer, module, token-shard loader, trainer, sampling and checkpoint interop.
+
+Import-light on purpose: importing ``model`` pulls in nothing; each submodule imports only
+torch, numpy and pyarrow (never Beam or the ``pipeline`` package), so a training machine
+needs no corpus-building dependencies.
+"""

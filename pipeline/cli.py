@@ -18,7 +18,18 @@ log = logging.getLogger("webtext")
 
 # One module per subcommand in pipeline/commands/, each with register(subparsers).
 # Modules import nothing heavy at import time (Beam, torch): handlers import lazily.
-COMMANDS = ["links", "fetch", "extract", "dedup", "tokenize", "overlap", "demo"]
+COMMANDS = [
+    "links",
+    "fetch",
+    "extract",
+    "dedup",
+    "tokenize",
+    "overlap",
+    "train",
+    "sample",
+    "convert",
+    "demo",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,6 +23,7 @@ STEPS: list[tuple[str, str]] = [
     ("fetch + extract", "pipeline.demo_web:run_demo_step"),
     ("dedup + overlap", "beam_jobs.dedup_job:run_demo_step"),
     ("tokenize", "beam_jobs.tokenize_job:run_demo_step"),
+    ("train + sample", "model.demo:run_demo_step"),
 ]
 
 

@@ -27,7 +27,7 @@ def setup_logging(level: str = "info") -> None:
     for handler in logging.getLogger().handlers:
         handler.addFilter(_DropKnownNoise())
     # Beam and its dependencies are chatty at INFO; keep their warnings.
-    for noisy in ("apache_beam", "root", "urllib3", "prawcore", "trafilatura", "htmldate"):
+    for noisy in ("apache_beam", "urllib3", "prawcore", "trafilatura", "htmldate"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 

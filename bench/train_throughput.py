@@ -1,0 +1,271 @@
+"""Training throughput: our GPT-2 step vs a nanoGPT-configured baseline, and the data loader.
+
+GPU (the real benchmark; one process, one GPU):
+    python bench/train_throughput.py
+        GPT-2 small at sequence 1024 with micro-batch 16/32/64 and GPT-2 medium at 32, both
+        models compiled with bf16 autocast and fused AdamW; prints tokens/s, MFU against the
+        chip's dense bf16 peak (H100 SXM: 989 TFLOP/s; --peak-tflops to override) and the
+        ratio ours/baseline. Ours is timed in each of its variants (--ours-variants).
+CPU smoke test (a few seconds; exercises every code path except CUDA-only ones):
+    python bench/train_throughput.py --device cpu --tiny
+
+A timed step is one optimizer step: ``--accum`` micro-batches forward+backward, gradient
+clipping, AdamW. Data come from device tensors made up front, so the step is timed without
+the loader; the loader is timed separately on real Parquet token shards and compared with
+the fastest training rate (it must deliver >= 10x).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from nanogpt_baseline import BaselineGPT  # noqa: E402
+
+from model.data import TokenBatches, read_split, write_token_shards  # noqa: E402
+from model.gpt2 import GPT2, config_for  # noqa: E402
+
+H100_PEAK = 989e12
+
+# name -> (our config name, overrides)
+SIZES = {
+    "small": ("gpt2", {}),
+    "medium": ("gpt2-medium", {}),
+    "tiny": ("tiny", {"vocab_size": 50257}),
+}
+
+
+@dataclass
+class Row:
+    impl: str
+    size: str
+    micro_batch: int
+    tokens_per_s: float | None
+    mfu: float | None
+    ms_per_step: float | None
+    peak_mem_gb: float | None
+    note: str = ""
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _attention_backend(name: str) -> contextlib.AbstractContextManager:
+    if name == "default":
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    backend = {"flash": SDPBackend.FLASH_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION}[name]
+    return sdpa_kernel(backend)
+
+
+def build(impl: str, size: str, device: torch.device, loss_chunks: int):
+    """(model, optimizer, our config of the same shape)."""
+    name, overrides = SIZES[size]
+    cfg = config_for(name, **overrides)
+    fused = device.type == "cuda"
+    if impl == "baseline":
+        pad = (cfg.vocab_size + 63) // 64 * 64
+        model = BaselineGPT(cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.block_size, pad).to(device)
+        optimizer = model.optimizer(6e-4, fused=fused)
+    else:
+        model = GPT2(cfg).to(device)
+        model.loss_chunks = loss_chunks
+        groups = model.optimizer_groups(0.1)
+        optimizer = torch.optim.AdamW(groups, lr=6e-4, betas=(0.9, 0.95), fused=fused)
+    return model, optimizer, cfg
+
+
+def time_impl(
+    impl: str,
+    size: str,
+    micro_batch: int,
+    args: argparse.Namespace,
+    device: torch.device,
+    variant: dict,
+) -> Row:
+    label = impl if impl == "baseline" else f"ours[{variant['name']}]"
+    try:
+        torch.manual_seed(0)
+        model, optimizer, cfg = build(impl, size, device, variant.get("loss_chunks", 1))
+        seq = args.seq_len or cfg.block_size
+        with torch.device("meta"):  # the same FLOP count for both: the same architecture
+            flops = GPT2(cfg).flops_per_token(seq)
+        call = torch.compile(model) if args.compile else model
+        gen = torch.Generator(device="cpu").manual_seed(1)
+        blocks = [
+            torch.randint(0, cfg.vocab_size, (micro_batch, seq + 1), generator=gen)
+            for _ in range(args.accum)
+        ]
+        data = [
+            (b[:, :-1].contiguous().to(device), b[:, 1:].contiguous().to(device)) for b in blocks
+        ]
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+
+        def step() -> None:
+            for x, y in data:
+                with _autocast(device), _attention_backend(variant.get("attention", "default")):
+                    _, loss = call(x, y)
+                (loss / args.accum).backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+
+        for _ in range(args.warmup):
+            step()
+        _sync(device)
+        t0 = time.perf_counter()
+        for _ in range(args.steps):
+            step()
+        _sync(device)
+        dt = (time.perf_counter() - t0) / args.steps
+    except torch.cuda.OutOfMemoryError:
+        torch.cuda.empty_cache()
+        return Row(label, size, micro_batch, None, None, None, None, "out of memory")
+    tok_s = micro_batch * seq * args.accum / dt
+    peak = (
+        args.peak_tflops * 1e12
+        if args.peak_tflops
+        else (H100_PEAK if device.type == "cuda" else None)
+    )
+    mem = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+    return Row(
+        label, size, micro_batch, tok_s, flops * tok_s / peak if peak else None, dt * 1000, mem
+    )
+
+
+def loader_throughput(args: argparse.Namespace, micro_batch: int, seq: int) -> tuple[float, float]:
+    """(tokens/s reading Parquet shards into the array, tokens/s serving batches)."""
+    rng = np.random.default_rng(0)
+    n_docs, doc_len = (200, 1000) if args.tiny else (20_000, 1000)
+    docs = [(f"d{i}", "train", rng.integers(0, 50257, doc_len)) for i in range(n_docs)]
+    with tempfile.TemporaryDirectory() as tmp:
+        write_token_shards(Path(tmp), docs, num_shards=8)
+        t0 = time.perf_counter()
+        tokens = read_split(tmp, "train", vocab_size=50257)
+        read_rate = len(tokens) / (time.perf_counter() - t0)
+    accum = max(1, min(8, (len(tokens) - 1) // seq // micro_batch))
+    stream = TokenBatches(tokens, seq, micro_batch, accum, seed=0)
+    steps = 20 if args.tiny else 200
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        stream.next_step()
+    serve_rate = steps * accum * micro_batch * seq / (time.perf_counter() - t0)
+    return read_rate, serve_rate
+
+
+def _fmt(x: float | None, spec: str) -> str:
+    return "n/a" if x is None else format(x, spec)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--tiny", action="store_true", help="tiny model, short sequences (smoke test)")
+    p.add_argument(
+        "--runs", default=None, help="size:micro,... (default small:16,small:32,small:64,medium:32)"
+    )
+    p.add_argument("--steps", type=int, default=None, help="timed steps (default 20; tiny 3)")
+    p.add_argument("--warmup", type=int, default=None, help="untimed steps (default 5; tiny 1)")
+    p.add_argument("--accum", type=int, default=None, help="micro-batches per step (default 4)")
+    p.add_argument("--seq-len", type=int, default=None, help="default: 1024 (tiny: 64)")
+    p.add_argument("--no-compile", dest="compile", action="store_false")
+    p.add_argument("--no-baseline", action="store_true")
+    p.add_argument(
+        "--ours-variants",
+        default="plain,chunked-loss",
+        help="plain, chunked-loss (loss in 4 checkpointed slices), cudnn (cuDNN SDPA)",
+    )
+    p.add_argument("--peak-tflops", type=float, help="dense bf16 peak (default: H100 989)")
+    args = p.parse_args(argv)
+
+    device = torch.device(args.device)
+    if args.tiny:
+        args.runs = args.runs or "tiny:2,tiny:4"
+        args.steps, args.warmup = args.steps or 3, args.warmup or 1
+        args.accum, args.seq_len = args.accum or 1, args.seq_len or 64
+    args.runs = args.runs or "small:16,small:32,small:64,medium:32"
+    args.steps, args.warmup, args.accum = args.steps or 20, args.warmup or 5, args.accum or 4
+    if device.type != "cuda":
+        args.compile = False  # CPU: compile time would swamp a smoke test
+    variants = {
+        "plain": {"name": "plain"},
+        "chunked-loss": {"name": "chunked-loss", "loss_chunks": 4},
+        "cudnn": {"name": "cudnn", "attention": "cudnn"},
+    }
+    chosen = [variants[v] for v in args.ours_variants.split(",") if v]
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    print(
+        f"device: {name} | torch {torch.__version__} | compile {args.compile} | "
+        f"bf16 autocast {device.type == 'cuda'} | accum {args.accum} | timed steps {args.steps}"
+    )
+
+    rows: list[Row] = []
+    for spec in args.runs.split(","):
+        size, mb = spec.split(":")
+        runs = [] if args.no_baseline else [("baseline", {})]
+        runs += [("ours", v) for v in chosen]
+        for impl, variant in runs:
+            rows.append(time_impl(impl, size, int(mb), args, device, variant))
+            if device.type == "cuda":
+                torch.cuda.empty_cache()  # the timed model is gone; free its cached blocks
+            r = rows[-1]
+            print(
+                f"  {r.impl:<20} {r.size:<7} mb {r.micro_batch:<3} "
+                f"{_fmt(r.tokens_per_s, ',.0f'):>12} tok/s  MFU {_fmt(r.mfu, '.1%'):>6}  "
+                f"{_fmt(r.ms_per_step, '.1f'):>8} ms/step  mem {_fmt(r.peak_mem_gb, '.1f')} GB "
+                f"{r.note}",
+                flush=True,
+            )
+
+    print("\nratio ours/baseline (tokens/s):")
+    for size_mb in dict.fromkeys((r.size, r.micro_batch) for r in rows):
+        base = next(
+            (
+                r
+                for r in rows
+                if (r.size, r.micro_batch) == size_mb and r.impl == "baseline" and r.tokens_per_s
+            ),
+            None,
+        )
+        for r in rows:
+            if (r.size, r.micro_batch) == size_mb and r.impl != "baseline" and r.tokens_per_s:
+                ratio = f"{r.tokens_per_s / base.tokens_per_s:.2f}x" if base else "n/a"
+                print(f"  {r.size} mb {r.micro_batch}: {r.impl} {ratio}")
+
+    fastest = max((r.tokens_per_s for r in rows if r.tokens_per_s), default=0.0)
+    mb = int(args.runs.split(",")[0].split(":")[1])
+    read_rate, serve_rate = loader_throughput(args, mb, args.seq_len or 1024)
+    print(
+        f"\ndata loader: read shards {read_rate:,.0f} tok/s | serve batches {serve_rate:,.0f} "
+        f"tok/s = {serve_rate / fastest:.1f}x the fastest training rate ({fastest:,.0f} tok/s)"
+        if fastest
+        else ""
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
