@@ -13,7 +13,8 @@ class _DropKnownNoise(logging.Filter):
     """Beam warns at import about optional GCP clients this project does not use."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "apitools not found" not in record.getMessage()
+        message = record.getMessage()
+        return "apitools not found" not in message and "Missing pipeline option (runner)" not in message
 
 
 def setup_logging(level: str = "info") -> None:
