@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.window import GlobalWindows
 
-from beam_jobs.stage_io import BundleStats, MergeStats, _WriteShardFn, input_fingerprint
+from beam_jobs.stage_io import BundleStats, WriteStageOutput, input_fingerprint
 from dedup import near
 from dedup.minhash import MinHashParams
 from dedup.split import assign_split, check_fractions
@@ -307,68 +307,11 @@ class DeduplicateDocs(beam.PTransform):
         return {"corpus": final.corpus, "dups": final.dups, "stats": stats, "details": details}
 
 
-def _sum_counters(counters: Iterable[Counter]) -> dict[str, int]:
-    total: Counter = Counter()
-    for c in counters:
-        total.update(c)
-    return dict(sorted(total.items()))
-
-
-def _finish(
-    total: StageStats | None,
-    written: list[tuple[str, int]],
-    details: dict[str, int],
-    out_dir: str,
-    stage: str,
-) -> None:
-    rows_written = sum(count for _, count in written)
-    if total is None:  # dups/: every row in is a row out
-        total = StageStats(records_in=rows_written, records_out=rows_written)
-    if rows_written != total.records_out:
-        raise AssertionError(
-            f"{out_dir}: shards hold {rows_written} rows but the stage produced "
-            f"{total.records_out}; refusing to mark it complete"
-        )
-    total.check_balance()
-    data = total.to_dict()
-    data["stage"] = stage
-    data["shards"] = {name: count for name, count in sorted(written)}
-    data["details"] = details
-    shards.finish_output(out_dir, data)
-    log.info("%s", format_stats(total, f"{stage} -> {out_dir}"))
-
-
-class WriteWithDetails(beam.PTransform):
-    """Like stage_io.WriteStageOutput (same shard files, resumable), plus a "details" section
-    in stats.json for figures that are not drops (clusters, candidate pairs, short documents)."""
-
-    def __init__(self, out_dir: str, schema: Any, num_shards: int, stage: str) -> None:
-        super().__init__()
-        self.out_dir, self.schema, self.num_shards, self.stage = out_dir, schema, num_shards, stage
-
-    def expand(self, pcolls: dict[str, Any]) -> beam.PCollection:
-        n = self.num_shards
-        written = (
-            pcolls["rows"]
-            | "AssignShard" >> beam.Map(lambda kv, n=n: (shards.shard_index(kv[0], n), kv))
-            | "GroupByShard" >> beam.GroupByKey()
-            | "WriteShard" >> beam.ParDo(_WriteShardFn(self.out_dir, self.schema, n))
-        )
-        if "stats" in pcolls:
-            total = pcolls["stats"] | "MergeStats" >> beam.CombineGlobally(MergeStats())
-            total_side = beam.pvalue.AsSingleton(total)
-        else:
-            total_side = None
-        details = pcolls["details"] | "SumDetails" >> beam.CombineGlobally(_sum_counters)
-        start = pcolls["rows"].pipeline | "Start" >> beam.Create([None])
-        return start | "Finish" >> beam.Map(
-            lambda _, total, written, details: _finish(
-                total, written, details, self.out_dir, self.stage
-            ),
-            total=total_side,
-            written=beam.pvalue.AsList(written),
-            details=beam.pvalue.AsSingleton(details),
-        )
+def _detail_totals(counter: Counter) -> Iterable[tuple[tuple[str, str], int]]:
+    """Figures that are not drops (clusters, candidate pairs, short documents) go to
+    stats.json's "details" section through WriteStageOutput's totals."""
+    for name, value in counter.items():
+        yield ("details", name), value
 
 
 def run_dedup(
@@ -408,13 +351,14 @@ def run_dedup(
     options = PipelineOptions(beam_args or [])
     with beam.Pipeline(options=options) as p:
         result = p | "Inputs" >> beam.Create(inputs) | "Dedup" >> DeduplicateDocs(config)
-        _ = {"rows": result["corpus"], "stats": result["stats"], "details": result["details"]} | (
+        totals = result["details"] | "DetailTotals" >> beam.FlatMap(_detail_totals)
+        _ = {"rows": result["corpus"], "stats": result["stats"], "totals": totals} | (
             "WriteCorpus"
-            >> WriteWithDetails(config.out_dir, schemas.CORPUS, config.num_shards, "corpus")
+            >> WriteStageOutput(config.out_dir, schemas.CORPUS, config.num_shards, "corpus")
         )
-        _ = {"rows": result["dups"], "details": result["details"]} | (
+        _ = {"rows": result["dups"], "totals": totals} | (
             "WriteDups"
-            >> WriteWithDetails(config.dups_dir, schemas.DUPS, config.num_shards, "dups")
+            >> WriteStageOutput(config.dups_dir, schemas.DUPS, config.num_shards, "dups")
         )
     return "ran"
 

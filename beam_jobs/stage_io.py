@@ -70,13 +70,15 @@ class _WriteShardFn(beam.DoFn):
 
 
 def _finish(
-    total: StageStats,
+    total: StageStats | None,
     written: list[tuple[str, int]],
     out_dir: str,
     stage: str,
     totals: list[tuple[tuple[str, str], int]] | None = None,
 ) -> None:
     rows_written = sum(count for _, count in written)
+    if total is None:  # a side output (e.g. dups/): every row in is a row out
+        total = StageStats(records_in=rows_written, records_out=rows_written)
     if rows_written != total.records_out:
         raise AssertionError(
             f"{out_dir}: shards hold {rows_written} rows but the stage produced "
@@ -100,7 +102,8 @@ class WriteStageOutput(beam.PTransform):
     job) is kept. stats.json and then _SUCCESS are written once every shard is in place.
 
     An optional ``"totals"`` PCollection of ``((group, name), int)`` is summed per key and
-    written into stats.json as ``{group: {name: sum}}`` (e.g. tokens per split).
+    written into stats.json as ``{group: {name: sum}}`` (e.g. tokens per split). Without a
+    ``"stats"`` input the directory is a side output whose rows all count as in and out.
     """
 
     def __init__(self, out_dir: str, schema: pa.Schema, num_shards: int, stage: str) -> None:
@@ -118,11 +121,14 @@ class WriteStageOutput(beam.PTransform):
             | "GroupByShard" >> beam.GroupByKey()
             | "WriteShard" >> beam.ParDo(_WriteShardFn(self.out_dir, self.schema, n))
         )
-        total = pcolls["stats"] | "MergeStats" >> beam.CombineGlobally(MergeStats())
         extra: dict[str, Any] = {}
         if "totals" in pcolls:
             summed = pcolls["totals"] | "SumTotals" >> beam.CombinePerKey(sum)
             extra["totals"] = beam.pvalue.AsList(summed)
+        if "stats" in pcolls:
+            total = pcolls["stats"] | "MergeStats" >> beam.CombineGlobally(MergeStats())
+        else:
+            total = pcolls["rows"].pipeline | "NoStats" >> beam.Create([None])
         return total | "Finish" >> beam.Map(
             _finish,
             written=beam.pvalue.AsList(written),
