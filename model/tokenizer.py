@@ -18,7 +18,7 @@ Encoding runs in Rust. When the ids are in merge order (true for both sources ab
 engine is ``tiktoken`` built from the loaded merges: it ranks a candidate merge by the id of
 the merged symbol, which for such a vocabulary reproduces GPT-2's pair-by-pair merges (the tests
 check it against a plain-Python GPT-2 BPE and against the ``tokenizers`` engine on real text),
-and it is the fastest engine we measured (bench/tokenize.py). Files whose ids are not in merge order use the ``tokenizers`` BPE model,
+and it is the fastest engine we measured (bench/tokenize_throughput.py). Files whose ids are not in merge order use the ``tokenizers`` BPE model,
 which applies ``vocab.bpe`` literally. ``<|endoftext|>`` is never produced from text: a document
 that contains the literal string is encoded as ordinary characters, as GPT-2 did.
 """

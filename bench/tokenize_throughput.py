@@ -14,7 +14,7 @@ is sized once per process): 1 thread = per core, all = every core. --rounds roun
 pair in turn; each process times --repeats passes after a warm-up pass. Reported: the best
 pass, in tokens per second (best-of, because other processes share the machine).
 
-    python bench/tokenize.py [--max-mb 2] [--rounds 3] [--repeats 2] [--data DIR]
+    python bench/tokenize_throughput.py [--max-mb 2] [--rounds 3] [--repeats 2] [--data DIR]
 """
 
 from __future__ import annotations
