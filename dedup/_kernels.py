@@ -35,8 +35,15 @@ _WORD_B_INV = np.uint64(pow(_WORD_BASE, -1, 1 << 64))
 _FMIX_1 = np.uint64(0xFF51AFD7ED558CCD)
 _FMIX_2 = np.uint64(0xC4CEB9FE1A85EC53)
 
+# B**t for t < _POW_TABLE_SIZE (position t of a word), and B**_POW_TABLE_SIZE.
+_POW_TABLE_SIZE = 64
+_POW_TABLE = np.array(
+    [pow(_BYTE_BASE, t, 1 << 64) for t in range(_POW_TABLE_SIZE)], dtype=np.uint64
+)
+_POW_LONG = np.uint64(pow(_BYTE_BASE, _POW_TABLE_SIZE, 1 << 64))
+
 # Items per block of the query kernels: its work arrays (hashes, positions, steps, survivor
-# indices: 32 bytes per item) stay in L1/L2 cache.
+# indices, probed bytes: 33 bytes per item) stay in L1/L2 cache.
 BLOCK = 2048
 
 
@@ -50,32 +57,62 @@ def _fmix64(h):
 
 
 @njit(cache=True, nogil=True)
-def word_hashes(data, seed):
-    """dedup.text.word_hashes_normalised: words split at every space (32); each word's hash is
-    fmix64(sum(c_j * B**j) ^ seed) over its code points c_j."""
+def count_words(data):
+    """Words in a normalised code-point array: one more than its spaces (0 when empty)."""
+    if len(data) == 0:
+        return 0
+    spaces = 0
+    for j in range(len(data)):
+        spaces += data[j] == _SPACE
+    return spaces + 1
+
+
+@njit(cache=True, nogil=True)
+def _hash_words(data, j, seed, out, start, count):
+    """Hash the `count` words that begin at data[j] into out[start:start + count]; returns the
+    position after them. A word ends at a space (every space ends one, so two spaces in a row
+    make an empty word, as in the numpy code) or at the end of the data. Its hash is
+    fmix64(sum(c_t * B**t) ^ seed) over its code points c_t, as dedup.text computes it.
+
+    Branch-free over the bytes (word ends are unpredictable, and a mispredicted branch per word
+    costs more than the word's arithmetic): every byte stores the running sum at out[w] (the
+    last store before a space leaves the word's full sum), and B**t comes from a table, so the
+    only dependency from byte to byte is t's increment. Words longer than the table continue
+    from B**len(table) by multiplication (a rare, well-predicted branch)."""
     n_data = len(data)
-    if n_data == 0:
-        return np.empty(0, dtype=np.uint64)
-    n_words = 1
-    for j in range(n_data):
-        if data[j] == _SPACE:
-            n_words += 1
-    out = np.empty(n_words, dtype=np.uint64)
-    useed = np.uint64(seed)
-    w = 0
+    stop = start + count
+    w = start
     h = _U0
-    p = _U1
-    for j in range(n_data):
+    t = 0
+    p_long = _POW_LONG
+    while w < stop and j < n_data:
         c = np.uint64(data[j])
-        if c == _SPACE:
-            out[w] = _fmix64(h ^ useed)
-            w += 1
-            h = _U0
-            p = _U1
+        j += 1
+        space = c == _SPACE
+        out[w] = h
+        w += space
+        if t < _POW_TABLE_SIZE:
+            p = _POW_TABLE[t]
+            p_long = _POW_LONG
         else:
-            h += c * p
-            p *= _BYTE_B
-    out[w] = _fmix64(h ^ useed)
+            p = p_long
+            p_long *= _BYTE_B
+        h = _U0 if space else h + c * p
+        t = 0 if space else t + 1
+    if w < stop:  # the data ended inside the last word
+        out[w] = h
+    useed = np.uint64(seed)
+    for i in range(start, stop):
+        out[i] = _fmix64(out[i] ^ useed)
+    return j
+
+
+@njit(cache=True, nogil=True)
+def word_hashes(data, seed):
+    """dedup.text.word_hashes_normalised."""
+    n_words = count_words(data)
+    out = np.empty(n_words, dtype=np.uint64)
+    _hash_words(data, 0, seed, out, 0, n_words)
     return out
 
 
@@ -109,37 +146,47 @@ def ngram_hashes(words, n):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _bit(bits, pos):
-    return np.int64((np.uint64(bits[pos >> _U3]) >> (pos & _U7)) & _U1)
+def _is_set(byte, pos):
+    """1 if bit pos % 8 of this byte (the filter's byte pos // 8) is set, else 0."""
+    return np.int64((np.uint64(byte) >> (pos & _U7)) & _U1)
 
 
 @njit(cache=True, nogil=True)
-def _probe_block(items, bits, m, k, out, pos, step, idx):
-    """out[i] = all k probes of items[i] set; rounds over the survivors only."""
+def _probe_block(items, bits, m, k, out, pos, step, idx, byte):
+    """out[i] = all k probes of items[i] set, testing each round's probes for the survivors
+    of the previous round only. Each round is two loops: the first loads the probed bytes
+    (independent loads, so their cache misses overlap), the second keeps the items whose bit
+    is set (branch-free compaction of indices, positions and steps)."""
     m1 = m - _U1
     count = len(items)
-    alive = 0
     for i in range(count):  # round 0: a = g mod m for every item
         a = items[i] % m
+        pos[i] = a
+        byte[i] = bits[a >> _U3]
         out[i] = False
+    alive = 0
+    for i in range(count):
         idx[alive] = i
-        pos[alive] = a
-        alive += _bit(bits, a)
+        pos[alive] = pos[i]
+        alive += _is_set(byte[i], pos[i])
     if alive == 0:
         return
     for j in range(alive):  # the step, for the survivors alone
         g = items[idx[j]]
         step[j] = ((g << _U32) | (g >> _U32)) % m1 + _U1
     for _ in range(1, k):
-        kept = 0
         for j in range(alive):
             p = pos[j] + step[j]  # both < m < 2**63: no overflow
             if p >= m:
                 p -= m
+            pos[j] = p
+            byte[j] = bits[p >> _U3]
+        kept = 0
+        for j in range(alive):
             idx[kept] = idx[j]
-            pos[kept] = p
+            pos[kept] = pos[j]
             step[kept] = step[j]
-            kept += _bit(bits, p)
+            kept += _is_set(byte[j], pos[j])
         alive = kept
         if alive == 0:
             return
@@ -148,38 +195,52 @@ def _probe_block(items, bits, m, k, out, pos, step, idx):
 
 
 @njit(cache=True, nogil=True)
-def contains(items, bits, m, k, out):
-    """BloomFilter.contains_hashes, block by block."""
-    pos = np.empty(BLOCK, dtype=np.uint64)
-    step = np.empty(BLOCK, dtype=np.uint64)
-    idx = np.empty(BLOCK, dtype=np.int64)
-    for begin in range(0, len(items), BLOCK):
-        end = min(begin + BLOCK, len(items))
-        _probe_block(items[begin:end], bits, m, k, out[begin:end], pos, step, idx)
+def _scratch():
+    """Work arrays of one block: positions, steps, survivor indices, probed bytes."""
+    return (
+        np.empty(BLOCK, dtype=np.uint64),
+        np.empty(BLOCK, dtype=np.uint64),
+        np.empty(BLOCK, dtype=np.int64),
+        np.empty(BLOCK, dtype=np.uint8),
+    )
 
 
 @njit(cache=True, nogil=True)
-def query_words(words, n, bits, m, k, out):
-    """Hash the n-grams of a word-hash array block by block and probe them: no array of n-gram
-    hashes is ever materialised (each block's hashes stay in cache)."""
-    count = len(words) - n + 1
-    grams = np.empty(BLOCK, dtype=np.uint64)
-    pos = np.empty(BLOCK, dtype=np.uint64)
-    step = np.empty(BLOCK, dtype=np.uint64)
-    idx = np.empty(BLOCK, dtype=np.int64)
+def contains(items, bits, m, k, out):
+    """BloomFilter.contains_hashes, block by block."""
+    pos, step, idx, byte = _scratch()
+    for begin in range(0, len(items), BLOCK):
+        end = min(begin + BLOCK, len(items))
+        _probe_block(items[begin:end], bits, m, k, out[begin:end], pos, step, idx, byte)
+
+
+@njit(cache=True, nogil=True)
+def query_codepoints(data, seed, n, bits, m, k, out):
+    """BloomFilter.query_normalised in one pass: hash the words and n-grams of a normalised
+    code-point array block by block and probe them. Only one block of word and n-gram hashes
+    exists at a time (in cache); out gets one answer per n-gram (count_words(data) - n + 1)."""
+    count = len(out)
     if count <= 0:
         return
-    top = _U1
-    for _ in range(n - 1):
-        top *= _WORD_B
-    g = _first_gram(words, 0, n)
+    powers = np.empty(n, dtype=np.uint64)  # W**t: an n-gram's hash is sum(w_t * W**t)
+    powers[0] = _U1
+    for t in range(1, n):
+        powers[t] = powers[t - 1] * _WORD_B
+    words = np.empty(BLOCK + n - 1, dtype=np.uint64)  # the words of one block's n-grams
+    grams = np.empty(BLOCK, dtype=np.uint64)
+    pos, step, idx, byte = _scratch()
+    j = _hash_words(data, 0, seed, words, 0, n - 1)
     for begin in range(0, count, BLOCK):
-        end = min(begin + BLOCK, count)
-        for i in range(begin, end):
-            if i > 0:
-                g = (g - words[i - 1]) * _WORD_B_INV + words[i + n - 1] * top
-            grams[i - begin] = g
-        _probe_block(grams[: end - begin], bits, m, k, out[begin:end], pos, step, idx)
+        size = min(BLOCK, count - begin)
+        j = _hash_words(data, j, seed, words, n - 1, size)
+        for i in range(size):
+            g = _U0
+            for t in range(n):
+                g += words[i + t] * powers[t]
+            grams[i] = g
+        for t in range(n - 1):  # the last n - 1 words begin the next block's first n-gram
+            words[t] = words[size + t]
+        _probe_block(grams[:size], bits, m, k, out[begin : begin + size], pos, step, idx, byte)
 
 
 @njit(cache=True, nogil=True)

@@ -151,7 +151,7 @@ def _kernels_or_none():
 
 
 def resolve_backend(backend: str = "auto") -> str:
-    """"numba" or "numpy": what `backend` ("auto" follows $WEBTEXT_BLOOM_BACKEND, else numba
+    """ "numba" or "numpy": what `backend` ("auto" follows $WEBTEXT_BLOOM_BACKEND, else numba
     when installed) means on this machine."""
     if backend == "auto":
         backend = os.environ.get(BACKEND_ENV, "auto") or "auto"
@@ -162,7 +162,9 @@ def resolve_backend(backend: str = "auto") -> str:
     if backend not in BACKENDS:
         raise BloomError(f"unknown Bloom filter backend {backend!r}: expected one of {BACKENDS}")
     if backend == "numba" and _kernels_or_none() is None:
-        raise BloomError("backend 'numba' asked for, but numba is not installed (pip install numba)")
+        raise BloomError(
+            "backend 'numba' asked for, but numba is not installed (pip install numba)"
+        )
     return backend
 
 
@@ -293,11 +295,10 @@ class BloomFilter:
             data = textmod.str_to_codepoints(data)
         if self._kernels is None:
             return self.contains_hashes(self.ngram_hashes_normalised(data))
-        words = self._kernels.word_hashes(data, self.params.seed)
-        n = self.params.ngram
-        out = np.empty(max(0, len(words) - n + 1), dtype=bool)
-        self._kernels.query_words(
-            words, n, np.asarray(self.bits), self._m, self.params.num_hashes, out
+        p = self.params
+        out = np.empty(max(0, self._kernels.count_words(data) - p.ngram + 1), dtype=bool)
+        self._kernels.query_codepoints(
+            data, p.seed, p.ngram, np.asarray(self.bits), self._m, p.num_hashes, out
         )
         return out
 
