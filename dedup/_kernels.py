@@ -151,20 +151,25 @@ def _is_set(byte, pos):
     return np.int64((np.uint64(byte) >> (pos & _U7)) & _U1)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _load_first(items, i, bits, m, pos, byte):
+    """Round 0 for item i: its first probe a = g mod m, and the filter byte holding bit a."""
+    a = items[i] % m
+    pos[i] = a
+    byte[i] = bits[a >> _U3]
+
+
 @njit(cache=True, nogil=True)
 def _probe_block(items, bits, m, k, out, pos, step, idx, byte):
     """out[i] = all k probes of items[i] set, testing each round's probes for the survivors
-    of the previous round only. Each round is two loops: the first loads the probed bytes
-    (independent loads, so their cache misses overlap), the second keeps the items whose bit
-    is set (branch-free compaction of indices, positions and steps)."""
+    of the previous round only. The caller has done round 0's loads (_load_first) for every
+    item. Each round is two loops: the first loads the probed bytes (independent loads, so
+    their cache misses overlap), the second keeps the items whose bit is set (branch-free
+    compaction of indices, positions and steps)."""
     m1 = m - _U1
     count = len(items)
-    for i in range(count):  # round 0: a = g mod m for every item
-        a = items[i] % m
-        pos[i] = a
-        byte[i] = bits[a >> _U3]
-        out[i] = False
     alive = 0
+    out[:count] = False
     for i in range(count):
         idx[alive] = i
         pos[alive] = pos[i]
@@ -211,35 +216,37 @@ def contains(items, bits, m, k, out):
     pos, step, idx, byte = _scratch()
     for begin in range(0, len(items), BLOCK):
         end = min(begin + BLOCK, len(items))
-        _probe_block(items[begin:end], bits, m, k, out[begin:end], pos, step, idx, byte)
+        block = items[begin:end]
+        for i in range(end - begin):
+            _load_first(block, i, bits, m, pos, byte)
+        _probe_block(block, bits, m, k, out[begin:end], pos, step, idx, byte)
 
 
 @njit(cache=True, nogil=True)
-def query_codepoints(data, seed, n, bits, m, k, out):
-    """BloomFilter.query_normalised in one pass: hash the words and n-grams of a normalised
-    code-point array block by block and probe them. Only one block of word and n-gram hashes
-    exists at a time (in cache); out gets one answer per n-gram (count_words(data) - n + 1)."""
-    count = len(out)
+def query_words(words, n, bits, m, k, out):
+    """BloomFilter.query_normalised after word_hashes: hash the n-grams of a word-hash array
+    block by block (rolled from one window to the next, as ngram_hashes does) and probe them.
+    Only one block of n-gram hashes exists at a time (in cache); out gets one answer per n-gram
+    (len(words) - n + 1). (Loading each n-gram's first probe inside the hashing loop measured
+    1.5x slower than a separate loop: keep them apart.)"""
+    count = len(words) - n + 1
     if count <= 0:
         return
-    powers = np.empty(n, dtype=np.uint64)  # W**t: an n-gram's hash is sum(w_t * W**t)
-    powers[0] = _U1
-    for t in range(1, n):
-        powers[t] = powers[t - 1] * _WORD_B
-    words = np.empty(BLOCK + n - 1, dtype=np.uint64)  # the words of one block's n-grams
     grams = np.empty(BLOCK, dtype=np.uint64)
     pos, step, idx, byte = _scratch()
-    j = _hash_words(data, 0, seed, words, 0, n - 1)
+    top = _U1
+    for _ in range(n - 1):
+        top *= _WORD_B
+    g = _first_gram(words, 0, n)
     for begin in range(0, count, BLOCK):
         size = min(BLOCK, count - begin)
-        j = _hash_words(data, j, seed, words, n - 1, size)
         for i in range(size):
-            g = _U0
-            for t in range(n):
-                g += words[i + t] * powers[t]
+            w = begin + i
+            if w > 0:
+                g = (g - words[w - 1]) * _WORD_B_INV + words[w + n - 1] * top
             grams[i] = g
-        for t in range(n - 1):  # the last n - 1 words begin the next block's first n-gram
-            words[t] = words[size + t]
+        for i in range(size):
+            _load_first(grams, i, bits, m, pos, byte)
         _probe_block(grams[:size], bits, m, k, out[begin : begin + size], pos, step, idx, byte)
 
 

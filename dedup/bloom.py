@@ -289,17 +289,17 @@ class BloomFilter:
 
     def query_normalised(self, data: np.ndarray | str) -> np.ndarray:
         """One answer per 8-gram of a normalised text (code points or str): is it (possibly)
-        in the filter. The compiled path hashes and probes block by block, never holding the
-        8-gram hashes of the whole text; the numpy path hashes, then probes."""
+        in the filter. The compiled path hashes the words, then hashes and probes the 8-grams
+        block by block, never holding the 8-gram hashes of the whole text; the numpy path
+        hashes everything, then probes."""
         if isinstance(data, str):
             data = textmod.str_to_codepoints(data)
         if self._kernels is None:
             return self.contains_hashes(self.ngram_hashes_normalised(data))
         p = self.params
-        out = np.empty(max(0, self._kernels.count_words(data) - p.ngram + 1), dtype=bool)
-        self._kernels.query_codepoints(
-            data, p.seed, p.ngram, np.asarray(self.bits), self._m, p.num_hashes, out
-        )
+        words = self._kernels.word_hashes(data, p.seed)
+        out = np.empty(max(0, len(words) - p.ngram + 1), dtype=bool)
+        self._kernels.query_words(words, p.ngram, np.asarray(self.bits), self._m, p.num_hashes, out)
         return out
 
     def add_text(self, text: str) -> int:
