@@ -21,6 +21,14 @@ The bits live in a uint8 numpy array (bit j of the filter is bit j % 8 of byte j
 are the same on every platform), or in a memory-mapped file. A saved filter is a header (magic,
 version, JSON parameters: m, k, n, p, hash scheme, seed, items inserted) followed by the bits;
 loading checks the size and the parameters, and merging refuses filters with other parameters.
+
+Two backends compute the same answers and the same bits: compiled kernels (:mod:`dedup._kernels`,
+numba, used when it is installed) and the numpy code below (the fallback, and the reference the
+kernels are tested against). ``BloomFilter(..., backend="numpy")`` or the environment variable
+``WEBTEXT_BLOOM_BACKEND=numpy`` selects the numpy path; ``backend="numba"`` requires the kernels.
+The kernels hash and probe in one pass over cache-sized blocks (``query_normalised``: normalised
+words in, one answer per 8-gram out) where numpy makes ~20 passes with temporaries per probe
+round; the probe positions, and so the files, are identical.
 """
 
 from __future__ import annotations
@@ -37,6 +45,10 @@ from pathlib import Path
 import numpy as np
 
 from dedup import text as textmod
+
+BACKENDS = ("auto", "numba", "numpy")
+BACKEND_ENV = "WEBTEXT_BLOOM_BACKEND"
+_KERNELS: object | None = None  # dedup._kernels once imported; False if numba is missing
 
 MAGIC = b"WTBLOOM\x00"
 FORMAT_VERSION = 1
@@ -125,11 +137,47 @@ def _byte_and_mask(pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return byte, mask
 
 
+def _kernels_or_none():
+    """The compiled kernels module, or None when numba is not installed (imported once)."""
+    global _KERNELS
+    if _KERNELS is None:
+        try:
+            from dedup import _kernels
+        except ImportError:
+            _KERNELS = False
+        else:
+            _KERNELS = _kernels
+    return _KERNELS or None
+
+
+def resolve_backend(backend: str = "auto") -> str:
+    """ "numba" or "numpy": what `backend` ("auto" follows $WEBTEXT_BLOOM_BACKEND, else numba
+    when installed) means on this machine."""
+    if backend == "auto":
+        backend = os.environ.get(BACKEND_ENV, "auto") or "auto"
+        if backend not in BACKENDS:
+            raise BloomError(f"${BACKEND_ENV}={backend!r}: expected one of {BACKENDS}")
+        if backend == "auto":
+            return "numba" if _kernels_or_none() is not None else "numpy"
+    if backend not in BACKENDS:
+        raise BloomError(f"unknown Bloom filter backend {backend!r}: expected one of {BACKENDS}")
+    if backend == "numba" and _kernels_or_none() is None:
+        raise BloomError(
+            "backend 'numba' asked for, but numba is not installed (pip install numba)"
+        )
+    return backend
+
+
 class BloomFilter:
     """k-probe Bloom filter over uint64 item hashes. See the module docstring."""
 
     def __init__(
-        self, params: BloomParams, bits: np.ndarray | None = None, items_inserted: int = 0
+        self,
+        params: BloomParams,
+        bits: np.ndarray | None = None,
+        items_inserted: int = 0,
+        *,
+        backend: str = "auto",
     ) -> None:
         nbytes = (params.num_bits + 7) // 8
         if bits is None:
@@ -143,13 +191,20 @@ class BloomFilter:
             raise BloomError(f"filter size must be a prime number of bits, got {params.num_bits}")
         self._m = np.uint64(params.num_bits)
         self._m1 = np.uint64(params.num_bits - 1)
+        self.backend = resolve_backend(backend)
+        self._kernels = _kernels_or_none() if self.backend == "numba" else None
 
     # -- inserting and querying -----------------------------------------------------------
     def add_hashes(self, items: np.ndarray) -> None:
         """Insert every item (uint64 8-gram hashes)."""
-        items = np.asarray(items, dtype=np.uint64)
-        for begin in range(0, len(items), BATCH_ITEMS):
-            self._add_batch(items[begin : begin + BATCH_ITEMS])
+        items = np.ascontiguousarray(items, dtype=np.uint64)
+        if self._kernels is not None:
+            if not self.bits.flags.writeable:
+                raise BloomError("this filter's bits are read-only (loaded with mmap=True)")
+            self._kernels.add(items, np.asarray(self.bits), self._m, self.params.num_hashes)
+        else:
+            for begin in range(0, len(items), BATCH_ITEMS):
+                self._add_batch(items[begin : begin + BATCH_ITEMS])
         self.items_inserted += len(items)
 
     def _start_positions(self, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -179,8 +234,13 @@ class BloomFilter:
 
     def contains_hashes(self, items: np.ndarray) -> np.ndarray:
         """Boolean array: is each item (possibly) in the filter."""
-        items = np.asarray(items, dtype=np.uint64)
+        items = np.ascontiguousarray(items, dtype=np.uint64)
         out = np.empty(len(items), dtype=bool)
+        if self._kernels is not None:
+            self._kernels.contains(
+                items, np.asarray(self.bits), self._m, self.params.num_hashes, out
+            )
+            return out
         for begin in range(0, len(items), BATCH_ITEMS):
             out[begin : begin + BATCH_ITEMS] = self._query_batch(items[begin : begin + BATCH_ITEMS])
         return out
@@ -217,16 +277,41 @@ class BloomFilter:
         result[alive] = True
         return result
 
+    def ngram_hashes_normalised(self, data: np.ndarray | str) -> np.ndarray:
+        """The 8-gram hashes (this filter's seed and n) of a normalised text, given as the
+        code points of dedup.text.normalised_codepoints or as a normalised str."""
+        if isinstance(data, str):
+            data = textmod.str_to_codepoints(data)
+        seed, n = self.params.seed, self.params.ngram
+        if self._kernels is not None:
+            return self._kernels.ngram_hashes(self._kernels.word_hashes(data, seed), n)
+        return textmod.ngram_hashes(textmod.word_hashes_normalised(data, seed), n)
+
+    def query_normalised(self, data: np.ndarray | str) -> np.ndarray:
+        """One answer per 8-gram of a normalised text (code points or str): is it (possibly)
+        in the filter. The compiled path hashes the words, then hashes and probes the 8-grams
+        block by block, never holding the 8-gram hashes of the whole text; the numpy path
+        hashes everything, then probes."""
+        if isinstance(data, str):
+            data = textmod.str_to_codepoints(data)
+        if self._kernels is None:
+            return self.contains_hashes(self.ngram_hashes_normalised(data))
+        p = self.params
+        words = self._kernels.word_hashes(data, p.seed)
+        out = np.empty(max(0, len(words) - p.ngram + 1), dtype=bool)
+        self._kernels.query_words(words, p.ngram, np.asarray(self.bits), self._m, p.num_hashes, out)
+        return out
+
     def add_text(self, text: str) -> int:
         """Normalise, hash and insert a document's 8-grams. Returns how many."""
-        grams = textmod.ngram_hashes(textmod.word_hashes(text, self.params.seed), self.params.ngram)
+        grams = self.ngram_hashes_normalised(textmod.normalised_codepoints(text))
         self.add_hashes(grams)
         return len(grams)
 
     def query_text(self, text: str) -> tuple[int, int]:
         """(8-grams in the text, how many of them the filter holds)."""
-        grams = textmod.ngram_hashes(textmod.word_hashes(text, self.params.seed), self.params.ngram)
-        return len(grams), int(self.contains_hashes(grams).sum())
+        found = self.query_normalised(textmod.normalised_codepoints(text))
+        return len(found), int(np.count_nonzero(found))
 
     # -- statistics -------------------------------------------------------------------------
     def fill_ratio(self) -> float:
@@ -278,7 +363,12 @@ class BloomFilter:
 
     @classmethod
     def load(
-        cls, path: str | os.PathLike, *, expect: BloomParams | None = None, mmap: bool = False
+        cls,
+        path: str | os.PathLike,
+        *,
+        expect: BloomParams | None = None,
+        mmap: bool = False,
+        backend: str = "auto",
     ) -> BloomFilter:
         """Read a saved filter; with mmap the bits stay on disk (read-only memory map)."""
         params, items, offset = read_header(path)
@@ -298,7 +388,7 @@ class BloomFilter:
             with open(path, "rb") as f:
                 f.seek(offset)
                 bits = np.frombuffer(f.read(nbytes), dtype=np.uint8).copy()
-        return cls(params, bits, items)
+        return cls(params, bits, items, backend=backend)
 
 
 def read_header(path: str | os.PathLike) -> tuple[BloomParams, int, int]:

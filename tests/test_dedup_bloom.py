@@ -3,6 +3,7 @@ of theory, OR-merge, files (header, truncation, other parameters), verification.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 
 import numpy as np
@@ -35,9 +36,13 @@ def test_sizing_follows_the_formula():
         BloomParams.for_capacity(0)
 
 
+BACKENDS = ["numpy"] + (["numba"] if importlib.util.find_spec("numba") else [])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("n,p", [(20_000, 0.01), (50_000, 0.001)])
-def test_false_positive_rate_matches_theory(n, p):
-    bloom = BloomFilter(BloomParams.for_capacity(n, p))
+def test_false_positive_rate_matches_theory(n, p, backend):
+    bloom = BloomFilter(BloomParams.for_capacity(n, p), backend=backend)
     items = random_items(n, seed=1)
     bloom.add_hashes(items)
     assert bloom.contains_hashes(items).all()  # no false negatives, ever
