@@ -229,8 +229,10 @@ def main() -> None:
         inputs = make_dump(work / f"RS_synth_{tag}.zst", n, parts=4, pool=args.pool)
         gen_s = time.perf_counter() - t0
         size_mb = sum(p.stat().st_size for p in inputs) / 1e6
+        articles = args.pool or max(1, n // 3)
         print(
-            f"# {n:,} submissions in 4 .zst files, {size_mb:.0f} MB compressed (made in {gen_s:.0f} s)"
+            f"# {n:,} submissions over {articles:,} articles in 4 .zst files, "
+            f"{size_mb:.0f} MB compressed (made in {gen_s:.0f} s)"
         )
         plain_rate = None
         for variant in args.variants:
