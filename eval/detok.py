@@ -27,7 +27,7 @@ _ATTACH_RIGHT = {"(", "[", "$"}
 # ("U.S.", "e.g.") or a common title or short form. The de-tokenizer never attaches a
 # sentence-final "." where the result would look like one of these.
 _ABBREV = re.compile(
-    r"^(?:\w|.*\..*|No|St|Col|Gen|Dr|Mr|Mrs|Ms|Jr|Sr|Lt|Capt|Sgt|Maj|Rev|Inc|Co|Corp|Ltd|Mt|Ft|"
+    r"^(?:[^\W\d_]|(?:[^\W\d_]+\.)+[^\W\d_]*|No|St|Col|Gen|Dr|Mr|Mrs|Ms|Jr|Sr|Lt|Capt|Sgt|Maj|Rev|Inc|Co|Corp|Ltd|Mt|Ft|"
     r"vs|pp|p|Vol|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|Adm|Cmdr|Prof|Gov|Sen|Rep|"
     r"ca|c|op|Op|cf|al|etc)$"
 )

@@ -216,7 +216,10 @@ def run_eval(config: EvalConfig) -> dict[str, Any]:
 
     specs = parse_test_specs(config.tests)
     for spec in specs:  # fail on a bad test file before loading the model
-        read_test_set(spec)
+        docs = read_test_set(spec)
+        if spec.format == "lambada":
+            for d in docs:
+                split_lambada(spec.name, d.key, d.text)
     device = resolve_device(config.device)
     state = load_checkpoint(config.run_dir)
     model = model_from_checkpoint(state, device=device)
