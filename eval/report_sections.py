@@ -189,13 +189,15 @@ def metrics_by_overlap(inp: ReportInputs) -> dict[str, Any]:
                     "accuracy"],
         "rows": rows,
     })  # fmt: skip
-    first = sec["numbers"][joined[0]]
-    a, e = (
-        first["all"][f"ppl_per_{summary[joined[0]]['unit']}"],
-        first["excluding overlapping"][f"ppl_per_{summary[joined[0]]['unit']}"],
+    # Read the set where excluding overlap leaves something, else the first.
+    pick = next(
+        (n for n in joined if sec["numbers"][n]["excluding overlapping"]["examples"]), joined[0]
     )
+    unit = summary[pick]["unit"]
+    a = sec["numbers"][pick]["all"][f"ppl_per_{unit}"]
+    e = sec["numbers"][pick]["excluding overlapping"][f"ppl_per_{unit}"]
     reading = (
-        f"On {joined[0]}, leaving out every example with any overlap moves perplexity from "
+        f"On {pick}, leaving out every example with any overlap moves perplexity from "
         f"{_num(a, 2)} to {_num(e, 2)}"
         + (
             "; a lower loss on overlapping buckets would mean the overlap helps the model."
@@ -255,7 +257,7 @@ def train_vs_heldout(inp: ReportInputs) -> dict[str, Any]:
         sizes.append((label, params or 0, final_train, final_val))
         sec["numbers"][label] = {"parameters": params, "steps": train[-1][0] if train else 0,
                                  "final_train_loss": final_train, "final_heldout_loss": final_val,
-                                 "heldout_curve": val}  # fmt: skip
+                                 "heldout_curve": [list(p) for p in val]}  # fmt: skip
         rows.append([label, f"{params:,}" if params else "-", train[-1][0] if train else 0,
                      _num(final_train), _num(final_val),
                      _num(final_val - final_train) if final_val is not None and final_train
