@@ -18,6 +18,15 @@ Formats (detected from the file name when not given):
   ptb       Penn Treebank (ptb.*.txt): one sentence a line, grouped into documents of
             PTB_LINES_PER_DOC consecutive sentences (the test file is running WSJ text)
   lambada   LAMBADA jsonl ({"text": ...}), one passage per document
+  enwik8    raw bytes (Hutter Prize enwik8): cut into documents of about CHUNK_UNITS bytes at
+            line ends; evaluated in bits per byte
+  text8     text8 (lower-case words, one line): cut into documents of about CHUNK_UNITS
+            characters at spaces; evaluated in bits per character
+
+Each format has a canonical unit for per-unit metrics (:func:`canonical_unit`): words for
+natural text, word-level tokens plus one end-of-line per line for WikiText and PTB (the
+word-level convention, where every line ends in an <eos> token), bytes for enwik8, characters
+for text8.
 """
 
 from __future__ import annotations
@@ -27,8 +36,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-FORMATS = ("text", "lines", "jsonl", "parquet", "wikitext", "ptb", "lambada")
+FORMATS = ("text", "lines", "jsonl", "parquet", "wikitext", "ptb", "lambada", "enwik8", "text8")
 PTB_LINES_PER_DOC = 50
+# enwik8/text8 are one 100 MB stream; documents of this many bytes/characters keep per-example
+# results (and the overlap join) meaningful while costing only a cut of context every 20 KB.
+CHUNK_UNITS = 20_000
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _WIKI_TITLE = re.compile(r"^ ?= (?!=)(.*?) = ?$")
 
@@ -70,6 +82,10 @@ def detect_format(path: str) -> str:
         return "lambada"
     if name.endswith((".jsonl", ".json")):
         return "jsonl"
+    if name.startswith("enwik8"):
+        return "enwik8"
+    if name.startswith("text8"):
+        return "text8"
     if name.startswith("ptb.") and name.endswith(".txt"):
         return "ptb"
     if name.endswith((".raw", ".tokens")) or (
@@ -209,11 +225,72 @@ def _ptb(text: str) -> list[TestDoc]:
     ]
 
 
+def _chunks(text: str, sep: str, unit: str, size: int = CHUNK_UNITS) -> list[TestDoc]:
+    """Cut a long stream into pieces of about ``size`` units, each ending after ``sep`` (so no
+    word or line is split); concatenating the pieces gives the stream back."""
+    docs, start = [], 0
+    while start < len(text):
+        end = min(len(text), start + size)
+        if end < len(text):
+            cut = text.rfind(sep, start, end)
+            end = cut + 1 if cut >= start else end
+        docs.append(TestDoc(f"{unit} {start}-{end}", text[start:end]))
+        start = end
+    return docs
+
+
+def _enwik8(spec: TestSetSpec) -> list[TestDoc]:
+    """enwik8 is UTF-8 XML; decoded strictly so that bytes are counted exactly (a cut inside a
+    multi-byte character cannot happen: pieces end at a newline)."""
+    path = Path(spec.path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{spec.describe()}: no such file")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TestSetError(f"{spec.describe()}: not UTF-8 ({exc})") from exc
+    return _chunks(text, "\n", "chars")
+
+
+def canonical_unit(fmt: str) -> str:
+    """The unit per-unit metrics are reported in for a format: "byte", "char" or "word"."""
+    return {"enwik8": "byte", "text8": "char"}.get(fmt, "word")
+
+
+def count_units(fmt: str, text: str) -> int:
+    """How many canonical units a (not de-tokenized) document holds. WikiText and PTB count
+    word-level tokens plus one <eos> per line, as word-level perplexities do."""
+    if fmt == "enwik8":
+        return len(text.encode("utf-8"))
+    if fmt == "text8":
+        return len(text)
+    words = len(text.split())
+    if fmt in ("wikitext", "ptb"):
+        return words + sum(1 for line in text.split("\n") if line.strip())
+    return words
+
+
+def split_lambada(spec_name: str, key: str, text: str) -> tuple[str, str]:
+    """(context, target) of a LAMBADA passage: the target is the last whitespace-separated word
+    with the space before it (" word"), the context everything before. A passage with no last
+    word, or nothing before it, is an error naming the passage."""
+    stripped = text.rstrip()
+    cut = max(stripped.rfind(" "), stripped.rfind("\n"), stripped.rfind("\t"))
+    if not stripped or cut < 0 or not stripped[:cut].strip():
+        raise TestSetError(
+            f"test set {spec_name!r}, {key}: LAMBADA passage needs context and a last word, "
+            f"got {text[:60]!r}"
+        )
+    return stripped[:cut], " " + stripped[cut + 1 :]
+
+
 def read_test_set(spec: TestSetSpec) -> list[TestDoc]:
     """The documents of a test set. A missing file, an empty one, a malformed line or a
     missing field is an error naming the test set and the position."""
     if spec.format == "parquet":
         docs = _parquet(spec, spec.field or "text")
+    elif spec.format == "enwik8":
+        docs = _enwik8(spec)
     else:
         text = _read_text(spec)
         if spec.format == "text":
@@ -224,6 +301,8 @@ def read_test_set(spec: TestSetSpec) -> list[TestDoc]:
             docs = _jsonl(spec, text, spec.field or "text")
         elif spec.format == "wikitext":
             docs = _wikitext(text)
+        elif spec.format == "text8":
+            docs = _chunks(text.rstrip("\n"), " ", "chars")
         else:
             docs = _ptb(text)
     if not any(d.text.strip() for d in docs):

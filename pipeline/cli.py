@@ -28,6 +28,8 @@ COMMANDS = [
     "train",
     "sample",
     "convert",
+    "eval",
+    "report",
     "demo",
 ]
 

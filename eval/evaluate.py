@@ -1,0 +1,276 @@
+"""`webtext eval`: score test sets with a run's model; per-example rows and a summary.
+
+For each test set (eval.testsets spec), every document is (optionally) de-tokenized, encoded
+with the run's tokenizer and scored by eval.scoring. Written to EVAL_DIR:
+
+  examples/NAME.parquet   one row per document (EXAMPLES schema): doc_index and doc_key as the
+                          overlap stage numbers them (the report joins the two on them)
+  summary.json            per set: loss per token, perplexity per token and per canonical unit
+                          (word / byte / char), bits per unit, LAMBADA accuracy; the settings
+
+Metrics pool over the whole set (sum of log-losses / sum of counts), as the paper's figures do;
+per-unit figures divide the same total by the units of the ORIGINAL text, so de-tokenizing
+changes what the model sees but not what is counted. LAMBADA scores only the target word (the
+last whitespace-separated word, with its leading space): accuracy is every target token being
+the model's greedy choice, perplexity is per target word.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from eval.testsets import (
+    TestSetError,
+    TestSetSpec,
+    canonical_unit,
+    count_units,
+    parse_test_specs,
+    read_test_set,
+    split_lambada,
+)
+from pipeline import shards
+
+EXAMPLES = pa.schema(
+    [
+        pa.field("test_set", pa.string(), nullable=False),
+        pa.field("doc_index", pa.int64(), nullable=False),  # position in the test set
+        pa.field("doc_key", pa.string(), nullable=False),
+        pa.field("n_tokens", pa.int64(), nullable=False),  # tokens scored
+        pa.field("n_units", pa.int64(), nullable=False),  # canonical units (words/bytes/chars)
+        pa.field("nll", pa.float64(), nullable=False),  # summed negative log-likelihood, nats
+        pa.field("correct", pa.bool_()),  # LAMBADA: target word predicted greedily; else null
+    ],
+    metadata={"webtext.stage": "eval-examples"},
+)
+SUMMARY_NAME = "summary.json"
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    run_dir: str
+    tests: list[str]  # NAME[:FORMAT[:FIELD]]=PATH
+    out_dir: str
+    context: int | None = None  # default: the model's block size
+    stride: int | None = None  # default: = context (disjoint windows)
+    batch_size: int = 8
+    device: str = "auto"
+    detokenize: str = "auto"  # auto: WikiText and PTB formats; none: never
+    max_docs: int | None = None  # first N documents of each set (quick looks)
+    progress: bool = True
+    tokenizer_dir: str | None = None
+
+
+@dataclass
+class SetResult:
+    name: str
+    format: str
+    unit: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    detokenized: bool = False
+
+    def summary(self) -> dict[str, Any]:
+        return summarize_rows(self.rows, self.unit, self.format) | {
+            "test_set": self.name,
+            "format": self.format,
+            "detokenized": self.detokenized,
+        }
+
+
+def summarize_rows(rows: list[dict[str, Any]], unit: str, fmt: str) -> dict[str, Any]:
+    """Pooled metrics of a list of example rows (also used by the report's overlap buckets)."""
+    nll = float(sum(r["nll"] for r in rows))
+    tokens = int(sum(r["n_tokens"] for r in rows))
+    units = int(sum(r["n_units"] for r in rows))
+    out: dict[str, Any] = {
+        "examples": len(rows),
+        "tokens": tokens,
+        "units": units,
+        "unit": unit,
+        "nll_nats": nll,
+        "loss_per_token": nll / tokens if tokens else None,
+        "ppl_per_token": math.exp(nll / tokens) if tokens else None,
+        f"ppl_per_{unit}": math.exp(nll / units) if units else None,
+        f"bits_per_{unit}": nll / units / math.log(2) if units else None,
+    }
+    if fmt == "lambada":
+        out["accuracy"] = sum(bool(r["correct"]) for r in rows) / len(rows) if rows else None
+    return out
+
+
+def resolve_device(spec: str) -> str:
+    import torch
+
+    if spec == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if spec.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {spec}: no CUDA device is available")
+    return spec
+
+
+def _encode_docs(spec: TestSetSpec, tokenizer, texts: list[str], eot: int, keys: list[str]):
+    """Token sequences (end-of-text first) and, for LAMBADA, the target-token counts."""
+    if spec.format != "lambada":
+        return [[eot, *ids] for ids in tokenizer.encode_batch(texts)], None
+    seqs, lasts = [], []
+    for key, text in zip(keys, texts, strict=True):
+        context, target = split_lambada(spec.name, key, text)
+        target_ids = tokenizer.encode(target)
+        seqs.append([eot, *tokenizer.encode(context), *target_ids])
+        lasts.append(len(target_ids))
+    return seqs, lasts
+
+
+def evaluate_set(spec: TestSetSpec, model, tokenizer, config: EvalConfig, device: str) -> SetResult:
+    from eval.detok import detokenizer_for
+    from eval.scoring import Progress, score_sequences
+
+    docs = read_test_set(spec)
+    if config.max_docs is not None:
+        docs = docs[: config.max_docs]
+    indexed = [(i, d) for i, d in enumerate(docs) if d.text.strip()]
+    if not indexed:
+        raise TestSetError(f"{spec.describe()}: no non-empty documents")
+    detok = detokenizer_for(spec.format) if config.detokenize == "auto" else None
+    texts = [detok(d.text) if detok else d.text for _, d in indexed]
+    keys = [d.key for _, d in indexed]
+    seqs, lasts = _encode_docs(spec, tokenizer, texts, tokenizer.eot_id, keys)
+    context = config.context or model.config.block_size
+    if lasts is not None:
+        seqs = [s[-(context + 1) :] for s in seqs]  # LAMBADA: keep the end (the target)
+    progress = Progress(
+        f"eval {spec.name}",
+        sum(lasts) if lasts else sum(len(s) - 1 for s in seqs),
+        enabled=config.progress,
+    )
+    scored = score_sequences(
+        model,
+        seqs,
+        context=context,
+        stride=config.stride,
+        batch_size=config.batch_size,
+        device=device,
+        progress=progress,
+        score_only_last=lasts,
+    )
+    result = SetResult(spec.name, spec.format, canonical_unit(spec.format), detokenized=bool(detok))
+    for j, ((index, doc), (logp, top)) in enumerate(zip(indexed, scored, strict=True)):
+        if lasts is not None:
+            k = lasts[j]
+            logp, top = logp[-k:], top[-k:]
+            units, correct = 1, bool(top.all())
+        else:
+            units, correct = count_units(spec.format, doc.text), None
+        result.rows.append(
+            {
+                "test_set": spec.name,
+                "doc_index": index,
+                "doc_key": doc.key,
+                "n_tokens": int(len(logp)),
+                "n_units": int(units),
+                "nll": float(-np.sum(logp)),
+                "correct": correct,
+            }
+        )
+    return result
+
+
+def _parquet_bytes(rows: list[dict[str, Any]]) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(rows, schema=EXAMPLES), sink)
+    return sink.getvalue()
+
+
+def read_examples(eval_dir: str | Path) -> list[dict[str, Any]]:
+    """Every example row of an eval directory (all sets)."""
+    files = sorted((Path(eval_dir) / "examples").glob("*.parquet"))
+    if not files:
+        raise FileNotFoundError(f"{eval_dir}: no examples/*.parquet (run webtext eval)")
+    rows: list[dict[str, Any]] = []
+    for f in files:
+        rows.extend(pq.read_table(f).to_pylist())
+    return rows
+
+
+def read_summary(eval_dir: str | Path) -> dict[str, Any]:
+    path = Path(eval_dir) / SUMMARY_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"{eval_dir}: no {SUMMARY_NAME} (run webtext eval)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def run_eval(config: EvalConfig) -> dict[str, Any]:
+    """Evaluate every test set; write examples/ and summary.json; return the summary."""
+    import torch
+
+    from model.checkpoint import load_checkpoint, model_from_checkpoint
+    from model.tokenizer import load_tokenizer
+
+    specs = parse_test_specs(config.tests)
+    for spec in specs:  # fail on a bad test file before loading the model
+        docs = read_test_set(spec)
+        if spec.format == "lambada":
+            for d in docs:
+                split_lambada(spec.name, d.key, d.text)
+    device = resolve_device(config.device)
+    state = load_checkpoint(config.run_dir)
+    model = model_from_checkpoint(state, device=device)
+    tok_dir = Path(config.tokenizer_dir or Path(config.run_dir) / "tokenizer")
+    if not tok_dir.is_dir():
+        raise FileNotFoundError(f"no tokenizer at {tok_dir}: pass --tokenizer DIR")
+    tokenizer = load_tokenizer(tok_dir)
+    if tokenizer.vocab_size != model.config.vocab_size:
+        raise ValueError(
+            f"tokenizer at {tok_dir} has {tokenizer.vocab_size} ids, the model "
+            f"{model.config.vocab_size}"
+        )
+    context = config.context or model.config.block_size
+    if not 1 <= context <= model.config.block_size:
+        raise ValueError(f"--context must be in [1, {model.config.block_size}], got {context}")
+    if config.stride is not None and not 1 <= config.stride <= context:
+        raise ValueError(f"--stride must be in [1, context={context}], got {config.stride}")
+    torch.manual_seed(0)
+    results = [evaluate_set(spec, model, tokenizer, config, device) for spec in specs]
+    out = Path(config.out_dir)
+    for r in results:
+        shards.write_bytes_atomic(
+            str(out / "examples" / f"{r.name}.parquet"), _parquet_bytes(r.rows)
+        )
+    summary = {
+        "run_dir": str(config.run_dir),
+        "checkpoint_step": int(state.get("step", 0)),
+        "settings": {k: v for k, v in asdict(config).items() if k not in ("progress",)}
+        | {"context": context, "stride": config.stride or context, "device": device},
+        "sets": [r.summary() for r in results],
+    }
+    shards.write_json_atomic(str(out / SUMMARY_NAME), summary)
+    return summary
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """A plain table of the summary for the terminal."""
+    lines = [
+        f"{'test set':<16} {'examples':>8} {'tokens':>10} {'loss/tok':>9} {'ppl/tok':>9}  per unit"
+    ]
+    for s in summary["sets"]:
+        unit = s["unit"]
+        per_unit = (
+            f"{s[f'bits_per_{unit}']:.4f} bits/{unit}"
+            if unit in ("byte", "char")
+            else f"ppl/{unit} {s[f'ppl_per_{unit}']:.3f}"
+        )
+        if "accuracy" in s:
+            per_unit += f", accuracy {s['accuracy']:.2%}"
+        lines.append(
+            f"{s['test_set']:<16} {s['examples']:>8,} {s['tokens']:>10,} "
+            f"{s['loss_per_token']:>9.4f} {s['ppl_per_token']:>9.3f}  {per_unit}"
+        )
+    return "\n".join(lines)

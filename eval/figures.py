@@ -1,0 +1,129 @@
+"""The report's figures: matplotlib (Agg, no display) to PNG bytes.
+
+PNG metadata (matplotlib's version string) is dropped so the same numbers give the same
+bytes, which keeps regenerated reports comparable file by file.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+plt.rcParams.update({"figure.dpi": 100, "font.size": 9, "svg.hashsalt": "webtext"})
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def bar_chart(labels: Sequence[str], values: Sequence[float], ylabel: str, title: str) -> bytes:
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.bar(range(len(values)), values, color="#4c72b0")
+    ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    for i, v in enumerate(values):
+        ax.annotate(f"{v:.2f}", (i, v), ha="center", va="bottom", fontsize=8)
+    return _png(fig)
+
+
+def histograms(series: dict[str, Sequence[float]], xlabel: str, title: str) -> bytes:
+    """Overlaid histograms over [0, 100] with a dashed line at each series' median."""
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(6, 3))
+    bins = np.linspace(0, 100, 21)
+    for i, (name, values) in enumerate(series.items()):
+        color = f"C{i}"
+        ax.hist(values, bins=bins, alpha=0.5, label=f"{name} (n={len(values)})", color=color)
+        if len(values):
+            ax.axvline(float(np.median(values)), color=color, linestyle="--", linewidth=1)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("documents")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def grouped_bars(
+    groups: Sequence[str], series: dict[str, Sequence[float | None]], ylabel: str, title: str
+) -> bytes:
+    """One group of bars per test set, one bar per bucket (missing buckets left empty)."""
+    fig, ax = plt.subplots(figsize=(6, 3))
+    width = 0.8 / max(1, len(series))
+    for j, (name, values) in enumerate(series.items()):
+        xs = [i + j * width for i, v in enumerate(values) if v is not None]
+        ys = [v for v in values if v is not None]
+        ax.bar(xs, ys, width=width, label=name, color=f"C{j}")
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(groups))], groups)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def loss_curves(
+    curves: dict[str, tuple[Sequence[int], Sequence[float]]],
+    sizes: list[tuple[str, int, float | None, float | None]],
+    title: str,
+) -> bytes:
+    """Left: loss over steps per curve. Right (when several runs): final train / held-out
+    loss against parameter count."""
+    two = len(sizes) > 1
+    fig, axes = plt.subplots(1, 2 if two else 1, figsize=(9 if two else 6, 3))
+    ax = axes[0] if two else axes
+    for name, (steps, values) in curves.items():
+        style = "o-" if len(steps) < 40 else "-"
+        ax.plot(steps, values, style, label=name, markersize=3, linewidth=1)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (nats/token)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    if two:
+        ax2 = axes[1]
+        params = [s[1] for s in sizes]
+        for k, label in ((2, "train"), (3, "held-out")):
+            pts = [(p, s[k]) for p, s in zip(params, sizes, strict=True) if s[k] is not None]
+            if pts:
+                ax2.plot([p for p, _ in pts], [v for _, v in pts], "o-", label=label)
+        ax2.set_xscale("log")
+        ax2.set_xlabel("parameters")
+        ax2.set_ylabel("final loss")
+        ax2.set_title("by model size")
+        ax2.legend(fontsize=8)
+    return _png(fig)
+
+
+def paired_points(
+    labels: Sequence[str],
+    samples: Sequence[float],
+    heldout: Sequence[float],
+    ylabel: str,
+    title: str,
+) -> bytes:
+    """Two strips of points (samples, held-out) per metric, with their means marked."""
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(4, 3))
+    for x, (name, values) in enumerate(zip(labels, (samples, heldout), strict=True)):
+        jitter = np.linspace(-0.15, 0.15, max(1, len(values)))
+        ax.scatter(x + jitter[: len(values)], values, s=12, alpha=0.7, color=f"C{x}")
+        if len(values):
+            ax.hlines(float(np.mean(values)), x - 0.25, x + 0.25, color="black")
+        ax.annotate(
+            name, (x, 0), ha="center", va="top", xytext=(0, -14), textcoords="offset points"
+        )
+    ax.set_xticks([])
+    ax.set_xlim(-0.6, len(labels) - 0.4)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    return _png(fig)

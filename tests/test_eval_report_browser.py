@@ -1,0 +1,71 @@
+"""The demo's report opened in headless Chromium: the tables and images render; and the same
+run gives the same report numbers twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from pipeline.demo import run_demo
+
+
+def _chromium() -> str:
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        reason = "chromium is not on PATH (apt-get install chromium)"
+        if os.environ.get("WEBTEXT_REQUIRE_BROWSER") == "1":
+            pytest.fail(reason + "; WEBTEXT_REQUIRE_BROWSER=1 makes this an error")
+        pytest.skip(reason)
+    return exe
+
+
+def _browser(exe: str, profile, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run",
+         f"--user-data-dir={profile}", *args],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_demo_report_renders_in_chromium(tmp_path, capsys):
+    exe = _chromium()
+    from eval.demo import run_demo_step
+    from eval.report import write_report
+    from eval.report_sections import ReportInputs
+
+    root = tmp_path / "demo"
+    run_demo(str(root))
+    run_demo_step(root, [])
+    assert f"[demo] report: {root / 'report' / 'index.html'}" in capsys.readouterr().out
+    report = root / "report"
+    data = json.loads((report / "report.json").read_text())
+    assert data["not_built"] == {}
+    # regenerated from the same run: the same numbers
+    inputs = ReportInputs(root / "runs" / "demo", root / "corpus", root / "overlap", root / "eval",
+                          num_samples=8, sample_tokens=48)  # fmt: skip
+    write_report(inputs, tmp_path / "again")
+    again = json.loads((tmp_path / "again" / "report.json").read_text())
+    assert [s["numbers"] for s in again["sections"]] == [s["numbers"] for s in data["sections"]]
+    assert again["sections"][4]["tables"] == data["sections"][4]["tables"]  # same samples
+
+    result = _browser(exe, tmp_path / "profile", "--dump-dom", (report / "index.html").as_uri())
+    assert result.returncode == 0, result.stderr[-2000:]
+    dom = result.stdout
+    assert dom.count("<section") == 5 and dom.count("<table") >= 5
+    assert dom.count('src="data:image/png;base64,iVBOR') == 5  # five embedded PNGs
+    assert "WebText train" in dom and "contaminated" in dom and "excluding overlapping" in dom
+
+    shot = tmp_path / "shot.png"
+    result = _browser(exe, tmp_path / "profile2", f"--screenshot={shot}", "--window-size=1000,3000",
+                      (report / "index.html").as_uri())  # fmt: skip
+    assert result.returncode == 0 and shot.exists(), result.stderr[-2000:]
+    import matplotlib.image as mpimg
+
+    pixels = mpimg.imread(shot)
+    assert pixels.std() > 0.05  # not a blank page
