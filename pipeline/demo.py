@@ -24,6 +24,7 @@ STEPS: list[tuple[str, str]] = [
     ("dedup + overlap", "beam_jobs.dedup_job:run_demo_step"),
     ("tokenize", "beam_jobs.tokenize_job:run_demo_step"),
     ("train + sample", "model.demo:run_demo_step"),
+    ("eval + report", "eval.demo:run_demo_step"),
 ]
 
 
