@@ -14,7 +14,10 @@ class _DropKnownNoise(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        return "apitools not found" not in message and "Missing pipeline option (runner)" not in message
+        return (
+            "apitools not found" not in message
+            and "Missing pipeline option (runner)" not in message
+        )
 
 
 def setup_logging(level: str = "info") -> None:
