@@ -76,6 +76,10 @@ class ExtractConfig:
     # take the comment-free baseline text when it is more than this many times longer than
     # the main extraction (in characters); 0 turns the fallback off
     fallback_ratio: float = 3.0
+    # ... and only when the main extraction has at least this many characters: the fallback
+    # completes an article found in part, it never makes a document of a page with none
+    # (a search or front page would otherwise become its navigation and banners)
+    fallback_min_chars: int = 1000
     wall_max_tokens: int = 400  # bot/cookie wall phrases only count in texts shorter than this
     languages: tuple[str, ...] = ()  # ISO 639-1 codes to keep; empty: no language filter
 
@@ -86,6 +90,8 @@ class ExtractConfig:
             raise ValueError(f"min_tokens must be >= 0, got {self.min_tokens}")
         if self.fallback_ratio != 0 and self.fallback_ratio < 1:
             raise ValueError(f"fallback_ratio must be 0 (off) or >= 1, got {self.fallback_ratio}")
+        if self.fallback_min_chars < 0:
+            raise ValueError(f"fallback_min_chars must be >= 0, got {self.fallback_min_chars}")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -124,15 +130,16 @@ def visible_text_length(tree: Any) -> int:
     return sum(len(t.strip()) for t in _VISIBLE_TEXT(tree))
 
 
-def choose_text(main: str, tree: Any, ratio: float) -> str:
+def choose_text(main: str, tree: Any, ratio: float, min_chars: int = 0) -> str:
     """The main extraction, or the baseline text of the page without its comment sections
-    when that is more than ``ratio`` times longer (in characters).
+    when that is more than ``ratio`` times longer (in characters) and the main extraction
+    has at least ``min_chars`` characters.
 
     trafilatura's baseline takes, in order, a JSON-LD article body, <article> elements, all
     paragraphs, else all text. ``tree`` is pruned in place (pass a tree that is not needed
     afterwards). The baseline only runs when the remaining visible text could be long
     enough, so most pages pay just for the pruning."""
-    if ratio == 0:
+    if ratio == 0 or len(main) < min_chars:
         return main
     for element in _COMMENT_CONTAINERS(tree):
         parent = element.getparent()
@@ -167,7 +174,9 @@ def extract_main_text(
         include_tables=config.include_tables,
         with_metadata=False,
     )
-    text = choose_text(text or "", tree, config.fallback_ratio)  # tree is not used after this
+    text = choose_text(
+        text or "", tree, config.fallback_ratio, config.fallback_min_chars
+    )  # tree is not used after this
     return (title or None), (text or None)
 
 

@@ -37,6 +37,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="take the comment-free baseline text when it is this many times longer than the "
         "main extraction (3.0; 0 = off)",
     )
+    p.add_argument(
+        "--fallback-min-chars",
+        type=int,
+        default=1000,
+        help="only apply the fallback to main extractions of at least this many characters (1000)",
+    )
     p.add_argument("--include-comments", action="store_true", help="keep user comments")
     p.add_argument("--no-tables", action="store_true", help="leave out table text")
     p.add_argument(
@@ -64,6 +70,7 @@ def _run_extract(args: argparse.Namespace, beam_args: list[str]) -> int:
         include_comments=args.include_comments,
         include_tables=not args.no_tables,
         fallback_ratio=args.fallback_ratio,
+        fallback_min_chars=args.fallback_min_chars,
         languages=tuple(args.lang),
     )
     config = ExtractJobConfig(args.pages_dir, args.out, extract=extract, num_shards=args.num_shards)
