@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import re
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.extract import ExtractConfig, count_tokens, extract_document
+from pipeline.extract import ExtractConfig, choose_text, count_tokens, extract_document
 from pipeline.fetch.client import FetchOutcome
 from pipeline.fetch.records import page_row
 from pipeline.urls import normalize_url, url_id
@@ -160,3 +161,71 @@ def test_precision_and_recall_exclude_each_other():
 @given(st.text(), st.text())
 def test_token_count_is_additive_over_whitespace(a, b):
     assert count_tokens(a + " " + b) == count_tokens(a) + count_tokens(b)
+
+
+def cleaneval_page(folder, name: str) -> tuple[bytes, str]:
+    raw = gzip.decompress((folder / "input" / f"{name}.html.gz").read_bytes())
+    raw = re.sub(rb"^\s*<text[^>]*>", b"", raw, count=1)
+    gold = gzip.decompress((folder / "GoldStandard" / f"{name}.txt.gz").read_bytes())
+    return raw, re.sub(r"<[phl]>", " ", gold.decode("utf-8", "replace"))
+
+
+def test_baseline_fallback_recovers_a_blog_front_page_with_several_posts(shared_file):
+    # CleanEval-dev 20: a blog front page; trafilatura keeps one post of many.
+    raw, gold = cleaneval_page(shared_file("extraction", "cleaneval-dev"), "20")
+    without = extract_document(
+        page(raw, charset="utf-8"), ExtractConfig(min_tokens=0, fallback_ratio=0)
+    )
+    with_fallback = extract_document(page(raw, charset="utf-8"), ExtractConfig(min_tokens=0))
+    assert len(with_fallback[0]["text"]) > 3 * len(without[0]["text"])
+    assert f1(with_fallback[0]["text"], gold) > f1(without[0]["text"], gold) + 0.3
+
+
+def test_baseline_fallback_leaves_out_comment_sections(shared_file):
+    # CleanEval-dev 13: a short Blogger post under a long comment thread; trafilatura's own
+    # baseline would return the comments, the pruned one does not, so the post is kept as is.
+    raw, _ = cleaneval_page(shared_file("extraction", "cleaneval-dev"), "13")
+    doc, _ = extract_document(page(raw, charset="utf-8"), ExtractConfig(min_tokens=0))
+    assert "start up times" in doc["text"]
+    assert "bookmark you" not in doc["text"]  # spam comments under the post
+
+
+def test_fallback_does_not_change_a_well_extracted_article():
+    html = wrap(ARTICLE, title="Why bridges sway")
+    on = extract_document(page(html), ExtractConfig())[0]["text"]
+    assert on == extract_document(page(html), ExtractConfig(fallback_ratio=0))[0]["text"]
+
+
+def test_choose_text_takes_comment_free_baseline_only_when_much_longer():
+    from trafilatura.utils import load_html
+
+    posts = "".join(f"<p>Post {i}: {ARTICLE[:300]}</p>" for i in range(6))
+    comments = (
+        "<ol class='commentlist'><li><p>" + "Great post, visit my site! " * 40 + "</p></li></ol>"
+    )
+    html = f"<html><body><div id='main'>{posts}</div>{comments}</body></html>"
+    short = "Post 0: " + ARTICLE[:300]
+    chosen = choose_text(short, load_html(html), 3.0)
+    assert chosen.count("bridges") >= 6 and "visit my site" not in chosen
+    assert choose_text(short, load_html(html), 0) == short  # off
+    assert choose_text(short, load_html(html), 10.0) == short  # not long enough
+    assert choose_text(short, load_html(html), 3.0, min_chars=len(short) + 1) == short
+
+
+def test_page_without_an_article_is_not_rescued_by_the_fallback():
+    # A search page: precision mode finds two words; the page's navigation is far longer, but
+    # the fallback only completes extractions of article size (fallback_min_chars).
+    nav = "".join(f"<li><a href='/s{i}'>Section number {i} of the site</a></li>" for i in range(60))
+    html = f"<html><body><ul>{nav}</ul><main><h1>Search</h1><p>2 results for frogs.</p></main></body></html>"
+    precise = ExtractConfig(favor_precision=True, min_tokens=0)
+    doc, _ = extract_document(page(html), precise)
+    assert "Section number" not in (doc or {}).get("text", "")
+    unguarded = ExtractConfig(favor_precision=True, min_tokens=0, fallback_min_chars=0)
+    assert "Section number 59" in extract_document(page(html), unguarded)[0]["text"]
+
+
+def test_fallback_ratio_must_be_off_or_at_least_one():
+    with pytest.raises(ValueError, match="fallback_ratio"):
+        ExtractConfig(fallback_ratio=0.5)
+    with pytest.raises(ValueError, match="fallback_min_chars"):
+        ExtractConfig(fallback_min_chars=-1)

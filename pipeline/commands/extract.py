@@ -12,8 +12,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "extract",
         help="pages/ -> docs/: main text with trafilatura, quality filters (Beam job)",
         description=(
-            "Extract the main text of every page in PAGES_DIR (trafilatura, precision favoured by "
-            "default), drop pages whose final URL breaks the link rules (Wikipedia after a "
+            "Extract the main text of every page in PAGES_DIR (trafilatura balanced mode without "
+            "comments, with a comment-free baseline fallback for pages it under-extracts), drop pages whose final URL breaks the link rules (Wikipedia after a "
             "redirect), bot and cookie walls, short texts and optionally other languages, each "
             "counted in stats.json, and write docs/ Parquet shards."
         ),
@@ -24,10 +24,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-tokens", type=int, default=128, help="minimum words+punctuation (128)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--favor-recall", action="store_true", help="trafilatura recall mode")
+    mode.add_argument("--favor-precision", action="store_true", help="trafilatura precision mode")
     mode.add_argument(
         "--balanced",
         action="store_true",
-        help="trafilatura default mode (neither precision nor recall)",
+        help="trafilatura default mode, neither precision nor recall (the default)",
+    )
+    p.add_argument(
+        "--fallback-ratio",
+        type=float,
+        default=3.0,
+        help="take the comment-free baseline text when it is this many times longer than the "
+        "main extraction (3.0; 0 = off)",
+    )
+    p.add_argument(
+        "--fallback-min-chars",
+        type=int,
+        default=1000,
+        help="only apply the fallback to main extractions of at least this many characters (1000)",
     )
     p.add_argument("--include-comments", action="store_true", help="keep user comments")
     p.add_argument("--no-tables", action="store_true", help="leave out table text")
@@ -51,10 +65,12 @@ def _run_extract(args: argparse.Namespace, beam_args: list[str]) -> int:
 
     extract = ExtractConfig(
         min_tokens=args.min_tokens,
-        favor_precision=not (args.favor_recall or args.balanced),
+        favor_precision=args.favor_precision,
         favor_recall=args.favor_recall,
         include_comments=args.include_comments,
         include_tables=not args.no_tables,
+        fallback_ratio=args.fallback_ratio,
+        fallback_min_chars=args.fallback_min_chars,
         languages=tuple(args.lang),
     )
     config = ExtractJobConfig(args.pages_dir, args.out, extract=extract, num_shards=args.num_shards)
