@@ -14,7 +14,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_jobs.shard_read import ReadShardRows, check_stage_input, fingerprint_stage
-from beam_jobs.stage_io import BundleStats, WriteStageOutput
+from beam_jobs.stage_io import BundleStats, WriteStageOutput, claim_output
 from pipeline import schemas, shards
 from pipeline.extract import ExtractConfig, extract_document
 
@@ -60,13 +60,8 @@ def run_extract(
     """Run the extract job. Returns "complete" when it had already finished, else "ran"."""
     page_files = check_stage_input(config.pages_dir, schemas.PAGES, "pages")
     spec = shards.JobSpec("docs", config.params(), fingerprint_stage(config.pages_dir))
-    state = shards.prepare_output(config.out_dir, spec, overwrite=overwrite)
-    if state == "complete":
-        log.info("%s is already complete for these inputs; nothing to do", config.out_dir)
+    if claim_output(config.out_dir, spec, overwrite=overwrite) == "complete":
         return "complete"
-    if state == "resume":
-        removed = shards.clean_temporaries(config.out_dir)
-        log.info("resuming %s (%d temporary files removed)", config.out_dir, removed)
     options = PipelineOptions(beam_args or [])
     with beam.Pipeline(options=options) as p:
         docs = (

@@ -85,7 +85,7 @@ def host_group(url: str, groups: int) -> int:
 class SplitDone(beam.DoFn):
     """(link_id, {"link": [...], "done": [...]}) -> the ledger row, or the link to fetch."""
 
-    TODO = "todo"
+    PENDING = "pending"
 
     def process(self, element: tuple[str, dict[str, list]]) -> Iterable[Any]:
         _, groups = element
@@ -94,7 +94,7 @@ class SplitDone(beam.DoFn):
             if groups["done"]:
                 yield choose_row(list(groups["done"]))
             else:
-                yield beam.pvalue.TaggedOutput(self.TODO, link)
+                yield beam.pvalue.TaggedOutput(self.PENDING, link)
 
 
 class FetchHostGroup(beam.DoFn):
@@ -229,11 +229,11 @@ def _live_rows(
     split = (
         {"link": keyed, "done": done}
         | "JoinLedger" >> beam.CoGroupByKey()
-        | "SplitDone" >> beam.ParDo(SplitDone()).with_outputs(SplitDone.TODO, main="done")
+        | "SplitDone" >> beam.ParDo(SplitDone()).with_outputs(SplitDone.PENDING, main="done")
     )
     groups = config.host_groups
     fetched = (
-        split.todo
+        split.pending
         | "KeyByHost" >> beam.Map(lambda r, g=groups: (host_group(r["url"], g), r))
         | "GroupByHost" >> beam.GroupByKey()
         | "Fetch" >> beam.ParDo(FetchHostGroup(config))

@@ -16,7 +16,13 @@ import apache_beam as beam
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from beam_jobs.stage_io import BundleStats, WriteStageOutput, expand_inputs, input_fingerprint
+from beam_jobs.stage_io import (
+    BundleStats,
+    WriteStageOutput,
+    claim_output,
+    expand_inputs,
+    input_fingerprint,
+)
 from pipeline import reddit_live, schemas, shards
 from pipeline.dumps import Line, iter_lines
 from pipeline.links import LinkAggregate, select_link
@@ -169,17 +175,8 @@ def run_links(
         # existing output directory is only replaced with --overwrite.
         params["live_run_started"] = time.time()
     spec = shards.JobSpec("links", params, input_fingerprint(files) + specs)
-    state = shards.prepare_output(config.out_dir, spec, overwrite=overwrite)
-    if state == "complete":
-        log.info("%s is already complete for these inputs; nothing to do", config.out_dir)
+    if claim_output(config.out_dir, spec, overwrite=overwrite) == "complete":
         return "complete"
-    if state == "resume":
-        removed = shards.clean_temporaries(config.out_dir)
-        log.info(
-            "resuming the unfinished run in %s (%d temporary files removed)",
-            config.out_dir,
-            removed,
-        )
     options = PipelineOptions(beam_args or [])
     with beam.Pipeline(options=options) as p:
         _ = (

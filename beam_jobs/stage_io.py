@@ -138,6 +138,21 @@ class WriteStageOutput(beam.PTransform):
         )
 
 
+def claim_output(
+    out_dir: str, spec: shards.JobSpec, *, overwrite: bool = False, extra_dirs: tuple[str, ...] = ()
+) -> str:
+    """``shards.prepare_output`` plus what every stage does with its answer: say when there is
+    nothing to do, and before resuming remove what killed writers left in ``out_dir`` (and in
+    ``extra_dirs``). Returns "complete", "resume" or "fresh"."""
+    state = shards.prepare_output(out_dir, spec, overwrite=overwrite)
+    if state == "complete":
+        log.info("%s is already complete for these inputs; nothing to do", out_dir)
+    elif state == "resume":
+        removed = sum(shards.clean_temporaries(d) for d in (out_dir, *extra_dirs))
+        log.info("resuming the unfinished run in %s (%d temporary files removed)", out_dir, removed)
+    return state
+
+
 def expand_inputs(patterns: list[str]) -> list[str]:
     """Expand globs (local or remote) to a sorted list of files; a pattern matching nothing
     is an error naming it."""

@@ -17,7 +17,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from beam_jobs.stage_io import BundleStats, WriteStageOutput, input_fingerprint
+from beam_jobs.stage_io import BundleStats, WriteStageOutput, claim_output, input_fingerprint
 from model.tokenizer import (
     ENCODER_FILE,
     GPT2_VOCAB_SIZE,
@@ -205,18 +205,10 @@ def run_tokenize(
     if not inputs:
         raise FileNotFoundError(f"{config.corpus_dir}: no corpus shards (part-*.parquet)")
     spec = shards.JobSpec("tokenize", config.params(), input_fingerprint(inputs))
-    state = shards.prepare_output(config.out_dir, spec, overwrite=overwrite)
+    tokenizer_subdir = str(Path(config.out_dir) / TOKENIZER_SUBDIR)
+    state = claim_output(config.out_dir, spec, overwrite=overwrite, extra_dirs=(tokenizer_subdir,))
     if state == "complete":
-        log.info("%s is already complete for these inputs; nothing to do", config.out_dir)
         return "complete"
-    if state == "resume":
-        removed = shards.clean_temporaries(config.out_dir)
-        shards.clean_temporaries(str(Path(config.out_dir) / TOKENIZER_SUBDIR))
-        log.info(
-            "resuming the unfinished run in %s (%d temporary files removed)",
-            config.out_dir,
-            removed,
-        )
     tokenizer = prepare_tokenizer(config)
     tokenizer_dir = str(Path(config.out_dir) / TOKENIZER_SUBDIR)
     check_fits_uint16(tokenizer, tokenizer_dir)
