@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.window import GlobalWindows
 
+from beam_jobs.shard_read import check_stage_input
 from beam_jobs.stage_io import BundleStats, WriteStageOutput, input_fingerprint
 from dedup import near
 from dedup.minhash import MinHashParams
@@ -320,10 +321,8 @@ def run_dedup(
     """Run the dedup job. Returns "complete" when both outputs were already finished, else
     "ran". A rerun after a crash keeps the shards already written (they are identical)."""
     check_fractions(config.val_fraction, config.test_fraction)
-    shards.require_complete(config.docs_dir)
-    inputs = shards.list_shards(config.docs_dir)
-    if not inputs:
-        raise ValueError(f"{config.docs_dir}: no docs shards (*.parquet) to de-duplicate")
+    # Schema errors name the file and column before any output directory is touched.
+    inputs = check_stage_input(config.docs_dir, schemas.DOCS, "docs")
     fingerprint = input_fingerprint(inputs)
     states = [
         shards.prepare_output(

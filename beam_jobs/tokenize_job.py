@@ -17,6 +17,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from beam_jobs.shard_read import check_stage_input
 from beam_jobs.stage_io import BundleStats, WriteStageOutput, claim_output, input_fingerprint
 from model.tokenizer import (
     ENCODER_FILE,
@@ -198,12 +199,10 @@ def run_tokenize(
 ) -> str:
     """Run the tokenize stage. Returns "complete" when it had already finished, else "ran"."""
     validate_config(config)
-    shards.require_complete(config.corpus_dir)
+    # Schema errors name the file and column before any output directory is touched.
+    inputs = check_stage_input(config.corpus_dir, schemas.CORPUS, "corpus")
     if config.gpt2_files:  # bad files are reported before the output directory is touched
         check_fits_uint16(load_tokenizer(config.gpt2_files), config.gpt2_files)
-    inputs = shards.list_shards(config.corpus_dir)
-    if not inputs:
-        raise FileNotFoundError(f"{config.corpus_dir}: no corpus shards (part-*.parquet)")
     spec = shards.JobSpec("tokenize", config.params(), input_fingerprint(inputs))
     tokenizer_subdir = str(Path(config.out_dir) / TOKENIZER_SUBDIR)
     state = claim_output(config.out_dir, spec, overwrite=overwrite, extra_dirs=(tokenizer_subdir,))
