@@ -55,3 +55,26 @@ def write_dump(path: Path, lines: list[dict[str, Any] | str], kind: str | None =
     kind = kind or path.suffix.lstrip(".")
     path.write_bytes(COMPRESSORS[kind](raw))
     return path
+
+
+def doc_record(
+    doc_id: str, text: str, *, host: str = "example.org", path: str | None = None, **fields: Any
+) -> dict[str, Any]:
+    """A row of the docs/ schema (add ``split=`` for corpus/); ``fields`` override defaults."""
+    url = f"https://{host}/{path if path is not None else doc_id}"
+    row: dict[str, Any] = {
+        "doc_id": doc_id,
+        "url": url,
+        "final_url": url,
+        "domain": host,
+        "title": None,
+        "text": text,
+        "n_chars": len(text),
+        "max_score": 3,
+        "total_score": 3,
+        "num_posts": 1,
+        "subreddits": ["news"],
+        "first_seen_utc": 1_120_000_000,
+    }
+    row.update(fields)
+    return row

@@ -15,25 +15,19 @@ from dedup.synth import edit_copy, prose_documents, true_jaccard
 from dedup.text import normalise
 from pipeline import schemas, shards
 from pipeline.shards import ShardError
+from tests.helpers import doc_record
 
 
 def doc_row(text: str, key: str, score: int = 5, seen: int = 1_500_000_000) -> dict:
-    doc_id = xxhash.xxh64_hexdigest(key.encode())
-    url = f"https://example.org/{key.replace(':', '/')}"
-    return {
-        "doc_id": doc_id,
-        "url": url,
-        "final_url": url,
-        "domain": "example.org",
-        "title": key,
-        "text": text,
-        "n_chars": len(text),
-        "max_score": score,
-        "total_score": score,
-        "num_posts": 1,
-        "subreddits": ["news"],
-        "first_seen_utc": seen,
-    }
+    return doc_record(
+        xxhash.xxh64_hexdigest(key.encode()),
+        text,
+        path=key.replace(":", "/"),
+        title=key,
+        max_score=score,
+        total_score=score,
+        first_seen_utc=seen,
+    )
 
 
 def write_docs(directory, rows, num_shards: int = 3) -> None:

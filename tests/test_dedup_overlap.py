@@ -13,26 +13,13 @@ from dedup.split import assign_split
 from dedup.synth import prose_documents
 from pipeline import cli, schemas, shards
 from pipeline.shards import ShardError
+from tests.helpers import doc_record
 
 BEAM = ["--direct_num_workers=1"]
 
 
 def corpus_row(key: str, text: str, split: str) -> dict:
-    return {
-        "doc_id": key,
-        "url": f"https://e.org/{key}",
-        "final_url": f"https://e.org/{key}",
-        "domain": "e.org",
-        "title": None,
-        "text": text,
-        "n_chars": len(text),
-        "max_score": 3,
-        "total_score": 3,
-        "num_posts": 1,
-        "subreddits": [],
-        "first_seen_utc": 0,
-        "split": split,
-    }
+    return doc_record(key, text, host="e.org", subreddits=[], first_seen_utc=0, split=split)
 
 
 @pytest.fixture(scope="module")

@@ -16,26 +16,13 @@ from beam_jobs.tokenize_job import TokenizeConfig, run_demo_step, run_tokenize
 from model.token_data import load_split_tokens, shard_paths, split_token_counts, tokenizer_dir
 from model.tokenizer import load_tokenizer
 from pipeline import cli, schemas, shards
+from tests.helpers import doc_record
 
 SPLITS = ("train", "train", "train", "train", "train", "train", "train", "train", "val", "test")
 
 
 def corpus_row(doc_id: str, split: str, text: str) -> dict:
-    return {
-        "doc_id": doc_id,
-        "url": f"https://example.org/{doc_id}",
-        "final_url": f"https://example.org/{doc_id}",
-        "domain": "example.org",
-        "title": None,
-        "text": text,
-        "n_chars": len(text),
-        "max_score": 3,
-        "total_score": 3,
-        "num_posts": 1,
-        "subreddits": ["news"],
-        "first_seen_utc": 1_120_000_000,
-        "split": split,
-    }
+    return doc_record(doc_id, text, split=split)
 
 
 def write_corpus(directory: Path, rows: list[dict], num_shards: int = 3) -> None:
