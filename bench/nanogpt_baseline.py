@@ -77,6 +77,24 @@ class BaselineGPT(nn.Module):
         loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
         return logits, loss
 
+    @torch.no_grad()
+    def load_from_gpt2(self, ours: nn.Module) -> None:
+        """Copy the weights of a ``model.gpt2.GPT2`` of the same shape (the two models then
+        compute the same function: the benchmark times two implementations of one model)."""
+        pairs = [(self.tok, ours.wte), (self.pos, ours.wpe), (self.norm, ours.ln_f)]
+        for mine, theirs in zip(self.layers, ours.blocks, strict=True):
+            pairs += [
+                (mine.norm1, theirs.ln_1),
+                (mine.attn.qkv, theirs.attn.c_attn),
+                (mine.attn.out, theirs.attn.c_proj),
+                (mine.norm2, theirs.ln_2),
+                (mine.up, theirs.mlp.c_fc),
+                (mine.down, theirs.mlp.c_proj),
+            ]
+        for mine, theirs in pairs:
+            for name, tensor in theirs.named_parameters(recurse=False):
+                getattr(mine, name).copy_(tensor)
+
     def optimizer(self, lr: float, fused: bool) -> torch.optim.AdamW:
         decay = [p for p in self.parameters() if p.dim() >= 2]
         rest = [p for p in self.parameters() if p.dim() < 2]

@@ -22,6 +22,7 @@ Sampling uses a preallocated key/value cache (:class:`KVCache`).
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
@@ -91,6 +92,34 @@ def config_for(name: str, **overrides: Any) -> GPT2Config:
     if name not in CONFIGS:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(CONFIGS)}")
     return replace(CONFIGS[name], **overrides)
+
+
+# ``scaled_dot_product_attention`` kernels a run may pin (``webtext train --attention``). "auto"
+# lets PyTorch choose (flash first on recent GPUs); "cudnn" is cuDNN's fused attention, which on
+# Hopper GPUs is usually the fastest; "math" is the reference implementation (any device).
+ATTENTION_BACKENDS = ("auto", "flash", "cudnn", "efficient", "math")
+
+
+def attention_backend(name: str) -> contextlib.AbstractContextManager:
+    """Context that restricts SDPA to one kernel family (``nullcontext`` for "auto").
+
+    Enter it around the forward pass (also the first, traced call of a compiled model: the
+    kernel is chosen when the graph is traced). A kernel that cannot run the given inputs makes
+    SDPA raise instead of silently falling back, so a pinned choice is really what runs.
+    """
+    if name == "auto":
+        return contextlib.nullcontext()
+    if name not in ATTENTION_BACKENDS:
+        raise ValueError(f"unknown attention backend {name!r}; choose from {ATTENTION_BACKENDS}")
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    backend = {
+        "flash": SDPBackend.FLASH_ATTENTION,
+        "cudnn": SDPBackend.CUDNN_ATTENTION,
+        "efficient": SDPBackend.EFFICIENT_ATTENTION,
+        "math": SDPBackend.MATH,
+    }[name]
+    return sdpa_kernel(backend)
 
 
 class KVCache:

@@ -39,7 +39,7 @@ from model.data import (
     tokenizer_fingerprint,
     tokenizer_vocab_size,
 )
-from model.gpt2 import GPT2, GPT2Config, config_for
+from model.gpt2 import ATTENTION_BACKENDS, GPT2, GPT2Config, attention_backend, config_for
 
 log = logging.getLogger("webtext.train")
 
@@ -84,6 +84,7 @@ class TrainConfig:
     dtype: str = "auto"  # auto (bf16 on CUDA, float32 on CPU) | bfloat16 | float32
     compile: bool = False
     loss_chunks: int = 1
+    attention: str = "auto"  # SDPA kernel: auto | flash | cudnn | efficient | math
     vocab_size: int | None = None  # default: entries of TOKENS_DIR/tokenizer/encoder.json
     resume: bool = False
     stop_at: int | None = None  # stop (with a checkpoint) after this step, as if interrupted
@@ -277,6 +278,15 @@ class Trainer:
         if self.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
+        if cfg.attention not in ATTENTION_BACKENDS:
+            raise ValueError(
+                f"--attention {cfg.attention!r}: choose one of {', '.join(ATTENTION_BACKENDS)}"
+            )
+        if cfg.attention in ("cudnn", "efficient") and self.device.type != "cuda":
+            raise ValueError(
+                f"--attention {cfg.attention} needs a CUDA device (this run: {self.device}); "
+                "use auto, flash or math"
+            )
         self.run_dir = Path(cfg.out_dir)
         self.tokens_dir = Path(cfg.tokens_dir)
 
@@ -543,7 +553,7 @@ class Trainer:
         loss_sum = torch.zeros((), device=self.device)
         for (x, y), sync_ctx in zip(batches, self._micro_contexts(), strict=True):
             with sync_ctx:
-                with self.autocast:
+                with self.autocast, attention_backend(self.cfg.attention):
                     _, loss = self.forward_model(x, y)
                 (loss / self.grad_accum).backward()
             loss_sum += loss.detach()
@@ -584,7 +594,7 @@ class Trainer:
             block = torch.from_numpy(
                 self.val_tokens[starts[:, None] + offsets].astype(np.int64)
             ).to(self.device)
-            with self.autocast:
+            with self.autocast, attention_backend(self.cfg.attention):
                 _, loss = self.model(block[:, :-1], block[:, 1:])
             total[0] += loss.double() * starts.size * self.seq_len
             total[1] += starts.size * self.seq_len

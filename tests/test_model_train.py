@@ -234,3 +234,40 @@ def test_tiny_model_beats_unigram_on_real_prose(tmp_path, shared_file):
     )
     assert unigram > 3.0  # English bytes: ~4.4 bits
     assert result.val_loss < unigram - 0.1, (result.val_loss, unigram)  # measured 2.81 vs 3.05
+
+
+def test_pinned_attention_kernels_train_the_same_and_bad_choices_are_refused(tmp_path):
+    tokens = _tokens_dir(tmp_path / "tokens")
+    runs = {}
+    for name in ("auto", "math", "flash"):
+        train(_cfg(tokens, tmp_path / name, dropout=0.0, attention=name))
+        runs[name] = _losses(tmp_path / name)
+    assert np.allclose(runs["math"], runs["auto"], atol=1e-4), runs
+    assert np.allclose(runs["flash"], runs["auto"], atol=1e-4), runs
+    with pytest.raises(ValueError, match="--attention cudnn needs a CUDA device"):
+        train(_cfg(tokens, tmp_path / "cudnn", attention="cudnn"))
+    with pytest.raises(ValueError, match="--attention 'fastest'"):
+        train(_cfg(tokens, tmp_path / "bad", attention="fastest"))
+
+
+@pytest.mark.slow
+def test_gpu_settings_run_on_cpu_compiled_bf16_and_chunked(tmp_path):
+    """The settings a GPU run uses (compile, bf16 autocast, chunked loss) on CPU: the losses
+    track the float32 eager run, so a graph break or a numerics slip shows up without a GPU."""
+    tokens = _tokens_dir(tmp_path / "tokens")
+    train(_cfg(tokens, tmp_path / "eager", dropout=0.0, steps=4))
+    train(
+        _cfg(
+            tokens,
+            tmp_path / "gpu-like",
+            dropout=0.0,
+            steps=4,
+            compile=True,
+            dtype="bfloat16",
+            loss_chunks=2,
+        )
+    )
+    eager, gpu_like = _losses(tmp_path / "eager"), _losses(tmp_path / "gpu-like")
+    assert len(eager) == len(gpu_like) == 4
+    assert np.allclose(eager, gpu_like, rtol=0.02), (eager, gpu_like)  # bf16: ~3 digits
+    assert gpu_like[-1] < gpu_like[0]

@@ -63,6 +63,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="compute the loss in N slices without holding all logits (saves GPU memory)",
     )
     p.add_argument(
+        "--attention",
+        default="auto",
+        choices=["auto", "flash", "cudnn", "efficient", "math"],
+        help="attention kernel (default auto: PyTorch's choice; cudnn is often fastest on "
+        "H100; cudnn and efficient need CUDA)",
+    )
+    p.add_argument(
         "--fsdp",
         action="store_true",
         help="under torchrun: shard weights, gradients and optimizer state (FSDP) for models "
@@ -122,6 +129,7 @@ def _run_train(args: argparse.Namespace, extra: list[str]) -> int:
         dtype=args.dtype,
         compile=args.compile,
         loss_chunks=args.loss_chunks,
+        attention=args.attention,
         vocab_size=args.vocab_size,
         resume=args.resume,
         stop_at=args.stop_at,

@@ -1,0 +1,69 @@
+"""The training benchmark compares like with like: the nanoGPT-configured baseline computes the
+same function as our GPT-2 from the same weights, and the benchmark records what it ran."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+
+import train_throughput  # noqa: E402
+from nanogpt_baseline import BaselineGPT  # noqa: E402
+
+from model.gpt2 import GPT2, config_for  # noqa: E402
+
+
+def test_baseline_with_our_weights_computes_our_logits():
+    torch.manual_seed(0)
+    cfg = config_for("tiny", vocab_size=1000)  # padded to 1024 columns
+    ours = GPT2(cfg).eval()
+    base = BaselineGPT(cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.block_size, cfg.padded_vocab_size)
+    base.load_from_gpt2(ours)
+    x = torch.randint(0, cfg.vocab_size, (3, 40))
+    y = torch.randint(0, cfg.vocab_size, (3, 40))
+    our_logits, our_loss = ours(x, y)
+    base_logits, base_loss = base(x, y)
+    torch.testing.assert_close(base_logits[..., : cfg.vocab_size], our_logits, atol=1e-5, rtol=0)
+    # The only difference: nanoGPT's softmax also spans the 24 padding columns, whose logits
+    # are 0 (zero rows): log-sum-exp grows by log(1 + 24 / sum(exp(real logits))).
+    real = torch.logsumexp(our_logits.double(), dim=-1)
+    padded = torch.logaddexp(real, torch.tensor(math.log(24.0), dtype=torch.float64))
+    expected_gap = (padded - real).mean()
+    assert (base_loss - our_loss).item() == pytest.approx(expected_gap.item(), abs=1e-5)
+
+
+def test_variants_combine_and_unknown_names_are_refused():
+    assert train_throughput.parse_variant("cudnn+chunked-loss") == {
+        "name": "cudnn+chunked-loss",
+        "attention": "cudnn",
+        "loss_chunks": 4,
+    }
+    with pytest.raises(SystemExit, match="unknown variant 'fast'"):
+        train_throughput.parse_variant("plain+fast")
+
+
+def test_cpu_smoke_run_records_rows_ratios_and_failures(tmp_path, capsys):
+    out = tmp_path / "tt.json"
+    args = ["--device", "cpu", "--tiny", "--runs", "tiny:2", "--steps", "1"]
+    args += ["--ours-variants", "plain,cudnn", "--json", str(out)]
+    assert train_throughput.main(args) == 0
+    assert train_throughput.main(args + ["--no-loader"]) == 0  # a second call appends
+    runs = json.loads(out.read_text())
+    assert len(runs) == 2 and runs[0]["loader"]["serve_tokens_per_s"] > 0
+    rows = {r["impl"]: r for r in runs[0]["rows"]}
+    assert set(rows) == {"baseline", "ours[plain]", "ours[cudnn]"}
+    assert rows["ours[plain]"]["tokens_per_s"] > 0
+    # Same weights, same batches: the losses agree up to the padding columns' share.
+    assert rows["ours[plain]"]["final_loss"] == pytest.approx(
+        rows["baseline"]["final_loss"], abs=5e-3
+    )
+    # cuDNN attention cannot run on a CPU: the row says why instead of ending the sweep.
+    assert rows["ours[cudnn]"]["tokens_per_s"] is None
+    assert "No viable backend" in rows["ours[cudnn]"]["note"]
+    assert "tiny mb 2: ours[plain]" in capsys.readouterr().out
