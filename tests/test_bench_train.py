@@ -67,3 +67,20 @@ def test_cpu_smoke_run_records_rows_ratios_and_failures(tmp_path, capsys):
     assert rows["ours[cudnn]"]["tokens_per_s"] is None
     assert "No viable backend" in rows["ours[cudnn]"]["note"]
     assert "tiny mb 2: ours[plain]" in capsys.readouterr().out
+
+
+def test_curve_plot_summarises_a_real_run(tmp_path):
+    import plot_train_curve
+
+    metrics = tmp_path / "metrics.jsonl"
+    rows = [{"step": s, "loss": 5.0 - 0.1 * s, "tokens": 100 * s} for s in range(1, 31)]
+    rows += [{"step": 10, "val_loss": 4.5}, {"step": 20, "val_loss": 4.0}]
+    rows += [{"step": 30, "val_loss": 4.2}]
+    metrics.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    png = tmp_path / "figures" / "curve.png"
+    assert plot_train_curve.main([str(metrics), str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    train, val = plot_train_curve.read(metrics)
+    s = plot_train_curve.summary(train, val, window=5)
+    assert s["val_best"] == 4.0 and s["val_best_step"] == 20 and s["val_last"] == 4.2
+    assert s["train_first"] == pytest.approx(4.7) and s["train_last"] == pytest.approx(2.2)
