@@ -2,7 +2,7 @@
 
 Wired into ``pipeline/demo.py`` by the lead as ``run_demo_step(root, beam_args)``. It reads
 ``root/tokens`` (vocabulary size from ``tokens/tokenizer/encoder.json``), trains the ``tiny``
-configuration for 30 steps (4 x 64 tokens each) on CPU into ``root/runs/demo`` (resuming if a previous
+configuration for 300 steps (4 x 64 tokens each, ~1 minute) on CPU into ``root/runs/demo`` (resuming if a previous
 demo run left a checkpoint there), and prints the losses and two short samples.
 """
 
@@ -12,12 +12,12 @@ import logging
 import math
 from pathlib import Path
 
-DEMO_STEPS = 30
+DEMO_STEPS = 300
 DEMO_SEQ_LEN = 64
 DEMO_MICRO_BATCH = 4
 
 
-def run_demo_step(root: Path, beam_args: list[str] | None = None) -> None:
+def run_demo_step(root: Path, beam_args: list[str] | None = None, steps: int = DEMO_STEPS) -> None:
     """Train the tiny demo model on ``root/tokens`` into ``root/runs/demo`` and sample."""
     del beam_args  # training is not a Beam job
     import torch
@@ -38,8 +38,8 @@ def run_demo_step(root: Path, beam_args: list[str] | None = None) -> None:
     seq_len = DEMO_SEQ_LEN if n_train > 4 * DEMO_SEQ_LEN else max(8, n_train // 5)
     micro_batch = max(1, min(DEMO_MICRO_BATCH, (n_train - 1) // seq_len))
     resume = checkpoint_path(run_dir).exists()
-    if resume and load_checkpoint(run_dir)["step"] >= DEMO_STEPS:
-        print(f"[demo] model: {run_dir} already trained ({DEMO_STEPS} steps)")
+    if resume and load_checkpoint(run_dir)["step"] >= steps:
+        print(f"[demo] model: {run_dir} already trained ({steps} steps)")
     else:
         torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
         logging.getLogger("webtext.train").setLevel(logging.WARNING)
@@ -48,16 +48,16 @@ def run_demo_step(root: Path, beam_args: list[str] | None = None) -> None:
                 tokens_dir=str(tokens_dir),
                 out_dir=str(run_dir),
                 model="tiny",
-                steps=DEMO_STEPS,
+                steps=steps,
                 batch_tokens=micro_batch * seq_len,
                 micro_batch=micro_batch,
                 seq_len=seq_len,
                 lr=3e-3,
-                warmup_steps=5,
-                eval_interval=DEMO_STEPS // 2,
+                warmup_steps=20,
+                eval_interval=steps // 2,
                 eval_batches=4,
-                ckpt_interval=DEMO_STEPS,
-                log_interval=DEMO_STEPS,
+                ckpt_interval=steps,
+                log_interval=steps,
                 device="cpu",
                 vocab_size=vocab,
                 resume=resume,

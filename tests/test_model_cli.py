@@ -98,12 +98,12 @@ def test_demo_step_trains_and_samples(tmp_path, shared_file, capsys):
         for i, p in enumerate(paras)
     ]
     write_token_shards(tokens, docs)
-    run_demo_step(tmp_path, [])
+    run_demo_step(tmp_path, [], steps=40)  # `webtext demo` trains DEMO_STEPS (test_cli.py)
     out = capsys.readouterr().out
-    assert "[demo] model: tiny GPT-2 trained 30 steps" in out
+    assert "[demo] model: tiny GPT-2 trained 40 steps" in out
     assert out.count("[demo] sample") == 2
-    assert load_checkpoint(tmp_path / "runs" / "demo")["step"] == 30
-    run_demo_step(tmp_path, [])  # a rerun reuses the finished run
+    assert load_checkpoint(tmp_path / "runs" / "demo")["step"] == 40
+    run_demo_step(tmp_path, [], steps=40)  # a rerun reuses the finished run
     assert "already trained" in capsys.readouterr().out
     run = str(tmp_path / "runs" / "demo")
     args = ["sample", run, "--prompt", "The city", "--max-new-tokens", "8", "--seed", "3"]
