@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from beam_jobs.tokenize_job import TokenizeConfig, run_demo_step, run_tokenize
-from model.token_data import load_split_tokens, shard_paths, split_token_counts, tokenizer_dir
+from model.data import TokenDataError, list_token_shards, read_split
 from model.tokenizer import load_tokenizer
 from pipeline import cli, schemas, shards
 from tests.helpers import doc_record
@@ -64,8 +64,8 @@ def test_gpt2_files_end_to_end(tmp_path: Path, corpus_dir: Path, webtext_docs, s
 
     # The tokenizer is saved byte for byte, so training and eval decode with the same files.
     for name in ("encoder.json", "vocab.bpe"):
-        assert (tokenizer_dir(out) / name).read_bytes() == (gpt2 / name).read_bytes()
-    tok = load_tokenizer(tokenizer_dir(out))
+        assert (out / "tokenizer" / name).read_bytes() == (gpt2 / name).read_bytes()
+    tok = load_tokenizer(out / "tokenizer")
 
     texts = {doc_id: (split, text) for doc_id, split, text in webtext_docs}
     rows = _all_rows(out)
@@ -82,15 +82,14 @@ def test_gpt2_files_end_to_end(tmp_path: Path, corpus_dir: Path, webtext_docs, s
     for split in ("train", "val", "test"):
         expected = [t for r in rows if r["split"] == split for t in r["tokens"]]
         assert stats["tokens_per_split"][split] == len(expected)
-        flat = load_split_tokens(out, split)
+        flat = read_split(out, split)
         assert flat.dtype == np.uint16
         assert len(flat) == len(expected)
         assert int((flat == 50256).sum()) == stats["docs_per_split"][split]
         assert sorted(flat.tolist()) == sorted(expected)
-    assert split_token_counts(out) == stats["tokens_per_split"]
 
 
-def test_load_split_tokens_follows_shard_and_row_order(
+def test_read_split_follows_shard_and_row_order(
     tmp_path: Path, corpus_dir: Path, shared_file
 ) -> None:
     out = tmp_path / "tokens"
@@ -98,18 +97,18 @@ def test_load_split_tokens_follows_shard_and_row_order(
         TokenizeConfig(str(corpus_dir), str(out), gpt2_files=str(shared_file("gpt2")), num_shards=3)
     )
     expected: list[int] = []
-    for path in shard_paths(out):
+    for path in list_token_shards(out):
         for row in pq.read_table(path).to_pylist():
             if row["split"] == "val":
                 expected.extend(row["tokens"])
-    assert load_split_tokens(out, "val").tolist() == expected
-    with pytest.raises(ValueError, match="no documents in split 'dev'.*'test', 'train', 'val'"):
-        load_split_tokens(out, "dev")
+    assert read_split(out, "val").tolist() == expected
+    with pytest.raises(ValueError, match="unknown split 'dev'; expected one of"):
+        read_split(out, "dev")
 
 
-def test_load_split_tokens_requires_finished_dir(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="_SUCCESS"):
-        load_split_tokens(tmp_path, "train")
+def test_read_split_requires_finished_dir(tmp_path: Path) -> None:
+    with pytest.raises(TokenDataError, match="incomplete .no _SUCCESS.: rerun `webtext tokenize`"):
+        read_split(tmp_path, "train")
 
 
 def test_trained_vocab_round_trips_and_resumes(
@@ -118,7 +117,7 @@ def test_trained_vocab_round_trips_and_resumes(
     out = tmp_path / "tokens"
     config = TokenizeConfig(str(corpus_dir), str(out), vocab_size=600, num_shards=3)
     assert run_tokenize(config) == "ran"
-    tok = load_tokenizer(tokenizer_dir(out))
+    tok = load_tokenizer(out / "tokenizer")
     assert tok.vocab_size == 600 and tok.eot_id == 599
     texts = {doc_id: text for doc_id, _, text in webtext_docs}
     rows = _all_rows(out)
@@ -132,17 +131,17 @@ def test_trained_vocab_round_trips_and_resumes(
 
     # A killed run (one shard, stats and _SUCCESS missing, a temp file left) resumes: the
     # tokenizer is reused, the missing shard rewritten identically, nothing duplicated.
-    paths = shard_paths(out)
+    paths = list_token_shards(out)
     before = {p.name: p.read_bytes() for p in paths}
-    vocab_before = (tokenizer_dir(out) / "vocab.bpe").read_bytes()
+    vocab_before = ((out / "tokenizer") / "vocab.bpe").read_bytes()
     paths[1].unlink()
     (out / "_SUCCESS").unlink()
     (out / "stats.json").unlink()
     (out / "_tmp-deadbeef-part-00001-of-00003.parquet").write_bytes(b"partial")
     assert run_tokenize(config) == "ran"
-    after = {p.name: p.read_bytes() for p in shard_paths(out)}
+    after = {p.name: p.read_bytes() for p in list_token_shards(out)}
     assert after == before
-    assert (tokenizer_dir(out) / "vocab.bpe").read_bytes() == vocab_before
+    assert ((out / "tokenizer") / "vocab.bpe").read_bytes() == vocab_before
     assert not list(out.glob("_tmp-*"))
     assert shards.read_stats(str(out))["records_out"] == len(webtext_docs)
 
@@ -229,7 +228,7 @@ def test_demo_step(tmp_path: Path, webtext_docs, capsys) -> None:
     assert "[demo] tokenize ->" in printed
     tok = load_tokenizer(tmp_path / "tokens" / "tokenizer")
     assert 300 < tok.vocab_size <= 2000
-    assert len(load_split_tokens(tmp_path / "tokens", "train")) > 10_000
+    assert len(read_split(tmp_path / "tokens", "train")) > 10_000
 
 
 @pytest.mark.slow
@@ -250,8 +249,8 @@ def test_multiprocess_direct_runner(tmp_path: Path, corpus_dir: Path, shared_fil
             num_shards=2,
         )
     )
-    assert [p.read_bytes() for p in shard_paths(out)] == [
-        p.read_bytes() for p in shard_paths(single)
+    assert [p.read_bytes() for p in list_token_shards(out)] == [
+        p.read_bytes() for p in list_token_shards(single)
     ]
 
 
