@@ -307,6 +307,13 @@ def build_partitioned_filter(
         f"{n:,}", config.fp_rate, partitions, f"{params.num_bits:,}", params.num_bits / 8e6,
         params.num_hashes, len(todo), partitions - len(todo),
     )  # fmt: skip
+    floor = part.double_hashing_floor(params)
+    if floor > config.fp_rate:
+        log.warning(
+            "partitions of %s bits are small enough that double hashing adds ~%.2g to the "
+            "false-positive rate (target %g): use fewer partitions for a corpus this size",
+            f"{params.num_bits:,}", floor, config.fp_rate,
+        )  # fmt: skip
     if todo or not counts_path.is_file():
         inputs = shards.list_shards(config.corpus_dir)
         with beam.Pipeline(options=PipelineOptions(beam_args or [])) as p:

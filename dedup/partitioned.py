@@ -27,6 +27,19 @@ Sizing. Every partition is sized for ceil(n / P) items at the same target rate p
 more). With uniform routing a partition receives n / P items give or take sqrt(n / P), a
 relative spread of 1e-4 at WebText scale, and the expected n is an over-estimate anyway.
 
+A floor under the false-positive rate: double hashing (probe i = a + i b mod m) lets two items
+share most of their probes when their steps are equal or opposite (b' = +-b) and their starts
+lie on the same line (a' = a + t b, |t| < k): such a pair shares k - |t| probes. A random item
+is such a neighbour of a query with probability about 2 (2k - 1) / m**2, and the query is then a
+false positive when its |t| other probes are set, so the rate has an extra term of about
+2 n_i (1 + f) / ((1 - f) m_i**2) ~ 0.16 / m_i at the design fill f = 1/2 (the formulas
+(1 - e^(-kn/m))^k and fill^k leave it out). It concerns every filter of this format, and grows
+with P because each partition is smaller: below m_i ~ 1.6e8 bits (20 MB, ~4M 8-grams a
+partition) it exceeds p / 10 at p = 1e-8. At WebText scale (m = 3e11 bits) any P up to 1024
+stays far under it; on small test corpora it is visible (observed: 1 hit in 1M random 8-grams
+with P = 8 partitions of 480k bits, where this term predicts 0.16 and fill^k 5e-6).
+:func:`double_hashing_floor` computes it and the Beam build logs a warning when it exceeds p.
+
 Files. Partition i of P is ``part-{i:05d}-of-{P:05d}.bloom``, an ordinary filter file whose
 header also names its index, P and the routing scheme; ``manifest.json`` beside them (written
 last, after every partition) records P, the scheme, n, p and the partitions' parameters. Loading
@@ -144,6 +157,15 @@ def partition_params(
     return BloomParams.for_capacity(
         math.ceil(expected_items / partitions), fp_rate, ngram=ngram, seed=seed
     )
+
+
+def double_hashing_floor(params: BloomParams, fill: float = 0.5) -> float:
+    """The extra false-positive rate of double hashing over fill^k for one filter with these
+    parameters, loaded to its capacity (module docstring): 2 n (1 + f) / ((1 - f) m^2)."""
+    if not 0.0 <= fill < 1.0:
+        raise BloomError(f"fill ratio must be in [0, 1), got {fill}")
+    m, n = params.num_bits, params.expected_items
+    return 2 * n * (1 + fill) / ((1 - fill) * m * m)
 
 
 def partition_file_name(index: int, partitions: int) -> str:

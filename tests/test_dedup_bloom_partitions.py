@@ -54,7 +54,10 @@ def test_routing_is_deterministic_in_range_and_invertible(hashes, partitions):
         assert ((p << (64 - r)) | (x >> r) if r else x) == h
     grouped = part.group_by_partition(arr, partitions)
     assert grouped.bounds[0] == 0 and grouped.bounds[-1] == len(arr)
-    for index in range(partitions):
+    sizes = np.diff(grouped.bounds)
+    assert np.array_equal(sizes, np.bincount(pid, minlength=partitions))
+    assert [i for i, _ in grouped.nonempty()] == sorted(set(pid.tolist()))
+    for index in sorted(set(pid.tolist())):
         members = grouped.order[grouped.bounds[index] : grouped.bounds[index + 1]]
         assert (pid[members] == index).all()
         assert np.array_equal(grouped.partition(index), local[members])
@@ -374,3 +377,20 @@ def test_cli_partitions_verify_and_errors(corpus, runs, tmp_path, capsys):
     assert rc == 0
     assert "WebText train" in capsys.readouterr().out
     assert (tmp_path / "o2" / "filters" / "part-00001-of-00002.bloom").is_file()
+
+
+def test_double_hashing_floor_shows_at_small_partitions():
+    """The extra false positives of double hashing (neighbours with b' = +-b on the same line)
+    are measurable when a filter is tiny: observed hits agree with fill^k plus the floor, and
+    are far above fill^k alone. With a large m the floor vanishes."""
+    n, p = 500, 1e-10  # m = 24k bits: fill^k predicts 3e-4 hits in 3M queries, the floor ~15
+    pb = part.PartitionedBloom.empty(n, p, 1)
+    pb.add_hashes(random_items(n, 21))
+    queries = 3_000_000
+    hits = int(pb.contains_hashes(random_items(queries, 22)).sum())
+    fill = pb.fill_ratio()
+    floor = part.double_hashing_floor(pb.parts[0].params, fill) * n / pb.params.expected_items
+    expected = (pb.estimated_fp_rate() + floor) * queries
+    assert abs(hits - expected) <= 4 * math.sqrt(expected) + 1, (hits, expected)
+    assert hits >= 5 > 1000 * pb.estimated_fp_rate() * queries
+    assert part.double_hashing_floor(BloomParams.for_capacity(8 * 10**9 // 64, 1e-8)) < 1e-10
