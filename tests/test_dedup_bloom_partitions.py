@@ -394,3 +394,20 @@ def test_double_hashing_floor_shows_at_small_partitions():
     assert abs(hits - expected) <= 4 * math.sqrt(expected) + 1, (hits, expected)
     assert hits >= 5 > 1000 * pb.estimated_fp_rate() * queries
     assert part.double_hashing_floor(BloomParams.for_capacity(8 * 10**9 // 64, 1e-8)) < 1e-10
+
+
+def test_rerun_with_every_partition_built_runs_no_pipeline(corpus, runs, tmp_path):
+    """Killed after the last partition and the counts were written (before the manifest): the
+    rerun rebuilds nothing, not even the counts, and finishes with the same results."""
+    out = tmp_path / "done"
+    shutil.copytree(corpus / "out4", out)
+    for name in ("_SUCCESS", "sets.json", "table.txt"):
+        (out / name).unlink()
+    (out / "filters" / "manifest.json").unlink()
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "filters").iterdir()}
+    config = OverlapConfig(**{**config_for(corpus, "unused", 4).__dict__, "out_dir": str(out)})
+    results = run_overlap(config, BEAM)
+    after = {p.name: p.stat().st_mtime_ns for p in (out / "filters").iterdir()}
+    assert {k: after[k] for k in before} == before
+    assert "manifest.json" in after
+    assert format_table(results) == format_table(runs[4])
