@@ -1,11 +1,22 @@
 """`webtext overlap`: the 8-gram Bloom filter of a corpus split (a Beam job) and the overlap
 of test sets with it (plain Python).
 
-Filter build (Beam): corpus shard paths -> ParDo: one full-size filter per shard, saved as a
-file -> CombineGlobally(ToList) -> one OR-merge streaming over the partial files. The partial
-filters travel as file paths, not as bit arrays (a filter for 8G 8-grams is 38 GB: far too big
-to pass through a shuffle), and a partial file already written by an interrupted run with the
-same parameters is reused.
+Filter build (Beam), one filter (--filter-partitions 1, the default): corpus shard paths ->
+ParDo: one full-size filter per shard, saved as a file -> CombineGlobally(ToList) -> one OR-merge
+streaming over the partial files. The partial filters travel as file paths, not as bit arrays (a
+filter for 8G 8-grams is 38 GB: far too big to pass through a shuffle), and a partial file
+already written by an interrupted run with the same parameters is reused. Every worker holds m
+bits.
+
+Filter build, P partitions by hash range (--filter-partitions P, a power of two; routing and
+sizing in dedup.partitioned): corpus shard paths -> ParDo: hash the split's 8-grams, route each
+batch of ~1M hashes by partition and emit (partition, uint64 array of its local items) -> Flatten
+with one empty array per partition (so every partition is built, even one no 8-gram reached) ->
+GroupByKey on the partition -> ParDo: one filter of m / P bits per partition, written atomically
+to filters/part-XXXXX-of-YYYYY.bloom. A partition file already complete with the same parameters
+is kept on rerun and its hashes are dropped before the shuffle. The counts travel on a tagged
+output to one CombineGlobally; the driver writes filters/manifest.json last, after checking every
+partition file. No worker holds more than m / P bits (plus one batch of hashes).
 
 Queries (plain Python): test sets are small (MBs) next to the corpus, and one process with the
 merged filter memory-mapped answers them at millions of 8-grams a second; per-document results
@@ -13,8 +24,11 @@ go to documents/ (Parquet, stage conventions), per-set results to sets.json, the
 table to table.txt, and the verification (1M random 8-grams) to verify.json.
 
 Output directory:
-  filters/reference.bloom   the merged filter (header + bits)
-  filters/partial/*.bloom   per-shard filters (removed after the merge)
+  filters/reference.bloom   the merged filter (header + bits)               (P = 1)
+  filters/partial/*.bloom   per-shard filters (removed after the merge)     (P = 1)
+  filters/part-*-of-*.bloom one filter per hash range                       (P > 1)
+  filters/manifest.json     P, routing scheme, parameters (written last)    (P > 1)
+  filters/reference.json    counts of the indexed split (documents, 8-grams)
   documents/                per-(test set, reference, document) rows, stats.json, _SUCCESS
   sets.json  table.txt  verify.json  _job.json  _SUCCESS
 """
@@ -29,12 +43,23 @@ from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
+import numpy as np
 import pyarrow.parquet as pq
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_jobs.stage_io import input_fingerprint
 from dedup import overlap
-from dedup.bloom import BloomError, BloomFilter, BloomParams, merge_files, read_header
+from dedup import partitioned as part
+from dedup import text as textmod
+from dedup.bloom import (
+    BloomError,
+    BloomFilter,
+    BloomParams,
+    hashing_kernels,
+    merge_files,
+    ngram_hashes_normalised,
+    read_header,
+)
 from eval.testsets import TestSetSpec, parse_test_specs, read_test_set
 from pipeline import schemas, shards
 from pipeline.stats import StageStats
@@ -43,6 +68,7 @@ log = logging.getLogger(__name__)
 CHARS_PER_NGRAM_ESTIMATE = (
     4.0  # English averages ~5.5 normalised bytes per word: n is overestimated
 )
+SHIP_BATCH_ITEMS = 1 << 20  # 8-gram hashes routed and shipped per batch (8 MB)
 
 
 @dataclass(frozen=True)
@@ -57,9 +83,12 @@ class OverlapConfig:
     expected_ngrams: int | None = None  # default: estimated from the split's character count
     verify_queries: int = 1_000_000
     ngram: int = 8
+    filter_partitions: int = 1  # P: the filter is built as P filters, one per hash range
 
     def params(self) -> dict[str, Any]:
-        return {
+        # P = 1 leaves the job spec (and so _job.json) exactly as before partitions existed.
+        extra = {"filter_partitions": self.filter_partitions} if self.filter_partitions != 1 else {}
+        return extra | {
             "split": self.split,
             "fp_rate": self.fp_rate,
             "expected_ngrams": self.expected_ngrams,
@@ -133,9 +162,14 @@ class BuildShardFilter(beam.DoFn):
 def build_reference_filter(
     config: OverlapConfig, beam_args: list[str] | None = None
 ) -> tuple[Path, dict[str, int]]:
-    """Build (or reuse) out_dir/filters/reference.bloom from the corpus split."""
-    inputs = shards.list_shards(config.corpus_dir)
+    """Build (or reuse) the corpus split's filter: out_dir/filters/reference.bloom, or with
+    filter_partitions > 1 the partition files and out_dir/filters/manifest.json. Returns the
+    path to load (dedup.partitioned.load_filter takes either) and the split's counts."""
+    part.check_partition_count(config.filter_partitions)
     n = config.expected_ngrams or estimate_ngrams(config.corpus_dir, config.split)
+    if config.filter_partitions > 1:
+        return build_partitioned_filter(config, n, beam_args)
+    inputs = shards.list_shards(config.corpus_dir)
     params = BloomParams.for_capacity(n, config.fp_rate, ngram=config.ngram)
     filters = Path(config.out_dir) / "filters"
     partial = filters / "partial"
@@ -163,6 +197,158 @@ def build_reference_filter(
         leftover.unlink()
     partial.rmdir()
     return final, counts
+
+
+class HashShardByPartition(beam.DoFn):
+    """A corpus shard -> (partition, uint64 array of its local items) for each partition still
+    to build, in batches of about SHIP_BATCH_ITEMS hashes (one element per batch and partition,
+    not per 8-gram); the shard's counts (documents, 8-grams, documents shorter than one 8-gram)
+    go to the "counts" output."""
+
+    COUNTS = "counts"
+
+    def __init__(
+        self,
+        params: BloomParams,
+        partitions: int,
+        split: str,
+        todo: list[int],
+        batch_items: int = SHIP_BATCH_ITEMS,
+    ) -> None:
+        self.params = params
+        self.partitions = partitions
+        self.split = split
+        self.todo = sorted(todo)
+        self.batch_items = batch_items
+
+    def setup(self) -> None:
+        self._kernels = hashing_kernels()
+        self._wanted = np.zeros(self.partitions, dtype=bool)
+        self._wanted[self.todo] = True
+
+    def process(self, shard_path: str) -> Iterable[Any]:
+        counts = {"documents": 0, "ngrams": 0, "documents_shorter_than_ngram": 0}
+        pending: list[np.ndarray] = []
+        size = 0
+        for text in _iter_split_texts(shard_path, self.split):
+            grams = ngram_hashes_normalised(
+                textmod.normalised_codepoints(text),
+                self.params.seed,
+                self.params.ngram,
+                kernels=self._kernels,
+            )
+            counts["documents"] += 1
+            counts["ngrams"] += len(grams)
+            if len(grams) == 0:
+                counts["documents_shorter_than_ngram"] += 1
+                continue
+            pending.append(grams)
+            size += len(grams)
+            if size >= self.batch_items:
+                yield from self._route(pending)
+                pending, size = [], 0
+        yield from self._route(pending)
+        yield beam.pvalue.TaggedOutput(self.COUNTS, counts)
+
+    def _route(self, pending: list[np.ndarray]) -> Iterable[tuple[int, np.ndarray]]:
+        if not pending:
+            return
+        grouped = part.group_by_partition(np.concatenate(pending), self.partitions)
+        for index, local in grouped.nonempty():
+            if self._wanted[index]:
+                yield index, local.copy()  # its own buffer: not a view of the whole batch
+
+
+class BuildPartitionFilter(beam.DoFn):
+    """(partition, its batches of local items) -> that partition's filter (m / P bits), written
+    atomically to filters_dir/part-XXXXX-of-YYYYY.bloom; yields (partition, items inserted)."""
+
+    def __init__(self, params: BloomParams, partitions: int, filters_dir: str) -> None:
+        self.params = params
+        self.partitions = partitions
+        self.filters_dir = filters_dir
+
+    def process(self, element: tuple[int, Iterable[np.ndarray]]) -> Iterable[tuple[int, int]]:
+        index, batches = element
+        bloom = BloomFilter(self.params)
+        for batch in batches:
+            if len(batch):
+                bloom.add_hashes(batch)
+        path = Path(self.filters_dir) / part.partition_file_name(index, self.partitions)
+        bloom.save(path, extra=part.partition_header(index, self.partitions))
+        log.info("partition %d of %d: %s items -> %s", index, self.partitions,
+                 f"{bloom.items_inserted:,}", path)  # fmt: skip
+        yield index, bloom.items_inserted
+
+
+def build_partitioned_filter(
+    config: OverlapConfig, n: int, beam_args: list[str] | None = None
+) -> tuple[Path, dict[str, int]]:
+    """The partitioned build (see the module docstring). Partition files already complete
+    with these parameters are kept; when all are there and the counts too, no pipeline runs."""
+    partitions = config.filter_partitions
+    params = part.partition_params(n, config.fp_rate, partitions, ngram=config.ngram)
+    manifest = part.Manifest(partitions, n, config.fp_rate, params)
+    filters = Path(config.out_dir) / "filters"
+    filters.mkdir(parents=True, exist_ok=True)
+    shards.clean_temporaries(str(filters))
+    counts_path = filters / "reference.json"
+    (filters / part.MANIFEST_NAME).unlink(missing_ok=True)  # written again once all are there
+    todo = [
+        i
+        for i in range(partitions)
+        if not part.reusable_partition(
+            filters / part.partition_file_name(i, partitions), params, i, partitions
+        )
+    ]
+    log.info(
+        "filter for %s 8-grams at p=%g in %d partitions of %s bits (%.1f MB) each, %d probes; "
+        "%d to build, %d kept from an earlier run",
+        f"{n:,}", config.fp_rate, partitions, f"{params.num_bits:,}", params.num_bits / 8e6,
+        params.num_hashes, len(todo), partitions - len(todo),
+    )  # fmt: skip
+    floor = part.double_hashing_floor(params)
+    if floor > config.fp_rate:
+        log.warning(
+            "partitions of %s bits are small enough that double hashing adds ~%.2g to the "
+            "false-positive rate (target %g): use fewer partitions for a corpus this size",
+            f"{params.num_bits:,}", floor, config.fp_rate,
+        )  # fmt: skip
+    if todo or not counts_path.is_file():
+        inputs = shards.list_shards(config.corpus_dir)
+        with beam.Pipeline(options=PipelineOptions(beam_args or [])) as p:
+            hashed = (
+                p
+                | "Shards" >> beam.Create(inputs)
+                | "HashByPartition"
+                >> beam.ParDo(
+                    HashShardByPartition(params, partitions, config.split, todo)
+                ).with_outputs(HashShardByPartition.COUNTS, main="hashes")
+            )
+            every = p | "EveryPartition" >> beam.Create(
+                [(i, np.empty(0, dtype=np.uint64)) for i in todo]
+            )
+            _ = (
+                (hashed.hashes, every)
+                | "WithEmpty" >> beam.Flatten()
+                | "ByPartition" >> beam.GroupByKey()
+                | "BuildPartitions"
+                >> beam.ParDo(BuildPartitionFilter(params, partitions, str(filters)))
+            )
+            _ = (
+                hashed[HashShardByPartition.COUNTS]
+                | "SumCounts" >> beam.CombineGlobally(_sum_counts)
+                | "WriteCounts" >> beam.Map(_write_counts, str(counts_path))
+            )
+    for i in range(partitions):  # names the first missing or wrong file
+        part.check_partition_file(
+            filters / part.partition_file_name(i, partitions), params, i, partitions
+        )
+    return manifest.write(filters), json.loads(counts_path.read_text())
+
+
+def _write_counts(counts: dict[str, int], path: str) -> None:
+    shards.write_json_atomic(path, counts)
 
 
 def _merge_partials(parts: list[tuple[str, dict[str, int]]], final: str, counts_path: str) -> None:
@@ -197,6 +383,7 @@ def run_overlap(
 ) -> list[overlap.SetOverlap]:
     """Build the reference filter, measure every test set, write the outputs. Returns the
     per-set results (also when the directory was already complete: read back from it)."""
+    part.check_partition_count(config.filter_partitions)  # before claiming the output
     tests = parse_test_specs(config.tests)
     own = {s.name: s for s in parse_test_specs(config.own_train)}
     unknown = sorted(set(own) - {t.name for t in tests})
@@ -217,8 +404,8 @@ def run_overlap(
         return read_results(config.out_dir)
 
     reference_path, counts = build_reference_filter(config, beam_args)
-    reference = BloomFilter.load(reference_path, mmap=True)
-    refs: list[tuple[str, BloomFilter, list[str]]] = [
+    reference = part.load_filter(reference_path, mmap=True)
+    refs: list[tuple[str, BloomFilter | part.PartitionedBloom, list[str]]] = [
         (config.reference_name, reference, [t.name for t in tests])
     ]
     for name, s in own.items():
@@ -242,7 +429,7 @@ def write_results(
     out_dir: str,
     results: list[overlap.SetOverlap],
     counts: dict[str, int],
-    reference: BloomFilter,
+    reference: BloomFilter | part.PartitionedBloom,
     verification: overlap.Verification | None,
 ) -> None:
     docs_dir = shards.join(out_dir, "documents")
@@ -268,11 +455,18 @@ def write_results(
     shards.write_shard(docs_dir, shards.shard_name(0, 1), rows, schemas.OVERLAP_DOCS)
     shards.finish_output(docs_dir, {**stats.to_dict(), "stage": "overlap-documents"})
     p = reference.params
+    # Only a partitioned filter says so: sets.json of P = 1 stays as it always was.
+    partitions = (
+        {"partitions": reference.partitions, "routing": part.ROUTING_SCHEME}
+        if isinstance(reference, part.PartitionedBloom)
+        else {}
+    )
     shards.write_json_atomic(
         shards.join(out_dir, "sets.json"),
         {
             "sets": [r.summary() for r in results],
-            "reference_filter": {
+            "reference_filter": partitions
+            | {
                 "split_counts": counts,
                 "num_bits": p.num_bits,
                 "num_hashes": p.num_hashes,

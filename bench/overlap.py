@@ -15,7 +15,14 @@ alternating run by run, so that both see the same machine load; each figure is t
 --repeat runs, as wall-clock time and as this thread's CPU time (time.thread_time: the time the
 work had a core, which on a shared, overloaded VM is the fairer "per core" figure).
 
+With --partitions P it also compares the filter partitioned by hash range (dedup.partitioned,
+`webtext overlap --filter-partitions P`) with one filter on the same data: query throughput for
+P = 1 and P, and the peak memory (tracemalloc: numpy's allocations) of building the whole filter
+vs one partition, each fed 8-gram hashes in batches as the Beam workers are.
+--partitions-only skips everything else (a short run).
+
 Usage: python bench/overlap.py [--data ../shared/data] [--big-items 20000000] [--repeat 7]
+                               [--partitions 8 [--partitions-only]]
 """
 
 from __future__ import annotations
@@ -33,12 +40,14 @@ import json  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
 import time  # noqa: E402
+import tracemalloc  # noqa: E402
 
 import numpy as np  # noqa: E402
 import xxhash  # noqa: E402
 
 sys.path.insert(0, str(_BENCH.parent))
 
+from dedup import partitioned as part  # noqa: E402
 from dedup import text as T  # noqa: E402
 from dedup.bloom import BloomFilter, BloomParams, resolve_backend  # noqa: E402
 from dedup.overlap import format_verification, verify  # noqa: E402
@@ -133,6 +142,96 @@ def compare_backends(params: BloomParams, grams, test_grams, test_norm, repeat: 
         )
 
 
+def peak_bytes(fn) -> tuple[int, object]:
+    """Peak bytes allocated (tracemalloc, which sees numpy's buffers) while fn runs."""
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    try:
+        out = fn()
+        return tracemalloc.get_traced_memory()[1], out
+    finally:
+        tracemalloc.stop()
+
+
+def compare_partitions(grams, test_grams, test_norm, partitions: int, sizes, repeat: int) -> None:
+    """P = 1 vs P partitions on the same 8-grams: query throughput (alternating runs, best of
+    `repeat`) and peak memory of building the whole filter vs one partition."""
+    batch = 1 << 20  # as beam_jobs.overlap_job.SHIP_BATCH_ITEMS
+    print(
+        f"\nfilter partitioned by hash range: P = 1 vs P = {partitions}, same 8-grams "
+        f"({len(grams):,} inserted; queries: {len(test_grams):,} test 8-grams, mostly absent); "
+        f"backend {resolve_backend()}; best of {repeat} alternating runs; "
+        f"load now {os.getloadavg()[0]:.2f}"
+    )
+    print(
+        f"{'':44s} {'P=1 wall':>11s} {f'P={partitions} wall':>11s} {'P=1 CPU':>11s} "
+        f"{f'P={partitions} CPU':>11s}  P/1 (CPU)"
+    )
+    for n in sizes:
+        filters = {}
+        for p in (1, partitions):
+            f = part.PartitionedBloom.empty(n, 1e-8, p)
+            f.add_hashes(grams)
+            f.contains_hashes(test_grams[:1000])  # compile / warm up
+            filters[p] = f
+        answers = {p: f.contains_hashes(test_grams) for p, f in filters.items()}
+        assert np.array_equal(answers[1], answers[partitions])
+        mb = filters[1].params.num_bits / 8e6
+        for label, count, make in (
+            ("query hashes (absent)", len(test_grams), lambda f: lambda: f.contains_hashes(test_grams)),
+            ("query hashes (present)", len(grams), lambda f: lambda: f.contains_hashes(grams)),
+            ("hash + probe, normalised text in", len(test_grams),
+             lambda f: lambda: f.query_normalised(test_norm)),
+        ):  # fmt: skip
+            r = side_by_side({p: make(f) for p, f in filters.items()}, repeat)
+            (w1, c1, _), (wp, cp, _) = r[1], r[partitions]
+            print(
+                f"{f'{label}, m = {mb:.0f} MB':44s} {rate(count, w1)} {rate(count, wp)} "
+                f"{rate(count, c1)} {rate(count, cp)}  x{c1 / cp:.2f}"
+            )
+
+    n = max(sizes)
+    whole = BloomParams.for_capacity(n, 1e-8)
+    one = part.partition_params(n, 1e-8, partitions)
+
+    def build_whole() -> int:
+        f = BloomFilter(whole)
+        for begin in range(0, len(grams), batch):
+            f.add_hashes(grams[begin : begin + batch])
+        return f.items_inserted
+
+    # The worker of partition 0 receives that partition's local items, batch by batch.
+    local0 = [
+        part.group_by_partition(grams[b : b + batch], partitions).partition(0).copy()
+        for b in range(0, len(grams), batch)
+    ]
+
+    def build_partition() -> int:
+        f = BloomFilter(one)
+        for items in local0:
+            f.add_hashes(items)
+        return f.items_inserted
+
+    def route_batches() -> int:  # the shard side: route each batch, keep nothing
+        return sum(
+            len(part.group_by_partition(grams[b : b + batch], partitions).items)
+            for b in range(0, len(grams), batch)
+        )
+
+    peak_whole, _ = peak_bytes(build_whole)
+    peak_part, _ = peak_bytes(build_partition)
+    peak_route, _ = peak_bytes(route_batches)
+    print(
+        f"peak memory, filter sized for {n:,} 8-grams at p = 1e-8 "
+        f"(tracemalloc; hashes arrive in batches of {batch:,}):\n"
+        f"  build the whole filter ({whole.num_bits / 8e6:.1f} MB of bits):        "
+        f"{peak_whole / 1e6:8.1f} MB\n"
+        f"  build one of {partitions} partitions ({one.num_bits / 8e6:.1f} MB of bits):"
+        f"     {peak_part / 1e6:8.1f} MB\n"
+        f"  route a shard's hashes to partitions (per batch):  {peak_route / 1e6:8.1f} MB"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -147,6 +246,15 @@ def main() -> None:
         "--python-sample", type=int, default=300_000, help="8-grams for the slow Python baselines"
     )
     ap.add_argument("--repeat", type=int, default=7, help="runs per backend (best is reported)")
+    ap.add_argument(
+        "--partitions",
+        type=int,
+        default=0,
+        help="also compare P partitions with one filter (a power of two; 0: skip)",
+    )
+    ap.add_argument(
+        "--partitions-only", action="store_true", help="run only the --partitions comparison"
+    )
     args = ap.parse_args()
     data = Path(args.data)
 
@@ -179,6 +287,11 @@ def main() -> None:
     print(f"\n8-grams: {n:,} in the train text, {len(test_grams):,} in the test text")
     print(f"normalise (raw text -> normalised bytes)   {mb_train / t_norm:8.1f} MB/s")
     print(f"hash (normalised -> 8-gram hashes)         {rate(n, t_hash)}")
+    if args.partitions:
+        sizes = sorted({n, args.big_items} - {0})
+        compare_partitions(grams, test_grams, test_norm, args.partitions, sizes, args.repeat)
+        if args.partitions_only:
+            return
 
     # --- the Bloom filter ----------------------------------------------------------------
     params = BloomParams.for_capacity(n, 1e-8)

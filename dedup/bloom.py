@@ -41,6 +41,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -168,6 +169,34 @@ def resolve_backend(backend: str = "auto") -> str:
     return backend
 
 
+class NgramFilter(Protocol):
+    """What the overlap queries need of a filter: BloomFilter, and the partitioned filter of
+    dedup.partitioned, which answers the same questions from P filters."""
+
+    params: BloomParams
+
+    @property
+    def items_inserted(self) -> int: ...
+
+    def contains_hashes(self, items: np.ndarray) -> np.ndarray: ...
+
+    def query_normalised(self, data: np.ndarray | str) -> np.ndarray: ...
+
+    def query_text(self, text: str) -> tuple[int, int]: ...
+
+    def fill_ratio(self) -> float: ...
+
+    def estimated_fp_rate(self) -> float: ...
+
+    def estimated_distinct_items(self) -> float: ...
+
+
+def hashing_kernels(backend: str = "auto") -> object | None:
+    """The compiled kernels module when `backend` resolves to numba, else None (numpy): the
+    `kernels` argument of :func:`ngram_hashes_normalised`."""
+    return _kernels_or_none() if resolve_backend(backend) == "numba" else None
+
+
 class BloomFilter:
     """k-probe Bloom filter over uint64 item hashes. See the module docstring."""
 
@@ -280,12 +309,9 @@ class BloomFilter:
     def ngram_hashes_normalised(self, data: np.ndarray | str) -> np.ndarray:
         """The 8-gram hashes (this filter's seed and n) of a normalised text, given as the
         code points of dedup.text.normalised_codepoints or as a normalised str."""
-        if isinstance(data, str):
-            data = textmod.str_to_codepoints(data)
-        seed, n = self.params.seed, self.params.ngram
-        if self._kernels is not None:
-            return self._kernels.ngram_hashes(self._kernels.word_hashes(data, seed), n)
-        return textmod.ngram_hashes(textmod.word_hashes_normalised(data, seed), n)
+        return ngram_hashes_normalised(
+            data, self.params.seed, self.params.ngram, kernels=self._kernels
+        )
 
     def query_normalised(self, data: np.ndarray | str) -> np.ndarray:
         """One answer per 8-gram of a normalised text (code points or str): is it (possibly)
@@ -348,16 +374,18 @@ class BloomFilter:
         return self
 
     # -- files ------------------------------------------------------------------------------
-    def header_bytes(self) -> bytes:
-        return _header_for(self.params, self.items_inserted)
+    def header_bytes(self, extra: dict[str, Any] | None = None) -> bytes:
+        return _header_for(self.params, self.items_inserted, extra)
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write header + bits to a temporary sibling, then rename (atomic)."""
+    def save(self, path: str | os.PathLike, *, extra: dict[str, Any] | None = None) -> None:
+        """Write header + bits to a temporary sibling, then rename (atomic). `extra` adds
+        JSON-serialisable keys to the header (a partition's index and routing scheme, see
+        dedup.partitioned); without it the file is what this format has always been."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"_tmp-{uuid.uuid4().hex}-{path.name}")
         with open(tmp, "wb") as f:
-            f.write(self.header_bytes())
+            f.write(self.header_bytes(extra))
             f.write(memoryview(self.bits))
         os.replace(tmp, path)
 
@@ -393,6 +421,12 @@ class BloomFilter:
 
 def read_header(path: str | os.PathLike) -> tuple[BloomParams, int, int]:
     """(params, items inserted, offset of the bits) of a filter file, checking its size."""
+    params, items, offset, _ = read_header_meta(path)
+    return params, items, offset
+
+
+def read_header_meta(path: str | os.PathLike) -> tuple[BloomParams, int, int, dict[str, Any]]:
+    """read_header, plus the header's whole JSON object (with any `extra` keys of save)."""
     path = Path(path)
     if not path.is_file():
         raise BloomError(f"{path}: no such filter file")
@@ -426,7 +460,7 @@ def read_header(path: str | os.PathLike) -> tuple[BloomParams, int, int]:
             f"{path}: truncated or corrupt: {size} bytes, expected {expected} "
             f"for {params.num_bits} bits"
         )
-    return params, items, offset
+    return params, items, offset, meta
 
 
 def merge_files(
@@ -467,9 +501,26 @@ def merge_files(
     return params
 
 
-def _header_for(params: BloomParams, items: int) -> bytes:
-    meta = json.dumps({"params": asdict(params), "items_inserted": items}, sort_keys=True).encode(
-        "utf-8"
-    )
+def ngram_hashes_normalised(
+    data: np.ndarray | str, seed: int = 0, n: int = 8, *, kernels: object | None = None
+) -> np.ndarray:
+    """The n-gram hashes of a normalised text (code points of dedup.text.normalised_codepoints
+    or a normalised str): with the compiled kernels when given (`_kernels_or_none()`), else
+    numpy; both give the same hashes."""
+    if isinstance(data, str):
+        data = textmod.str_to_codepoints(data)
+    if kernels is not None:
+        return kernels.ngram_hashes(kernels.word_hashes(data, seed), n)
+    return textmod.ngram_hashes(textmod.word_hashes_normalised(data, seed), n)
+
+
+def _header_for(params: BloomParams, items: int, extra: dict[str, Any] | None = None) -> bytes:
+    fields: dict[str, Any] = {"params": asdict(params), "items_inserted": items}
+    if extra:
+        clash = set(extra) & set(fields)
+        if clash:
+            raise BloomError(f"extra header keys {sorted(clash)} would overwrite the format's own")
+        fields.update(extra)
+    meta = json.dumps(fields, sort_keys=True).encode("utf-8")
     head = MAGIC + struct.pack("<II", FORMAT_VERSION, len(meta)) + meta
     return head + b" " * ((-len(head)) % _HEADER_ALIGN)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dedup import text as textmod
-from dedup.bloom import BloomFilter, theoretical_fp_rate
+from dedup.bloom import NgramFilter, theoretical_fp_rate
 
 
 @dataclass
@@ -65,7 +65,7 @@ class SetOverlap:
 
 
 def measure(
-    bloom: BloomFilter, test_set: str, reference: str, docs: Sequence[tuple[str, str]]
+    bloom: NgramFilter, test_set: str, reference: str, docs: Sequence[tuple[str, str]]
 ) -> SetOverlap:
     """Overlap of each (key, text) document with the filter."""
     result = SetOverlap(test_set, reference)
@@ -139,7 +139,7 @@ class Verification:
         return abs(self.false_positives - expected) <= 4 * math.sqrt(expected) + 1
 
 
-def verify(bloom: BloomFilter, queries: int = 1_000_000, seed: int = 12345) -> Verification:
+def verify(bloom: NgramFilter, queries: int = 1_000_000, seed: int = 12345) -> Verification:
     """Query random 8-grams (absent by construction) and compare the false positives seen
     with theory."""
     if queries < 1:

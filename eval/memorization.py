@@ -23,14 +23,14 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 
 from dedup import text as textmod
-from dedup.bloom import BloomFilter, BloomParams
+from dedup.bloom import BloomFilter, BloomParams, NgramFilter
 
 
 def word_hash_arrays(texts: Sequence[str]) -> list[np.ndarray]:
     return [textmod.word_hashes(t) for t in texts]
 
 
-def ngram_share(bloom: BloomFilter, words: np.ndarray) -> tuple[int, int]:
+def ngram_share(bloom: NgramFilter, words: np.ndarray) -> tuple[int, int]:
     """(8-grams of the text, how many the filter holds)."""
     grams = textmod.ngram_hashes(words, bloom.params.ngram)
     return len(grams), int(bloom.contains_hashes(grams).sum()) if len(grams) else 0

@@ -308,7 +308,7 @@ def _corpus_texts(corpus_dir: Path, splits: set[str]) -> list[tuple[str, str]]:
 
 def memorization(inp: ReportInputs) -> dict[str, Any]:
     from dedup import text as textmod
-    from dedup.bloom import BloomFilter
+    from dedup.partitioned import find_reference_filter, load_filter
     from eval import memorization as mem
     from model.checkpoint import CheckpointError
     from model.sample import SamplingConfig, generate, load_run_model
@@ -339,9 +339,10 @@ def memorization(inp: ReportInputs) -> dict[str, Any]:
     for i, words in enumerate(sample_words):  # held-out doc i, cut to sample i's length
         held_words.append(textmod.word_hashes(held[i % len(held)])[: max(len(words), 8)])
     train_words = mem.word_hash_arrays(train)
-    bloom_path = (inp.overlap_dir / "filters" / "reference.bloom") if inp.overlap_dir else None
-    if bloom_path is not None and bloom_path.exists():
-        bloom, bloom_source = BloomFilter.load(bloom_path, mmap=True), str(bloom_path)
+    # One filter (reference.bloom) or a partitioned one (manifest.json): the same answers.
+    bloom_path = find_reference_filter(inp.overlap_dir / "filters") if inp.overlap_dir else None
+    if bloom_path is not None:
+        bloom, bloom_source = load_filter(bloom_path, mmap=True), str(bloom_path)
     else:
         n = sum(max(0, len(w) - 7) for w in train_words)
         bloom, bloom_source = mem.bloom_from_texts(train_words, n), "built from the corpus"

@@ -50,6 +50,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=1_000_000,
         help="random 8-grams queried to check the false-positive rate (0: skip)",
     )
+    p.add_argument(
+        "--filter-partitions",
+        type=int,
+        default=1,
+        metavar="P",
+        help="build the filter as P filters, one per hash range (a power of two): no worker "
+        "holds more than 1/P of the bits; the answers are the same (default: 1, one filter)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output dir")
     p.set_defaults(handler=_run_overlap)
 
@@ -57,7 +65,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "overlap-verify",
         help="query random 8-grams against a saved filter; print observed vs theoretical FP rate",
     )
-    v.add_argument("filter", metavar="FILTER", help="a .bloom file (OVERLAP_DIR/filters/...)")
+    v.add_argument(
+        "filter",
+        metavar="FILTER",
+        help="a .bloom file, a partitioned filter's manifest.json, or OVERLAP_DIR/filters",
+    )
     v.add_argument("--queries", type=int, default=1_000_000, help="default: 1,000,000")
     v.add_argument("--seed", type=int, default=12345)
     v.set_defaults(handler=_run_verify)
@@ -80,6 +92,7 @@ def _run_overlap(args: argparse.Namespace, beam_args: list[str]) -> int:
         fp_rate=args.fp_rate,
         expected_ngrams=args.expected_ngrams,
         verify_queries=args.verify_queries,
+        filter_partitions=args.filter_partitions,
     )
     results = run_overlap(config, beam_args, overwrite=args.overwrite)
     print(format_table(results))
@@ -97,13 +110,18 @@ def _run_overlap(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def _run_verify(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from dedup.bloom import BloomFilter
     from dedup.overlap import format_verification, verify
+    from dedup.partitioned import PartitionedBloom, load_filter
 
-    bloom = BloomFilter.load(args.filter, mmap=True)
+    bloom = load_filter(args.filter, mmap=True)
     p = bloom.params
+    layout = (
+        f" in {bloom.partitions} partitions of {p.num_bits // bloom.partitions:,}"
+        if isinstance(bloom, PartitionedBloom)
+        else ""
+    )
     print(
-        f"{args.filter}: {p.num_bits:,} bits, {p.num_hashes} probes, sized for "
+        f"{args.filter}: {p.num_bits:,} bits{layout}, {p.num_hashes} probes, sized for "
         f"{p.expected_items:,} 8-grams at p={p.target_fp_rate:g}; "
         f"{bloom.items_inserted:,} inserted, fill {bloom.fill_ratio():.4f}"
     )
