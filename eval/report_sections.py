@@ -8,8 +8,10 @@ sentence under the figure), numbers (what report.json keeps). A builder raises
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -292,18 +294,18 @@ def train_vs_heldout(inp: ReportInputs) -> dict[str, Any]:
 
 
 # -- 5. memorization of generations ---------------------------------------------------------------
-def _corpus_texts(corpus_dir: Path, splits: set[str]) -> list[tuple[str, str]]:
+def _corpus_texts(corpus_dir: Path, splits: set[str]) -> Iterator[tuple[str, str]]:
+    """(doc_id, text) of the corpus documents in ``splits``, streamed shard by shard: the
+    memorization section passes over the training split several times and never holds it."""
     from pipeline import schemas, shards
 
     shards.require_complete(str(corpus_dir))
-    rows = []
     for batch in shards.iter_batches(str(corpus_dir), schemas.CORPUS,
                                      columns=["doc_id", "text", "split"]):  # fmt: skip
         for d, t, s in zip(*(batch.column(c).to_pylist() for c in ("doc_id", "text", "split")),
                            strict=True):  # fmt: skip
             if s in splits:
-                rows.append((d, t))
-    return sorted(rows)
+                yield d, t
 
 
 def memorization(inp: ReportInputs) -> dict[str, Any]:
@@ -316,9 +318,13 @@ def memorization(inp: ReportInputs) -> dict[str, Any]:
 
     sec = _section("memorization", "5. Memorization of generations")
     corpus = _need(inp.corpus_dir, "corpus directory", "--corpus")
-    train = [t for _, t in _corpus_texts(corpus, {"train"})]
-    held = [t for _, t in _corpus_texts(corpus, {"val", "test"})]
-    if not train:
+
+    def train_words() -> Iterator[np.ndarray]:  # one streamed pass over the train split
+        return (textmod.word_hashes(t) for _, t in _corpus_texts(corpus, {"train"}))
+
+    # The held-out baseline: the first documents by id (only as many as there are samples).
+    held = [t for _, t in heapq.nsmallest(inp.num_samples, _corpus_texts(corpus, {"val", "test"}))]
+    if next(train_words(), None) is None:
         raise SectionUnavailable(f"{corpus} has no train split documents")
     if not held:
         raise SectionUnavailable(f"{corpus} has no val/test documents for the held-out baseline")
@@ -338,15 +344,14 @@ def memorization(inp: ReportInputs) -> dict[str, Any]:
     held_words = []
     for i, words in enumerate(sample_words):  # held-out doc i, cut to sample i's length
         held_words.append(textmod.word_hashes(held[i % len(held)])[: max(len(words), 8)])
-    train_words = mem.word_hash_arrays(train)
     # One filter (reference.bloom) or a partitioned one (manifest.json): the same answers.
     bloom_path = find_reference_filter(inp.overlap_dir / "filters") if inp.overlap_dir else None
     if bloom_path is not None:
         bloom, bloom_source = load_filter(bloom_path, mmap=True), str(bloom_path)
     else:
-        n = sum(max(0, len(w) - 7) for w in train_words)
-        bloom, bloom_source = mem.bloom_from_texts(train_words, n), "built from the corpus"
-    longest = mem.longest_matches(sample_words + held_words, lambda: iter(train_words))
+        n = sum(max(0, len(w) - 7) for w in train_words())
+        bloom, bloom_source = mem.bloom_from_texts(train_words(), n), "built from the corpus"
+    longest = mem.longest_matches(sample_words + held_words, train_words)
     stats = {}
     for label, words, lengths in (("samples", sample_words, longest[: len(sample_words)]),
                                   ("held-out", held_words, longest[len(sample_words):])):  # fmt: skip
