@@ -386,13 +386,16 @@ class Trainer:
         )
 
         self.forward_model: torch.nn.Module = self.model
-        if cfg.compile:
-            self.forward_model = torch.compile(self.model)
+        self.ddp: torch.nn.Module | None = None
         if self.dist.world_size > 1 and not self.fsdp:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.forward_model = DDP(self.forward_model, device_ids=ids)
+            self.ddp = self.forward_model = DDP(self.model, device_ids=ids)
+        if cfg.compile:
+            # Compile the DDP wrapper, not the bare model: dynamo then splits the graph at DDP's
+            # gradient buckets, so each bucket's all-reduce overlaps the rest of the backward.
+            self.forward_model = torch.compile(self.forward_model)
         self.autocast = autocast_for(self.device, cfg.dtype)
         self.tokens_per_step = cfg.batch_tokens
         self.flops_per_token = self.model.flops_per_token(self.seq_len)
@@ -539,8 +542,8 @@ class Trainer:
         """no_sync for every micro-step but the last, so DDP all-reduces once per step."""
         for i in range(self.grad_accum):
             last = i == self.grad_accum - 1
-            if self.dist.world_size > 1 and not self.fsdp and not last:
-                yield self.forward_model.no_sync()
+            if self.ddp is not None and not last:
+                yield self.ddp.no_sync()
             else:
                 yield contextlib.nullcontext()
 

@@ -36,17 +36,17 @@ def _torchrun(tokens: Path, out: Path, *extra: str) -> subprocess.CompletedProce
     return proc
 
 
-def _assert_same_run(single: Path, multi: Path) -> None:
+def _assert_same_run(single: Path, multi: Path, rel: float = 1e-5) -> None:
     a, b = read_metrics(single), read_metrics(multi)
     assert [m["step"] for m in a] == [m["step"] for m in b]
     for ma, mb in zip(a, b, strict=True):
         for key in ("loss", "val_loss"):
             if key in ma:
-                assert mb[key] == pytest.approx(ma[key], rel=1e-5, abs=1e-6), (ma["step"], key)
+                assert mb[key] == pytest.approx(ma[key], rel=rel, abs=1e-6), (ma["step"], key)
     sa, sb = load_checkpoint(single), load_checkpoint(multi)
     assert sb["data"] == sa["data"] and len(sb["rng"]) == 2
     for name, tensor in sa["model"].items():
-        torch.testing.assert_close(sb["model"][name], tensor, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(sb["model"][name], tensor, atol=1e-5, rtol=max(rel, 1e-4))
     for i, state in sa["optimizer"]["state"].items():
         torch.testing.assert_close(sb["optimizer"]["state"][i]["exp_avg"], state["exp_avg"],
                                    atol=1e-6, rtol=1e-4)  # fmt: skip
@@ -70,3 +70,16 @@ def test_ddp_and_fsdp_match_one_process(tmp_path):
     assert load_checkpoint(tmp_path / "fsdp")["step"] == 3
     _torchrun(tokens, tmp_path / "fsdp", "--fsdp", "--resume")
     _assert_same_run(tmp_path / "single", tmp_path / "fsdp")
+
+
+@pytest.mark.slow
+def test_compiled_ddp_matches_one_process(tmp_path):
+    """torch.compile over the DDP wrapper (graph split at gradient buckets) with no_sync during
+    accumulation: the same losses and weights as one eager process."""
+    tokens = _tokens_dir(tmp_path / "tokens", n_docs=90)
+    common = dict(steps=6, batch_tokens=8 * 16, micro_batch=2, seq_len=16, dropout=0.0,
+                  eval_interval=3, ckpt_interval=3)  # fmt: skip
+    train(_cfg(tokens, tmp_path / "single", **common))
+    proc = _torchrun(tokens, tmp_path / "ddp-compiled", "--compile")
+    assert "on cpu x2 (DDP)" in proc.stderr
+    _assert_same_run(tmp_path / "single", tmp_path / "ddp-compiled", rel=1e-4)
