@@ -21,7 +21,7 @@ rate (it must deliver >= 10x).
 
 Variants of ours (combine with '+', e.g. cudnn+chunked-loss):
     plain          the trainer's default settings
-    chunked-loss   loss in 4 checkpointed slices (no full float32 logits)
+    chunked-loss   loss and its gradient in 4 slices (no full float32 logits, no recompute)
     cudnn / flash  pin the SDPA kernel (webtext train --attention)
     autotune       torch.compile mode max-autotune-no-cudagraphs (long compile)
     cudagraphs     torch.compile mode reduce-overhead (CUDA graphs)

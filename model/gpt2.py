@@ -212,9 +212,9 @@ class Block(nn.Module):
 class GPT2(nn.Module):
     """GPT-2 language model. ``forward(idx, targets)`` returns ``(logits, loss)``.
 
-    ``loss_chunks > 1`` computes the loss over that many slices of the sequence, each slice's
-    logits recomputed in the backward pass (activation checkpointing), so the float32 logits of
-    the whole batch (micro_batch x seq x 50K) never exist at once; logits are then not returned.
+    ``loss_chunks > 1`` computes the loss over that many slices of the batch's tokens with
+    :class:`_ChunkedLinearCrossEntropy`, so the float32 logits of the whole batch
+    (micro_batch x seq x 50K) never exist at once; logits are then not returned.
     """
 
     def __init__(self, config: GPT2Config) -> None:
@@ -302,20 +302,13 @@ class GPT2(nn.Module):
         return logits, loss
 
     def _chunked_loss(self, h: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        from torch.utils.checkpoint import checkpoint
-
-        def chunk_loss_sum(h_chunk: torch.Tensor, t_chunk: torch.Tensor) -> torch.Tensor:
-            logits = self.logits(h_chunk).float()
-            return F.cross_entropy(
-                logits.reshape(-1, logits.size(-1)), t_chunk.reshape(-1), reduction="sum"
-            )
-
-        total = h.new_zeros((), dtype=torch.float32)
-        for h_chunk, t_chunk in zip(
-            h.chunk(self.loss_chunks, dim=1), targets.chunk(self.loss_chunks, dim=1), strict=True
-        ):
-            total = total + checkpoint(chunk_loss_sum, h_chunk, t_chunk, use_reentrant=False)
-        return total / targets.numel()
+        weight = self.wte.weight[: self.config.vocab_size]
+        flat_h, flat_t = h.reshape(-1, h.size(-1)), targets.reshape(-1)
+        if torch.is_grad_enabled() and (flat_h.requires_grad or weight.requires_grad):
+            return _ChunkedLinearCrossEntropy.apply(flat_h, weight, flat_t, self.loss_chunks)
+        slices = zip(flat_h.chunk(self.loss_chunks), flat_t.chunk(self.loss_chunks), strict=True)
+        total = sum(_chunk_loss_sum(hc, weight, tc) for hc, tc in slices)
+        return total / flat_t.numel()
 
     def flops_per_token(self, seq_len: int) -> float:
         """Training FLOPs per token: 6 x (matmul parameters) + attention scores and values.
@@ -335,3 +328,45 @@ class GPT2(nn.Module):
             {"params": decay, "weight_decay": weight_decay},
             {"params": no_decay, "weight_decay": 0.0},
         ]
+
+
+def _chunk_loss_sum(h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    logits = F.linear(h, weight).float()
+    return F.cross_entropy(logits, targets, reduction="sum")
+
+
+class _ChunkedLinearCrossEntropy(torch.autograd.Function):
+    """Mean cross-entropy of ``h @ weight.T`` computed slice by slice, gradients included.
+
+    Each slice's logits are formed, turned into the slice's loss and into its gradient
+    (softmax - one-hot) / N, which is multiplied straight into the gradients of ``h`` and
+    ``weight``; then the slice's logits are dropped. Peak memory holds one slice of float32
+    logits instead of all of them, and unlike activation checkpointing nothing is recomputed:
+    the matmul FLOPs are those of the plain loss. Under autocast the matmuls run in its dtype
+    as in the plain path, and the softmax in float32.
+    """
+
+    @staticmethod
+    def forward(ctx, h, weight, targets, chunks):  # type: ignore[override]
+        n = targets.numel()
+        total = torch.zeros((), dtype=torch.float32, device=h.device)
+        grad_h = torch.empty_like(h)
+        grad_w = torch.zeros_like(weight, dtype=torch.float32)
+        start = 0
+        for hc, tc in zip(h.chunk(chunks), targets.chunk(chunks), strict=True):
+            logits = F.linear(hc, weight).float()
+            lse = torch.logsumexp(logits, dim=-1)
+            total += (lse - logits.gather(1, tc[:, None]).squeeze(1)).sum()
+            grad_logits = torch.exp(logits - lse[:, None])
+            grad_logits.scatter_add_(1, tc[:, None], -torch.ones_like(lse[:, None]))
+            grad_logits = (grad_logits / n).to(hc.dtype)
+            grad_h[start : start + len(tc)] = grad_logits @ weight
+            grad_w += (grad_logits.t() @ hc).float()
+            start += len(tc)
+        ctx.save_for_backward(grad_h, grad_w.to(weight.dtype))
+        return total / n
+
+    @staticmethod
+    def backward(ctx, grad_loss):  # type: ignore[override]
+        grad_h, grad_w = ctx.saved_tensors
+        return grad_h * grad_loss, grad_w * grad_loss, None, None
