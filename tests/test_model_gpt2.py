@@ -94,6 +94,8 @@ def test_chunked_loss_equals_full_loss_and_gradients():
     l2.backward()
     for (name, p1), p2 in zip(full.named_parameters(), chunked.parameters(), strict=True):
         torch.testing.assert_close(p1.grad, p2.grad, msg=name)
+    with torch.no_grad():  # evaluation takes the gradient-free path
+        torch.testing.assert_close(chunked(x, y)[1], full(x, y)[1])
 
 
 def test_causal_future_tokens_do_not_change_past_logits():
