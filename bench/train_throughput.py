@@ -42,7 +42,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# bench/ last: its script names (dedup.py, overlap.py, ...) must not shadow the packages.
+sys.path.append(str(Path(__file__).resolve().parent))
 
 from nanogpt_baseline import BaselineGPT  # noqa: E402
 

@@ -66,9 +66,10 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", exc)
         return 2
     except Exception as exc:  # a clear one-line message; the traceback at debug level
-        from pipeline.shards import ShardError
-
-        if isinstance(exc, ShardError):
+        # Only a command that imported shard IO can raise ShardError; `train` on a GPU machine
+        # with torch, numpy and pyarrow alone never imports it (nor xxhash, which it needs).
+        shards = sys.modules.get("pipeline.shards")
+        if shards is not None and isinstance(exc, shards.ShardError):
             log.error("%s", exc)
             return 2
         raise

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+# Appended, not prepended: bench/dedup.py and friends must not shadow the packages.
+sys.path.append(str(Path(__file__).resolve().parent.parent / "bench"))
 
 import train_throughput  # noqa: E402
 from nanogpt_baseline import BaselineGPT  # noqa: E402
@@ -70,6 +71,7 @@ def test_cpu_smoke_run_records_rows_ratios_and_failures(tmp_path, capsys):
 
 
 def test_curve_plot_summarises_a_real_run(tmp_path):
+    pytest.importorskip("matplotlib")  # absent on a bare GPU machine
     import plot_train_curve
 
     metrics = tmp_path / "metrics.jsonl"
