@@ -8,8 +8,8 @@ scored on two fixed halves (A/B: parity of the first byte of sha1(file name)); t
 settings were chosen looking at half A, so half B is held out.
 
     python bench/extract.py [--limit 300] [--data ../shared/data] [--repeat 3]
-        [--favor-precision | --balanced | --favor-recall] [--fallback-ratio 3] [--no-recall-fill]
-        [--include-comments] [--per-page]
+        [--favor-precision | --balanced | --favor-recall] [--fallback-ratio 3] [--include-comments]
+        [--per-page]
 """
 
 from __future__ import annotations
@@ -183,7 +183,6 @@ def main() -> None:
     mode.add_argument("--favor-recall", action="store_true", help="trafilatura recall mode")
     parser.add_argument("--fallback-ratio", type=float, default=ExtractConfig.fallback_ratio)
     parser.add_argument("--fallback-min-chars", type=int, default=ExtractConfig.fallback_min_chars)
-    parser.add_argument("--no-recall-fill", action="store_true")
     parser.add_argument("--include-comments", action="store_true")
     parser.add_argument(
         "--per-page",
@@ -197,7 +196,6 @@ def main() -> None:
         favor_precision=args.favor_precision,
         favor_recall=args.favor_recall,
         include_comments=args.include_comments,
-        recall_fill=not args.no_recall_fill,
         fallback_ratio=args.fallback_ratio,
         fallback_min_chars=args.fallback_min_chars,
     )

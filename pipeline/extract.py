@@ -1,14 +1,11 @@
 """Stage 3 logic: a fetched page -> its main text, or the counted reason it is dropped.
 
 trafilatura finds the main text in its balanced mode with user comments left out (the GPT-2
-paper's Dragnet extracted article content, not comments). Balanced mode skips some blocks inside
-the article (lists, table rows) that its recall mode keeps: the recall extraction's lines from the
-balanced result's first line to its last replace it when longer (the article's own span, in
-recall mode; what recall mode adds before or after the article stays out). trafilatura sometimes
-keeps only one part of a page whose content is split into several blocks (a blog front page with
-several posts): when its baseline extractor, run on the page with comment sections removed, finds
-more than ``fallback_ratio`` times as much text, that text is taken instead. Every setting is
-exposed (precision or recall mode, comments, tables, the recall fill, the fallback). Measured against plain trafilatura
+paper's Dragnet extracted article content, not comments). trafilatura sometimes keeps only one
+part of a page whose content is split into several blocks (a blog front page with several posts):
+when its baseline extractor, run on the page with comment sections removed, finds more than
+``fallback_ratio`` times as much text, that text is taken instead. Every setting is exposed
+(precision or recall mode, comments, tables, the fallback). Measured against plain trafilatura
 on Dragnet and CleanEval in bench/extract.py. Quality filters then drop what is not an article: pages
 whose final URL breaks the link rules (Wikipedia after a redirect), bot and cookie walls, texts
 under a minimum length (OpenWebText: 128 tokens) and, optionally, other languages (py3langid,
@@ -76,15 +73,12 @@ class ExtractConfig:
     favor_recall: bool = False
     include_comments: bool = False
     include_tables: bool = True
-    # balanced mode only: replace the main extraction by trafilatura's recall-mode text between
-    # its first and last lines when that is longer (fill_from_recall)
-    recall_fill: bool = True
     # take the comment-free baseline text when it is more than this many times longer than
     # the main extraction (in characters); 0 turns the fallback off
     fallback_ratio: float = 3.0
     # ... and only when the main extraction has at least this many characters: the fallback
-    # and the recall fill complete an article found in part, they never make a document of a
-    # page with none (a search or front page would otherwise become its navigation and banners)
+    # completes an article found in part, it never makes a document of a page with none
+    # (a search or front page would otherwise become its navigation and banners)
     fallback_min_chars: int = 1000
     wall_max_tokens: int = 400  # bot/cookie wall phrases only count in texts shorter than this
     languages: tuple[str, ...] = ()  # ISO 639-1 codes to keep; empty: no language filter
@@ -136,35 +130,6 @@ def visible_text_length(tree: Any) -> int:
     return sum(len(t.strip()) for t in _VISIBLE_TEXT(tree))
 
 
-def _nonblank_lines(text: str) -> list[str]:
-    return [line for line in text.split("\n") if line.strip()]
-
-
-def fill_from_recall(main: str, wide: str) -> str:
-    """The lines of ``wide`` (a recall-mode extraction of the same page) from the first line
-    of ``main`` to the next line equal to main's last line, when that block is longer than
-    ``main``; else ``main``.
-
-    Balanced mode finds where the article is but drops some of its blocks (list items, table
-    rows); recall mode keeps them, and also keeps more boilerplate around the article. The
-    block between main's first and last lines is the article's span as recall mode sees it,
-    so its gaps are filled while recall's additions before and after the article stay out.
-    Lines are compared without surrounding whitespace. When recall mode does not contain
-    main's first and last lines (it settled on another part of the page), main is kept."""
-    main_lines, wide_lines = _nonblank_lines(main), _nonblank_lines(wide)
-    if not main_lines or not wide_lines:
-        return main
-    keys = [line.strip() for line in wide_lines]
-    first, last = main_lines[0].strip(), main_lines[-1].strip()
-    try:
-        start = keys.index(first)
-        end = keys.index(last, start)
-    except ValueError:
-        return main
-    filled = "\n".join(wide_lines[start : end + 1])
-    return filled if len(filled) > len(main) else main
-
-
 def choose_text(main: str, tree: Any, ratio: float, min_chars: int = 0) -> str:
     """The main extraction, or the baseline text of the page without its comment sections
     when that is more than ``ratio`` times longer (in characters) and the main extraction
@@ -209,18 +174,6 @@ def extract_main_text(
         include_tables=config.include_tables,
         with_metadata=False,
     )
-    balanced = not (config.favor_precision or config.favor_recall)
-    if config.recall_fill and balanced and text and len(text) >= config.fallback_min_chars:
-        wide = trafilatura.extract(
-            tree,
-            url=url,
-            favor_recall=True,
-            fast=True,  # skip the readability/justext comparison: same fills, cheaper
-            include_comments=config.include_comments,
-            include_tables=config.include_tables,
-            with_metadata=False,
-        )
-        text = fill_from_recall(text, wide or "")
     text = choose_text(
         text or "", tree, config.fallback_ratio, config.fallback_min_chars
     )  # tree is not used after this

@@ -9,13 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.extract import (
-    ExtractConfig,
-    choose_text,
-    count_tokens,
-    extract_document,
-    fill_from_recall,
-)
+from pipeline.extract import ExtractConfig, choose_text, count_tokens, extract_document
 from pipeline.fetch.client import FetchOutcome
 from pipeline.fetch.records import page_row
 from pipeline.urls import normalize_url, url_id
@@ -235,71 +229,3 @@ def test_fallback_ratio_must_be_off_or_at_least_one():
         ExtractConfig(fallback_ratio=0.5)
     with pytest.raises(ValueError, match="fallback_min_chars"):
         ExtractConfig(fallback_min_chars=-1)
-
-
-def test_recall_fill_recovers_list_items_balanced_mode_drops(shared_file):
-    # CleanEval-dev 41 (half A): an article whose steps are a bulleted list inside the body;
-    # balanced mode keeps the paragraphs around the list and drops its items, recall mode keeps
-    # them, and they lie between the first and last lines of the balanced result.
-    raw, gold = cleaneval_page(shared_file("extraction", "cleaneval-dev"), "41")
-    row = page(raw, charset="utf-8")
-    without = extract_document(row, ExtractConfig(min_tokens=0, recall_fill=False))[0]["text"]
-    filled = extract_document(row, ExtractConfig(min_tokens=0))[0]["text"]
-    assert "Have a pen-pals page" not in without and "Have a pen-pals page" in filled
-    assert filled.splitlines()[0] == without.splitlines()[0]  # same span: starts where it did
-    assert f1(filled, gold) > f1(without, gold) + 0.1
-
-
-def test_recall_fill_applies_to_balanced_article_size_extractions_only(shared_file):
-    raw, _ = cleaneval_page(shared_file("extraction", "cleaneval-dev"), "41")
-    row = page(raw, charset="utf-8")
-
-    def text(**kw):
-        return extract_document(row, ExtractConfig(min_tokens=0, **kw))[0]["text"]
-
-    assert "Have a pen-pals page" not in text(favor_precision=True)
-    # the fill shares the fallback's floor: under it the page is left as balanced mode found it
-    assert text(fallback_min_chars=100_000) == text(recall_fill=False, fallback_min_chars=100_000)
-
-
-def test_fill_from_recall_takes_the_recall_lines_inside_the_span():
-    main = "Title\nFirst paragraph.\nLast paragraph."
-    wide = "Menu\nTitle\nFirst paragraph.\n- a list item\nLast paragraph.\nRelated links\nFooter"
-    assert fill_from_recall(main, wide) == (
-        "Title\nFirst paragraph.\n- a list item\nLast paragraph."
-    )
-
-
-def test_fill_from_recall_keeps_main_when_recall_lost_the_article():
-    main = "Title\nBody text.\nEnd."
-    assert fill_from_recall(main, "Menu\nSomething else\nFooter") == main  # no first line
-    assert fill_from_recall(main, "End.\nTitle\nBody text.") == main  # last line not after it
-    assert fill_from_recall(main, "Title\nEnd.") == main  # not longer
-    assert fill_from_recall("", "Title\nEnd.") == ""
-    assert fill_from_recall(main, "") == main
-
-
-def test_fill_from_recall_ends_at_the_first_match_of_the_last_line():
-    # a repeated closing line (a sign-off, a share button) must not stretch the span to the
-    # recall text's last occurrence of it
-    main = "Title\nBody.\nThanks"
-    wide = "Title\nBody.\n- item\nThanks\nComment one\nThanks"
-    assert fill_from_recall(main, wide) == "Title\nBody.\n- item\nThanks"
-
-
-lines_strategy = st.lists(
-    st.text(alphabet="abc -", min_size=1, max_size=6).filter(lambda t: t.strip()), max_size=8
-)
-
-
-@given(lines_strategy, lines_strategy)
-def test_fill_from_recall_is_main_or_a_longer_recall_block_with_main_ends(main_lines, wide_lines):
-    main, wide = "\n".join(main_lines), "\n".join(wide_lines)
-    out = fill_from_recall(main, wide)
-    if out == main:
-        return
-    out_lines = out.split("\n")
-    assert len(out) > len(main)
-    assert out_lines[0].strip() == main_lines[0].strip()
-    assert out_lines[-1].strip() == main_lines[-1].strip()
-    assert out in wide  # a contiguous block of the recall text

@@ -13,9 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="pages/ -> docs/: main text with trafilatura, quality filters (Beam job)",
         description=(
             "Extract the main text of every page in PAGES_DIR (trafilatura balanced mode without "
-            "comments, its gaps filled from recall mode within the article's span, with a "
-            "comment-free baseline fallback for pages it under-extracts), drop pages whose final "
-            "URL breaks the link rules (Wikipedia after a "
+            "comments, with a comment-free baseline fallback for pages it under-extracts), drop pages whose final URL breaks the link rules (Wikipedia after a "
             "redirect), bot and cookie walls, short texts and optionally other languages, each "
             "counted in stats.json, and write docs/ Parquet shards."
         ),
@@ -45,12 +43,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=1000,
         help="only apply the fallback to main extractions of at least this many characters (1000)",
     )
-    p.add_argument(
-        "--no-recall-fill",
-        action="store_true",
-        help="balanced mode: do not fill the main text with trafilatura's recall-mode lines "
-        "between its first and last lines",
-    )
     p.add_argument("--include-comments", action="store_true", help="keep user comments")
     p.add_argument("--no-tables", action="store_true", help="leave out table text")
     p.add_argument(
@@ -77,7 +69,6 @@ def _run_extract(args: argparse.Namespace, beam_args: list[str]) -> int:
         favor_recall=args.favor_recall,
         include_comments=args.include_comments,
         include_tables=not args.no_tables,
-        recall_fill=not args.no_recall_fill,
         fallback_ratio=args.fallback_ratio,
         fallback_min_chars=args.fallback_min_chars,
         languages=tuple(args.lang),
