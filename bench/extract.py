@@ -9,6 +9,7 @@ settings were chosen looking at half A, so half B is held out.
 
     python bench/extract.py [--limit 300] [--data ../shared/data] [--repeat 3]
         [--favor-precision | --balanced | --favor-recall] [--fallback-ratio 3] [--include-comments]
+        [--per-page]
 """
 
 from __future__ import annotations
@@ -137,11 +138,33 @@ def evaluate(
         started = time.process_time()
         outputs = [system(html) for _, html, _ in pages]
         rates.append(len(pages) / (time.process_time() - started))
-    result = {"all": score(pages, outputs), "docs_per_cpu_s": sorted(rates)[len(rates) // 2]}
+    result = {
+        "all": score(pages, outputs),
+        "docs_per_cpu_s": sorted(rates)[len(rates) // 2],
+        "outputs": outputs,
+    }
     for part in ("A", "B"):
         chosen = [i for i, (name, _, _) in enumerate(pages) if half(name) == part]
         result[part] = score([pages[i] for i in chosen], [outputs[i] for i in chosen])
     return result
+
+
+def print_per_page(
+    set_name: str, pages: list[tuple[str, bytes, str]], plain_out: list[str], ours_out: list[str]
+) -> None:
+    """Pages where the two systems' F1 differ, largest loss of ours first, with gold size
+    (micro F1 weighs a page by its gold words)."""
+    rows = []
+    for page, text_plain, text_ours in zip(pages, plain_out, ours_out, strict=True):
+        f_plain = score([page], [text_plain])["f1"]
+        f_ours = score([page], [text_ours])["f1"]
+        if abs(f_ours - f_plain) > 0.0005:
+            rows.append((f_ours - f_plain, page[0], sum(words(page[2]).values()), f_plain, f_ours))
+    for diff, name, gold_words, f_plain, f_ours in sorted(rows):
+        print(
+            f"  {set_name} {name:<14} half {half(name)} gold words {gold_words:>6} "
+            f"F1 plain {f_plain:.3f} ours {f_ours:.3f} ({diff:+.3f})"
+        )
 
 
 def main() -> None:
@@ -161,6 +184,11 @@ def main() -> None:
     parser.add_argument("--fallback-ratio", type=float, default=ExtractConfig.fallback_ratio)
     parser.add_argument("--fallback-min-chars", type=int, default=ExtractConfig.fallback_min_chars)
     parser.add_argument("--include-comments", action="store_true")
+    parser.add_argument(
+        "--per-page",
+        action="store_true",
+        help="also print, per page, F1 of plain trafilatura and ours where they differ",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="timed passes per system (median)")
     args = parser.parse_args()
     config = ExtractConfig(
@@ -187,13 +215,19 @@ def main() -> None:
     for set_name, pages in sets.items():
         n_a = sum(half(name) == "A" for name, _, _ in pages)
         label = f"{set_name} n={len(pages)} ({n_a}/{len(pages) - n_a})"
+        outputs = {}
         for sys_name, system in (("plain trafilatura", plain), ("webtext extract", system_ours)):
             r = evaluate(pages, system, args.repeat)
+            outputs[sys_name] = r["outputs"]
             a = r["all"]
             print(
                 f"{label:<24} {sys_name:<18} {a['precision']:>6.3f} {a['recall']:>6.3f} "
                 f"{a['f1']:>6.3f} {a['macro_f1']:>8.3f} {r['A']['f1']:>6.3f} {r['B']['f1']:>6.3f} "
                 f"{r['docs_per_cpu_s']:>12.1f}"
+            )
+        if args.per_page:
+            print_per_page(
+                set_name, pages, outputs["plain trafilatura"], outputs["webtext extract"]
             )
 
 
