@@ -127,7 +127,7 @@ def _run_fetch(args: argparse.Namespace, beam_args: list[str]) -> int:
     retried = stats.get("retry", {})
     if retried.get("retried"):
         print(
-            f"  retried after an error {retried['retried']:>19,} links, "
-            f"{retried.get('recovered', 0):,} now with a page"
+            f"  retry: {retried['retried']:,} links fetched again after an error, "
+            f"{retried.get('recovered', 0):,} of them now with a page"
         )
     return 0
