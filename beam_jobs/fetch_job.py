@@ -11,6 +11,13 @@ WARC:  links ─ key by URL key ─┐
 Resume: each fetched batch writes its rows (pages and errors) to pages/_fetched/ as one
 atomically renamed Parquet file before emitting them. A rerun reads that ledger and fetches
 only links missing from it, so a job killed after hours loses at most the batches in flight.
+
+Retry (``retry_errors``, `--retry-errors`): a rerun also fetches again the links whose chosen
+ledger row (choose_row) has an error in the given classes, complete output or not. The new
+rows go to new ledger files (old ones are never rewritten); pages/ shards and stats.json are
+then rebuilt from the whole ledger, choose_row picking a page over an error, so each link
+appears once. stats.json's "retry" group counts the links fetched again after an error and
+how many of them now have a page, both derived from the ledger alone.
 """
 
 from __future__ import annotations
@@ -25,12 +32,14 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.transforms.window import GlobalWindows
 
 from beam_jobs.shard_read import ReadShardRows, check_stage_input, fingerprint_stage
 from beam_jobs.stage_io import BundleStats, WriteStageOutput, expand_inputs, input_fingerprint
 from pipeline import schemas, shards
 from pipeline.fetch.client import FetchConfig, FetchOutcome, fetch_urls
-from pipeline.fetch.records import choose_row, page_row
+from pipeline.fetch.records import choose_row, page_row, was_retried
+from pipeline.fetch.retry import retry_summary
 from pipeline.fetch.warc import (
     WarcResponse,
     apply_warc_response,
@@ -56,12 +65,20 @@ class FetchJobConfig:
     num_shards: int = 8
     warc_inputs: tuple[str, ...] = ()
     write_warc_dir: str | None = None
+    # Error classes whose links are fetched again on this run (pipeline.fetch.retry). Not part
+    # of the job spec: a retry is the same job continued, not a different one.
+    retry_errors: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.num_shards < 1 or self.host_groups < 1:
             raise ValueError("batch size, host groups and shard count must be >= 1")
         if self.warc_inputs and self.write_warc_dir:
             raise ValueError("--warc reads an archive, --write-warc keeps live responses: pick one")
+        if self.warc_inputs and self.retry_errors:
+            raise ValueError(
+                "--retry-errors fetches failed links again from the web; a --warc run reads "
+                "a fixed archive and keeps no ledger to retry from"
+            )
 
     def params(self) -> dict[str, Any]:
         fetch = {k: v for k, v in self.fetch.to_dict().items() if k not in _NOT_IN_SPEC}
@@ -83,18 +100,31 @@ def host_group(url: str, groups: int) -> int:
 
 
 class SplitDone(beam.DoFn):
-    """(link_id, {"link": [...], "done": [...]}) -> the ledger row, or the link to fetch."""
+    """(link_id, {"link": [...], "done": [ledger rows]}) -> (chosen ledger row, retried), or
+    on the "pending" output (link, ledger rows) to fetch: a link missing from the ledger, or
+    one whose chosen row has an error in ``retry_errors`` (its error class also goes to the
+    "retrying" output, for the summary line)."""
 
     PENDING = "pending"
+    RETRYING = "retrying"
+
+    def __init__(self, retry_errors: frozenset[str] = frozenset()) -> None:
+        self.retry_errors = retry_errors
 
     def process(self, element: tuple[str, dict[str, list]]) -> Iterable[Any]:
         _, groups = element
         # A ledger row without its link cannot happen: the job spec pins the input.
         for link in groups["link"][:1]:
-            if groups["done"]:
-                yield choose_row(list(groups["done"]))
+            done = list(groups["done"])
+            if not done:
+                yield beam.pvalue.TaggedOutput(self.PENDING, (link, []))
+                continue
+            best = choose_row(done)
+            if best["error"] is not None and best["error"] in self.retry_errors:
+                yield beam.pvalue.TaggedOutput(self.PENDING, (link, done))
+                yield beam.pvalue.TaggedOutput(self.RETRYING, best["error"])
             else:
-                yield beam.pvalue.TaggedOutput(self.PENDING, link)
+                yield best, was_retried(done)
 
 
 class FetchHostGroup(beam.DoFn):
@@ -106,19 +136,26 @@ class FetchHostGroup(beam.DoFn):
     def __init__(self, config: FetchJobConfig) -> None:
         self.config = config
 
-    def process(self, element: tuple[int, Iterable[dict[str, Any]]]) -> Iterable[dict[str, Any]]:
-        _, links = element
-        batch: list[dict[str, Any]] = []
-        for link in links:
-            batch.append(link)
+    def process(
+        self, element: tuple[int, Iterable[tuple[dict[str, Any], list[dict[str, Any]]]]]
+    ) -> Iterable[tuple[dict[str, Any], bool]]:
+        """Elements: (link, its earlier ledger rows: empty unless it is being retried).
+        Emits (the row standing for the link over all its ledger rows, retried)."""
+        _, items = element
+        batch: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+        for item in items:
+            batch.append(item)
             if len(batch) >= self.config.batch_size:
                 yield from self._fetch_batch(batch)
                 batch = []
         if batch:
             yield from self._fetch_batch(batch)
 
-    def _fetch_batch(self, links: list[dict[str, Any]]) -> Iterable[dict[str, Any]]:
+    def _fetch_batch(
+        self, items: list[tuple[dict[str, Any], list[dict[str, Any]]]]
+    ) -> Iterable[tuple[dict[str, Any], bool]]:
         started = time.monotonic()
+        links = [link for link, _ in items]
         outcomes = fetch_urls([link["url"] for link in links], self.config.fetch)
         now = int(time.time())
         rows = [
@@ -140,7 +177,9 @@ class FetchHostGroup(beam.DoFn):
             ok,
             len(rows) - ok,
         )
-        yield from rows
+        for (_, earlier), row in zip(items, rows, strict=True):
+            history = [*earlier, row]
+            yield choose_row(history), was_retried(history)
 
 
 class ReadWarc(beam.DoFn):
@@ -202,10 +241,30 @@ def _unresolved(state: _WarcState) -> dict[str, Any]:
 
 
 class Account(BundleStats):
-    """Every link's row: a usable page goes to the shards, an error is a counted drop (its
-    row stays in the ledger for inspection)."""
+    """Every link's (row, retried): a usable page goes to the shards, an error is a counted
+    drop (its row stays in the ledger for inspection). Links fetched again after an error,
+    and those of them that now have a page, are counted on the "totals" output as
+    ("retry", "retried") and ("retry", "recovered") (stats.json's "retry" group)."""
 
-    def process(self, row: dict[str, Any]) -> Iterable[tuple[str, dict[str, Any]]]:
+    TOTALS_TAG = "totals"
+
+    def start_bundle(self) -> None:
+        super().start_bundle()
+        self.retried = 0
+        self.recovered = 0
+
+    def finish_bundle(self) -> Iterable[Any]:
+        yield from super().finish_bundle()
+        for name, value in (("retried", self.retried), ("recovered", self.recovered)):
+            yield beam.pvalue.TaggedOutput(
+                self.TOTALS_TAG, GlobalWindows.windowed_value((("retry", name), value))
+            )
+
+    def process(self, element: tuple[dict[str, Any], bool]) -> Iterable[tuple[str, dict[str, Any]]]:
+        row, retried = element
+        if retried:
+            self.retried += 1
+            self.recovered += row["error"] is None
         self.stats.records_in += 1
         if row["error"] is None:
             self.stats.records_out += 1
@@ -214,6 +273,10 @@ class Account(BundleStats):
             self.stats.drop(row["error"])
             if len(self.stats.error_samples) < 20:
                 self.stats.error(f"{row['url']}: {row['error']} (final URL {row['final_url']})")
+
+
+def _log_retry_summary(by_class: list[tuple[str, int]], classes: frozenset[str]) -> None:
+    log.info("%s", retry_summary(by_class, classes))
 
 
 def _live_rows(
@@ -229,12 +292,22 @@ def _live_rows(
     split = (
         {"link": keyed, "done": done}
         | "JoinLedger" >> beam.CoGroupByKey()
-        | "SplitDone" >> beam.ParDo(SplitDone()).with_outputs(SplitDone.PENDING, main="done")
+        | "SplitDone"
+        >> beam.ParDo(SplitDone(config.retry_errors)).with_outputs(
+            SplitDone.PENDING, SplitDone.RETRYING, main="done"
+        )
     )
+    if config.retry_errors:
+        _ = (
+            split.retrying
+            | "CountRetries" >> beam.combiners.Count.PerElement()
+            | "RetryList" >> beam.combiners.ToList()
+            | "LogRetries" >> beam.Map(_log_retry_summary, classes=config.retry_errors)
+        )
     groups = config.host_groups
     fetched = (
         split.pending
-        | "KeyByHost" >> beam.Map(lambda r, g=groups: (host_group(r["url"], g), r))
+        | "KeyByHost" >> beam.Map(lambda item, g=groups: (host_group(item[0]["url"], g), item))
         | "GroupByHost" >> beam.GroupByKey()
         | "Fetch" >> beam.ParDo(FetchHostGroup(config))
     )
@@ -264,13 +337,14 @@ def _warc_rows(p: beam.Pipeline, config: FetchJobConfig, links: beam.PCollection
         finals.append(step.rows)
         states = step.next
     finals.append(states | "Unresolved" >> beam.Map(lambda kv: _unresolved(kv[1])))
-    return finals | "AllRows" >> beam.Flatten()
+    return finals | "AllRows" >> beam.Flatten() | "NotRetried" >> beam.Map(lambda r: (r, False))
 
 
 def run_fetch(
     config: FetchJobConfig, beam_args: list[str] | None = None, *, overwrite: bool = False
 ) -> str:
-    """Run the fetch job. Returns "complete" when it had already finished, else "ran"."""
+    """Run the fetch job. Returns "complete" when it had already finished (and no retry was
+    asked for), else "ran"."""
     link_files = check_stage_input(config.links_dir, schemas.LINKS, "links")
     warc_files = expand_inputs(list(config.warc_inputs)) if config.warc_inputs else []
     spec = shards.JobSpec(
@@ -279,18 +353,28 @@ def run_fetch(
         fingerprint_stage(config.links_dir) + input_fingerprint(warc_files),
     )
     state = shards.prepare_output(config.out_dir, spec, overwrite=overwrite)
-    if state == "complete":
+    if state == "complete" and not config.retry_errors:
         log.info("%s is already complete for these inputs; nothing to do", config.out_dir)
         return "complete"
     ledger: list[str] = []
-    if state == "resume":
+    if state in ("resume", "complete"):
+        if config.retry_errors:
+            # pages/ is rebuilt from the whole ledger, new rows included: shards kept from an
+            # earlier run would miss the recovered pages. _SUCCESS goes first, so a kill from
+            # here on leaves an unfinished run that any rerun resumes.
+            reopened = shards.reopen_output(config.out_dir)
+            log.info(
+                "%s: retrying errors, so its %d shards and stats are rebuilt from the ledger",
+                config.out_dir,
+                reopened,
+            )
         removed = shards.clean_temporaries(config.out_dir) + shards.clean_temporaries(
             config.ledger_dir
         )
         ledger = shards.list_shards(config.ledger_dir)
         done = sum(shards.shard_row_count(path) for path in ledger)
         log.info(
-            "resuming %s: %d links already fetched in %d ledger files (%d temporary files removed)",
+            "resuming %s: %d ledger rows (fetch outcomes) in %d files (%d temporary files removed)",
             config.out_dir,
             done,
             len(ledger),
@@ -308,9 +392,11 @@ def run_fetch(
         else:
             rows = _live_rows(p, config, links, ledger)
         accounted = rows | "Account" >> beam.ParDo(Account()).with_outputs(
-            BundleStats.STATS_TAG, main="rows"
+            BundleStats.STATS_TAG, Account.TOTALS_TAG, main="rows"
         )
-        _ = {"rows": accounted.rows, "stats": accounted.stats} | "Write" >> WriteStageOutput(
-            config.out_dir, schemas.PAGES, config.num_shards, "pages"
-        )
+        _ = {
+            "rows": accounted.rows,
+            "stats": accounted.stats,
+            "totals": accounted[Account.TOTALS_TAG],
+        } | "Write" >> WriteStageOutput(config.out_dir, schemas.PAGES, config.num_shards, "pages")
     return "ran"

@@ -247,6 +247,21 @@ def clean_temporaries(directory: str) -> int:
     return removed
 
 
+def reopen_output(directory: str) -> int:
+    """Turn a finished stage directory back into an unfinished run of the same job, so it can
+    be rebuilt: remove _SUCCESS first (a kill from then on leaves a resumable directory),
+    then stats.json and the top-level shard files. _job.json and sub-directories (e.g. a
+    ledger) stay. Returns how many shard files were removed."""
+    fs, d = _resolve(directory)
+    for name in (SUCCESS_MARKER, STATS_FILE):
+        if exists(join(directory, name)):
+            fs.delete_file(f"{d}/{name}")
+    paths = list_shards(directory)
+    for path in paths:
+        fs.delete_file(_resolve(path)[1])
+    return len(paths)
+
+
 def finish_output(directory: str, stats_dict: dict[str, Any]) -> None:
     """Write stats.json, then _SUCCESS last."""
     write_json_atomic(join(directory, STATS_FILE), stats_dict)

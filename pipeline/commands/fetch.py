@@ -15,8 +15,10 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Fetch the page of every link in LINKS_DIR and write pages/ Parquet shards with "
             "stats.json. Every link ends as a page or a counted error; the full per-link ledger, "
             "errors included, stays in PAGES_DIR/_fetched/. Rerunning the same command resumes: "
-            "links already in the ledger are not fetched again. Hosts that resolve to private, "
-            "loopback, link-local or cloud-metadata addresses are refused unless --allow-private."
+            "links already in the ledger are not fetched again, and a finished output is left "
+            "as is unless --retry-errors asks to fetch recorded errors again. Hosts that "
+            "resolve to private, loopback, link-local or cloud-metadata addresses are refused "
+            "unless --allow-private."
         ),
         epilog=BEAM_EPILOG,
     )
@@ -66,6 +68,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--host-groups", type=int, default=64, help="parallel host groups (64)")
     p.add_argument("--num-shards", type=int, default=8, help="output shards (8)")
+    p.add_argument(
+        "--retry-errors",
+        nargs="?",
+        const="transient",
+        default=None,
+        metavar="CLASSES",
+        help=(
+            "on a rerun (finished output or not), fetch again the links whose recorded outcome "
+            "is an error of these classes: a comma list; 'transient' (the default when no value "
+            "is given) means timeout, connection and DNS errors, truncated bodies, HTTP 408, "
+            "429, 5xx gateway/overload statuses (see pipeline/fetch/retry.py); e.g. "
+            "'transient,http_404'. pages/ and stats.json are then rebuilt from the whole ledger"
+        ),
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     p.set_defaults(handler=_run_fetch)
 
@@ -74,8 +90,10 @@ def _run_fetch(args: argparse.Namespace, beam_args: list[str]) -> int:
     from beam_jobs.fetch_job import FetchJobConfig, run_fetch
     from pipeline import shards
     from pipeline.fetch.client import DEFAULT_USER_AGENT, FetchConfig
+    from pipeline.fetch.retry import parse_retry_classes
     from pipeline.stats import StageStats, format_stats
 
+    retry = parse_retry_classes(args.retry_errors) if args.retry_errors is not None else frozenset()
     fetch = FetchConfig(
         concurrency=args.concurrency,
         per_host=args.per_host,
@@ -101,7 +119,15 @@ def _run_fetch(args: argparse.Namespace, beam_args: list[str]) -> int:
         num_shards=args.num_shards,
         warc_inputs=tuple(args.warc or ()),
         write_warc_dir=args.write_warc,
+        retry_errors=retry,
     )
     run_fetch(config, beam_args, overwrite=args.overwrite)
-    print(format_stats(StageStats.from_dict(shards.read_stats(args.out)), f"fetch -> {args.out}"))
+    stats = shards.read_stats(args.out)
+    print(format_stats(StageStats.from_dict(stats), f"fetch -> {args.out}"))
+    retried = stats.get("retry", {})
+    if retried.get("retried"):
+        print(
+            f"  retry: {retried['retried']:,} links fetched again after an error, "
+            f"{retried.get('recovered', 0):,} of them now with a page"
+        )
     return 0

@@ -42,16 +42,28 @@ def page_row(
 
 
 def choose_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """When a link was fetched twice (a retried Beam bundle wrote its ledger file twice),
-    keep one row, chosen by content so every rerun picks the same: a usable page over an
-    error, then the earliest fetch."""
+    """The one row that stands for a link fetched more than once (a retried Beam bundle wrote
+    its ledger file twice, or ``--retry-errors`` fetched an error again). A usable page wins
+    over any error; among pages the earliest fetch; among errors the latest fetch (the newest
+    attempt says what the link is now). Remaining ties are broken by content, so every rerun
+    over the same ledger picks the same row. ``fetched_utc`` has one-second resolution: two
+    errors of one link within the same second are told apart by content only."""
+    pages = [r for r in rows if r["error"] is None]
+    if pages:
+        return min(
+            pages,
+            key=lambda r: (r["fetched_utc"], r["elapsed_ms"], r["final_url"], r["status"]),
+        )
+    if not rows:
+        raise ValueError("choose_row needs at least one row")
     return min(
         rows,
-        key=lambda r: (
-            r["error"] is not None,
-            r["fetched_utc"],
-            r["elapsed_ms"],
-            r["final_url"],
-            r["status"],
-        ),
+        key=lambda r: (-r["fetched_utc"], r["error"], r["elapsed_ms"], r["final_url"], r["status"]),
     )
+
+
+def was_retried(rows: list[dict[str, Any]]) -> bool:
+    """True when a link's ledger rows show it fetched again after an error: more than one row
+    and at least one of them an error. Counted over the whole ledger, so the figure is the same
+    whichever run (or killed run and its resume) did the retrying."""
+    return len(rows) > 1 and any(r["error"] is not None for r in rows)
