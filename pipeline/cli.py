@@ -30,6 +30,7 @@ COMMANDS = [
     "convert",
     "eval",
     "report",
+    "stats",
     "demo",
 ]
 
