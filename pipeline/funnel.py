@@ -278,7 +278,7 @@ def _listing(path: str) -> tuple[pafs.FileSystem, str, list[pafs.FileInfo]] | No
 
 
 def path_kind(path: str) -> str:
-    """"dir", "file" or "missing" (local paths and pyarrow URIs alike)."""
+    """ "dir", "file" or "missing" (local paths and pyarrow URIs alike)."""
     fs, p = shards._resolve(path)
     kind = fs.get_file_info(p).type
     if kind == pafs.FileType.Directory:
@@ -381,8 +381,11 @@ def read_stage(directory: str, root: str) -> StageReport:
             notes.extend(check_figures(figures))
             if not complete:
                 notes.append(
-                    Note("warning", "stats.json written but no _SUCCESS: the run stopped "
-                         "before finishing (rerun it: it resumes)")
+                    Note(
+                        "warning",
+                        "stats.json written but no _SUCCESS: the run stopped "
+                        "before finishing (rerun it: it resumes)",
+                    )
                 )
     elif shards.STATS_FILE not in names and complete and report.stage != "overlap":
         # `overlap` finishes with tables (sets.json, table.txt) and no stats.json of its own.
@@ -416,9 +419,7 @@ def build_funnel(root: str, reports: list[StageReport], *, expect_main_line: boo
                     StageReport(stage=stage, name=stage, path="", relpath="-", state=NOT_STARTED)
                 )
             else:
-                notes.append(
-                    Note("warning", f"no {stage} stage directory here (kept elsewhere?)")
-                )
+                notes.append(Note("warning", f"no {stage} stage directory here (kept elsewhere?)"))
         stages.sort(key=_stage_key)
     by_stage: dict[str, list[StageReport]] = {}
     for s in stages:

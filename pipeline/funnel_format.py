@@ -112,8 +112,11 @@ def end_to_end_text(e2e: EndToEnd) -> str:
 
 def _all_notes(funnel: Funnel) -> list[tuple[str, str, str]]:
     """(where, severity, message) for the funnel's and every stage's notes."""
-    out = [(_stage_label(s) + f" [{s.relpath}]", n.severity, n.message) for s in funnel.stages
-           for n in s.notes]
+    out = [
+        (_stage_label(s) + f" [{s.relpath}]", n.severity, n.message)
+        for s in funnel.stages
+        for n in s.notes
+    ]
     out += [("funnel", n.severity, n.message) for n in funnel.notes]
     return out
 
@@ -183,8 +186,11 @@ def _render_text_one(funnel: Funnel, top: int | None) -> str:
     if any(s.stage not in MAIN_LINE for s in funnel.stages):
         out.append(SIDE_LEGEND)
     out.append("")
-    out.append(end_to_end_text(funnel.end_to_end) if funnel.end_to_end else
-               "end to end: fewer than two main-line stages with stats")
+    out.append(
+        end_to_end_text(funnel.end_to_end)
+        if funnel.end_to_end
+        else "end to end: fewer than two main-line stages with stats"
+    )
     notes = _all_notes(funnel)
     if notes:
         out.append("")
@@ -210,8 +216,7 @@ def render_markdown(funnels: list[Funnel], *, top: int | None = DEFAULT_TOP) -> 
         lines = [
             f"### Funnel: `{funnel.root}`",
             "",
-            "| Stage | Directory | State | In | Out | Kept | Dropped | Dropped % | "
-            "Drop reasons |",
+            "| Stage | Directory | State | In | Out | Kept | Dropped | Dropped % | Drop reasons |",
             "|---|---|---|--:|--:|--:|--:|--:|---|",
         ]
         details: list[str] = []
@@ -222,8 +227,7 @@ def render_markdown(funnels: list[Funnel], *, top: int | None = DEFAULT_TOP) -> 
             f = stage.figures
             if f is not None:
                 shown, rest = _top_reasons(f, top)
-                parts = [f"{r} {format_count(n)} ({format_pct(n, f.records_in)})"
-                         for r, n in shown]
+                parts = [f"{r} {format_count(n)} ({format_pct(n, f.records_in)})" for r, n in shown]
                 if rest:
                     parts.append(f"+{len(rest)} more")
                 reasons_cell = "; ".join(parts)
