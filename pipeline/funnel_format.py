@@ -184,7 +184,7 @@ def _render_text_one(funnel: Funnel, top: int | None) -> str:
         else:
             out.append(content)
     if any(s.stage not in MAIN_LINE for s in funnel.stages):
-        out.append(SIDE_LEGEND)
+        out += ["", SIDE_LEGEND]
     out.append("")
     out.append(
         end_to_end_text(funnel.end_to_end)
