@@ -56,4 +56,9 @@ def run_demo(out_dir: str, beam_args: list[str] | None = None) -> None:
         print(f"\n[demo] === {title} ===")
         _resolve(target)(root, list(beam_args or []))
         print(f"[demo] {title} done in {time.monotonic() - started:.1f} s")
+    from pipeline.funnel import load_funnel
+    from pipeline.funnel_format import render_text
+
+    print(f"\n[demo] what each stage kept and dropped (`webtext stats {root}`):\n")
+    print(render_text(load_funnel([str(root)])))
     print(f"\n[demo] finished; every stage's output is under {root}/")
