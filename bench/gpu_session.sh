@@ -26,7 +26,6 @@ sweep() {
 }
 case "$part" in
   prepare)
-    PY=${PY:-.venv/bin/python}
     .venv/bin/python bench/real_tokens.py --out .gpu_carry/tokens
     .venv/bin/pip install -q --target .gpu_carry/site pytest
     du -sh .gpu_carry
@@ -35,8 +34,9 @@ case "$part" in
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/device.txt"
     $PY -c 'import sys, torch; print(sys.version.split()[0], torch.__version__, torch.version.cuda)' \
       | tee -a "$OUT/device.txt"
+    # A failing CUDA test must not cancel the sweep: its report is what comes back.
     timeout 240 $PY -m pytest -q -p no:cacheprovider tests/test_model_cuda.py 2>&1 \
-      | tail -15 | tee "$OUT/cuda_tests.txt"
+      | tail -15 | tee "$OUT/cuda_tests.txt" || true
     sweep small:32 --no-loader
     ;;
   sweep)
