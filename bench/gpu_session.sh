@@ -19,9 +19,13 @@ mkdir -p "$OUT"
 export PYTHONPATH=".:.gpu_carry/site${PYTHONPATH:+:$PYTHONPATH}"
 PY=${PY:-python3}
 VARIANTS=${VARIANTS:-plain,cudnn,cudnn+chunked-loss}
+# RUNS and BENCH_ARGS override the sweep for a dry run on a CPU, e.g.
+#   RUNS=tiny:2 BENCH_ARGS="--tiny --device cpu" NVIDIA_SMI=true bash bench/gpu_session.sh checks
+# and CURVE_ARGS (appended to the train command; later options win) for the curve.
 sweep() {
-  timeout 540 $PY bench/train_throughput.py --runs "$1" --ours-variants "$VARIANTS" \
-    --steps 10 --warmup 3 --json "$OUT/train_throughput.json" "${@:2}" 2>&1 \
+  # shellcheck disable=SC2086  # BENCH_ARGS is a list of words
+  timeout 540 $PY bench/train_throughput.py --runs "${RUNS:-$1}" --ours-variants "$VARIANTS" \
+    --steps 10 --warmup 3 --json "$OUT/train_throughput.json" ${BENCH_ARGS:-} "${@:2}" 2>&1 \
     | tee -a "$OUT/sweep.log"
 }
 case "$part" in
@@ -31,7 +35,8 @@ case "$part" in
     du -sh .gpu_carry
     ;;
   checks)
-    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/device.txt"
+    ${NVIDIA_SMI:-nvidia-smi} --query-gpu=name,memory.total,driver_version --format=csv \
+      | tee "$OUT/device.txt"
     $PY -c 'import sys, torch; print(sys.version.split()[0], torch.__version__, torch.version.cuda)' \
       | tee -a "$OUT/device.txt"
     # A failing CUDA test must not cancel the sweep: its report is what comes back.
@@ -52,7 +57,8 @@ case "$part" in
     timeout 500 $PY -m pipeline.cli train .gpu_carry/tokens --out "$run" --model gpt2 \
       --steps "${CURVE_STEPS:-2000}" --batch-tokens 65536 --micro-batch 32 --compile \
       --attention "${CURVE_ATTENTION:-auto}" --warmup-steps 100 --eval-interval 100 \
-      --eval-batches 10 --log-interval 50 --ckpt-interval 100000 --dropout 0.1 2>&1 \
+      --eval-batches 10 --log-interval 50 --ckpt-interval 100000 --dropout 0.1 \
+      ${CURVE_ARGS:-} 2>&1 \
       | tee "$OUT/curve.log" || true
     cp "$run/metrics.jsonl" "$OUT/metrics.jsonl"
     ;;
