@@ -9,7 +9,7 @@ settings were chosen looking at half A, so half B is held out.
 
     python bench/extract.py [--limit 300] [--data ../shared/data] [--repeat 3]
         [--favor-precision | --balanced | --favor-recall] [--fallback-ratio 3] [--include-comments]
-        [--per-page]
+        [--per-page] [--decimals 3]
 """
 
 from __future__ import annotations
@@ -190,6 +190,9 @@ def main() -> None:
         help="also print, per page, F1 of plain trafilatura and ours where they differ",
     )
     parser.add_argument("--repeat", type=int, default=1, help="timed passes per system (median)")
+    parser.add_argument(
+        "--decimals", type=int, default=3, help="decimals of the F1 columns (4 tells 0.001 apart)"
+    )
     args = parser.parse_args()
     config = ExtractConfig(
         min_tokens=0,
@@ -212,6 +215,7 @@ def main() -> None:
         f"{'set':<24} {'system':<18} {'P':>6} {'R':>6} {'F1':>6} {'macroF1':>8} "
         f"{'F1 A':>6} {'F1 B':>6} {'docs/s/core':>12}"
     )
+    d = args.decimals
     for set_name, pages in sets.items():
         n_a = sum(half(name) == "A" for name, _, _ in pages)
         label = f"{set_name} n={len(pages)} ({n_a}/{len(pages) - n_a})"
@@ -222,8 +226,8 @@ def main() -> None:
             a = r["all"]
             print(
                 f"{label:<24} {sys_name:<18} {a['precision']:>6.3f} {a['recall']:>6.3f} "
-                f"{a['f1']:>6.3f} {a['macro_f1']:>8.3f} {r['A']['f1']:>6.3f} {r['B']['f1']:>6.3f} "
-                f"{r['docs_per_cpu_s']:>12.1f}"
+                f"{a['f1']:>6.{d}f} {a['macro_f1']:>8.{d}f} {r['A']['f1']:>6.{d}f} "
+                f"{r['B']['f1']:>6.{d}f} {r['docs_per_cpu_s']:>12.1f}"
             )
         if args.per_page:
             print_per_page(
