@@ -26,7 +26,7 @@ from lxml import etree
 
 from pipeline.fetch.content import decode_html, decompress_body
 from pipeline.fetch.records import LINK_METADATA_FIELDS
-from pipeline.html_markup import looks_like_html_markup, parse_html_document
+from pipeline.html_markup import is_json_document, looks_like_html_markup, parse_html_document
 from pipeline.link_rules import check_url
 
 # Phrases of interstitials that stand in for the page. Matched on short texts only, so an
@@ -161,12 +161,16 @@ def choose_text(main: str, tree: Any, ratio: float, min_chars: int = 0) -> str:
 def load_page_tree(html: str) -> tuple[Any | None, str | None]:
     """(tree, None) for an HTML body, or (None, drop reason).
 
-    trafilatura's loader comes first. What it refuses (no "html" near the start and fewer
-    than two top-level elements) is parsed here when it is HTML markup after all, such as a
-    fragment that opens with <table> (pipeline/html_markup.py says how that is decided); the
-    rest (JSON, plain text, CSV, markdown served as text/html) is 'not_html_markup'."""
+    A body that is one JSON document is never a page: 'not_html_markup' (trafilatura's loader
+    would take JSON that mentions "html" early). trafilatura's loader comes next. What it
+    refuses (no "html" near the start and fewer than two top-level elements) is parsed here
+    when it is HTML markup after all, such as a fragment that opens with <table>
+    (pipeline/html_markup.py says how that is decided); the rest (JSON, plain text, CSV,
+    markdown served as text/html) is 'not_html_markup'."""
     from trafilatura.utils import load_html
 
+    if is_json_document(html):
+        return None, "not_html_markup"
     tree = load_html(html)
     if tree is not None:
         return tree, None

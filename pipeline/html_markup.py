@@ -25,6 +25,7 @@ The test has four parts, each a property of markup rather than of one corpus:
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -76,6 +77,20 @@ def first_element_name(text: str) -> str | None:
     start = _PROLOGUE.match(text)
     match = _START_TAG.match(text, start.end() if start else 0)
     return match.group(1).lower() if match else None
+
+
+def is_json_document(text: str) -> bool:
+    """True when the whole text is one JSON array or object. trafilatura's loader takes JSON
+    that mentions "html" early (an API reply such as {"html": "<div>..."}) as a page, so this
+    is checked on every body; it costs nothing for markup, which opens with '<'."""
+    start = text.lstrip("\ufeff \t\r\n")
+    if not start.startswith(("{", "[")):
+        return False
+    try:
+        json.loads(start)
+    except ValueError:
+        return False
+    return True
 
 
 def looks_like_html_markup(text: str) -> bool:

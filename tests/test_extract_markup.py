@@ -99,10 +99,22 @@ def assert_not_treated_as_html(body: str) -> None:
         assert extract_document(page(body), ANY_LENGTH) == (None, "not_html_markup")
 
 
-@given(st.one_of(st.lists(JSON_VALUES), st.dictionaries(st.text(), JSON_VALUES)), st.booleans())
-@settings(deadline=None, max_examples=80)
-def test_json_bodies_are_never_html(value, indent):
-    assert_not_treated_as_html(json.dumps(value, indent=2 if indent else None))
+@given(
+    st.one_of(st.lists(JSON_VALUES), st.dictionaries(st.text(), JSON_VALUES)),
+    st.booleans(),
+    st.sampled_from(["", "\ufeff", "\n "]),
+)
+@settings(deadline=None, max_examples=60)
+def test_json_bodies_are_never_html(value, indent, prologue):
+    body = prologue + json.dumps(value, indent=2 if indent else None)
+    assert_not_treated_as_html(body)
+    assert load_page_tree(body) == (None, "not_html_markup")  # whatever trafilatura thinks
+
+
+def test_json_that_mentions_html_early_is_dropped_though_trafilatura_takes_it():
+    body = json.dumps({"html": "<div><p>" + ARTICLE + "</p></div>", "next": None})
+    assert load_html(body) is not None  # trafilatura's own guard lets it through
+    assert extract_document(page(body), ExtractConfig()) == (None, "not_html_markup")
 
 
 CELL = st.text(alphabet=string.ascii_letters + string.digits + " ,;\"'<>/=.-", max_size=20)
