@@ -54,6 +54,7 @@ HTML_ELEMENTS = frozenset(defs.tags) | frozenset(
 )
 # What may precede the first element: BOM, whitespace, comments, doctype, <?xml ...?>.
 _PROLOGUE = re.compile(r"(?:\ufeff|\s+|<!--.*?-->|<![A-Za-z][^>]*>|<\?.*?\?>)*", re.DOTALL)
+_LEADING_SPACE = re.compile(r"[\ufeff\s]*")
 _START_TAG = re.compile(r"<([A-Za-z][A-Za-z0-9]*)[\s/>]")
 _TAG = re.compile(r"<[A-Za-z!/?][^<>]*>")
 _WHITESPACE = re.compile(r"\s+")
@@ -83,11 +84,12 @@ def is_json_document(text: str) -> bool:
     """True when the whole text is one JSON array or object. trafilatura's loader takes JSON
     that mentions "html" early (an API reply such as {"html": "<div>..."}) as a page, so this
     is checked on every body; it costs nothing for markup, which opens with '<'."""
-    start = text.lstrip("\ufeff \t\r\n")
-    if not start.startswith(("{", "[")):
+    match = _LEADING_SPACE.match(text)
+    start = match.end() if match else 0
+    if text[start : start + 1] not in ("{", "["):
         return False
     try:
-        json.loads(start)
+        json.loads(text[start:])
     except ValueError:
         return False
     return True
