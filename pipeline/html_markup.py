@@ -21,6 +21,9 @@ The test has four parts, each a property of markup rather than of one corpus:
    with ``<p align="center">`` passes parts 1-3. The 1,439 real pages score at most 0.08
    (median 0). Of the 106 markdown and reST package descriptions installed with this project,
    the 15 that open with an HTML element score 0.35 or more.
+
+``is_json_document`` is separate and is checked on every body: trafilatura's loader accepts
+JSON that mentions "html" near its start, and a whole JSON document is never a page.
 """
 
 from __future__ import annotations
