@@ -9,7 +9,7 @@ settings were chosen looking at half A, so half B is held out.
 
     python bench/extract.py [--limit 300] [--data ../shared/data] [--repeat 3]
         [--favor-precision | --balanced | --favor-recall] [--fallback-ratio 3] [--include-comments]
-        [--per-page]
+        [--per-page] [--parse-overhead] [--decimals 3]
 """
 
 from __future__ import annotations
@@ -167,6 +167,32 @@ def print_per_page(
         )
 
 
+def print_parse_overhead(set_name: str, pages: list[tuple[str, bytes, str]], repeat: int) -> None:
+    """CPU ms per page of the stage's parse step (JSON check, trafilatura's loader, the markup
+    test and lxml for bodies it refuses) and of trafilatura's load_html alone, alternated
+    ``repeat`` times (median): the cost of the fragment path on pages that do not need it."""
+    import logging
+
+    from trafilatura.utils import load_html
+
+    from pipeline.extract import load_page_tree
+
+    logging.getLogger("trafilatura.utils").setLevel(logging.CRITICAL)
+    texts = [html.decode(detect_charset(html), "replace") for _, html, _ in pages]
+    timings: dict[str, list[float]] = {"stage": [], "load_html": []}
+    for _ in range(max(repeat, 1)):
+        for name, parse in (("stage", load_page_tree), ("load_html", load_html)):
+            started = time.process_time()
+            for text in texts:
+                parse(text)
+            timings[name].append(1000 * (time.process_time() - started) / len(texts))
+    stage, alone = (sorted(t)[len(t) // 2] for t in timings.values())
+    print(
+        f"  {set_name} parse step: stage {stage:.2f} ms/page, trafilatura load_html {alone:.2f}"
+        f" ms/page ({100 * (stage - alone) / alone:+.1f}%)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -190,6 +216,14 @@ def main() -> None:
         help="also print, per page, F1 of plain trafilatura and ours where they differ",
     )
     parser.add_argument("--repeat", type=int, default=1, help="timed passes per system (median)")
+    parser.add_argument(
+        "--parse-overhead",
+        action="store_true",
+        help="also time the stage's body parsing against trafilatura's load_html alone",
+    )
+    parser.add_argument(
+        "--decimals", type=int, default=3, help="decimals of the F1 columns (4 tells 0.001 apart)"
+    )
     args = parser.parse_args()
     config = ExtractConfig(
         min_tokens=0,
@@ -212,6 +246,7 @@ def main() -> None:
         f"{'set':<24} {'system':<18} {'P':>6} {'R':>6} {'F1':>6} {'macroF1':>8} "
         f"{'F1 A':>6} {'F1 B':>6} {'docs/s/core':>12}"
     )
+    d = args.decimals
     for set_name, pages in sets.items():
         n_a = sum(half(name) == "A" for name, _, _ in pages)
         label = f"{set_name} n={len(pages)} ({n_a}/{len(pages) - n_a})"
@@ -222,13 +257,15 @@ def main() -> None:
             a = r["all"]
             print(
                 f"{label:<24} {sys_name:<18} {a['precision']:>6.3f} {a['recall']:>6.3f} "
-                f"{a['f1']:>6.3f} {a['macro_f1']:>8.3f} {r['A']['f1']:>6.3f} {r['B']['f1']:>6.3f} "
-                f"{r['docs_per_cpu_s']:>12.1f}"
+                f"{a['f1']:>6.{d}f} {a['macro_f1']:>8.{d}f} {r['A']['f1']:>6.{d}f} "
+                f"{r['B']['f1']:>6.{d}f} {r['docs_per_cpu_s']:>12.1f}"
             )
         if args.per_page:
             print_per_page(
                 set_name, pages, outputs["plain trafilatura"], outputs["webtext extract"]
             )
+        if args.parse_overhead:
+            print_parse_overhead(set_name, pages, args.repeat)
 
 
 if __name__ == "__main__":

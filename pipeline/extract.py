@@ -1,5 +1,9 @@
 """Stage 3 logic: a fetched page -> its main text, or the counted reason it is dropped.
 
+The body is parsed by trafilatura's loader. An HTML fragment that loader refuses (no "html"
+near the start, one top-level element: a page saved from its first <table> on) is parsed here
+instead, when pipeline/html_markup.py finds it is markup. Bodies that are not markup (JSON,
+plain text, CSV, markdown served as text/html) are dropped as 'not_html_markup'.
 trafilatura finds the main text in its balanced mode with user comments left out (the GPT-2
 paper's Dragnet extracted article content, not comments). trafilatura sometimes keeps only one
 part of a page whose content is split into several blocks (a blog front page with several posts):
@@ -22,6 +26,7 @@ from lxml import etree
 
 from pipeline.fetch.content import decode_html, decompress_body
 from pipeline.fetch.records import LINK_METADATA_FIELDS
+from pipeline.html_markup import is_json_document, looks_like_html_markup, parse_html_document
 from pipeline.link_rules import check_url
 
 # Phrases of interstitials that stand in for the page. Matched on short texts only, so an
@@ -153,17 +158,35 @@ def choose_text(main: str, tree: Any, ratio: float, min_chars: int = 0) -> str:
     return fallback if len(fallback) > ratio * len(main) else main
 
 
-def extract_main_text(
-    html: str, url: str | None, config: ExtractConfig
-) -> tuple[str | None, str | None]:
-    """(title, text) of an HTML document; text is None when no main text is found."""
-    import trafilatura
-    from trafilatura.metadata import extract_title
+def load_page_tree(html: str) -> tuple[Any | None, str | None]:
+    """(tree, None) for an HTML body, or (None, drop reason).
+
+    A body that is one JSON document is never a page: 'not_html_markup' (trafilatura's loader
+    would take JSON that mentions "html" early). trafilatura's loader comes next. What it
+    refuses (no "html" near the start and fewer than two top-level elements) is parsed here
+    when it is HTML markup after all, such as a fragment that opens with <table>
+    (pipeline/html_markup.py says how that is decided); the rest (JSON, plain text, CSV,
+    markdown served as text/html) is 'not_html_markup'."""
     from trafilatura.utils import load_html
 
+    if is_json_document(html):
+        return None, "not_html_markup"
     tree = load_html(html)
-    if tree is None:
-        return None, None
+    if tree is not None:
+        return tree, None
+    if not looks_like_html_markup(html):
+        return None, "not_html_markup"
+    tree = parse_html_document(html)
+    return (tree, None) if tree is not None else (None, "no_main_text")
+
+
+def extract_from_tree(
+    tree: Any, url: str | None, config: ExtractConfig
+) -> tuple[str | None, str | None]:
+    """(title, text) of a parsed page; ``tree`` is pruned (not usable afterwards)."""
+    import trafilatura
+    from trafilatura.metadata import extract_title
+
     title = extract_title(tree)
     text = trafilatura.extract(  # works on its own copy of the tree
         tree,
@@ -190,7 +213,10 @@ def extract_document(
     if isinstance(checked, str):
         return None, f"final_url_{checked}"
     html = decode_html(decompress_body(page["body"]), page.get("charset"))
-    title, text = extract_main_text(html, page["final_url"], config)
+    tree, reason = load_page_tree(html)
+    if tree is None:
+        return None, reason
+    title, text = extract_from_tree(tree, page["final_url"], config)
     if text is None:
         return None, "no_main_text"
     n_tokens = count_tokens(text)
