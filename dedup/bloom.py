@@ -197,7 +197,23 @@ def hashing_kernels(backend: str = "auto") -> object | None:
     return _kernels_or_none() if resolve_backend(backend) == "numba" else None
 
 
-class BloomFilter:
+class TextMethods:
+    """``add_text`` / ``query_text`` on top of a filter's hash-level methods (shared by
+    :class:`BloomFilter` and ``dedup.partitioned.PartitionedBloom``)."""
+
+    def add_text(self, text: str) -> int:
+        """Normalise, hash and insert a document's 8-grams. Returns how many."""
+        grams = self.ngram_hashes_normalised(textmod.normalised_codepoints(text))
+        self.add_hashes(grams)
+        return len(grams)
+
+    def query_text(self, text: str) -> tuple[int, int]:
+        """(8-grams in the text, how many of them the filter holds)."""
+        found = self.query_normalised(textmod.normalised_codepoints(text))
+        return len(found), int(np.count_nonzero(found))
+
+
+class BloomFilter(TextMethods):
     """k-probe Bloom filter over uint64 item hashes. See the module docstring."""
 
     def __init__(
@@ -327,17 +343,6 @@ class BloomFilter:
         out = np.empty(max(0, len(words) - p.ngram + 1), dtype=bool)
         self._kernels.query_words(words, p.ngram, np.asarray(self.bits), self._m, p.num_hashes, out)
         return out
-
-    def add_text(self, text: str) -> int:
-        """Normalise, hash and insert a document's 8-grams. Returns how many."""
-        grams = self.ngram_hashes_normalised(textmod.normalised_codepoints(text))
-        self.add_hashes(grams)
-        return len(grams)
-
-    def query_text(self, text: str) -> tuple[int, int]:
-        """(8-grams in the text, how many of them the filter holds)."""
-        found = self.query_normalised(textmod.normalised_codepoints(text))
-        return len(found), int(np.count_nonzero(found))
 
     # -- statistics -------------------------------------------------------------------------
     def fill_ratio(self) -> float:

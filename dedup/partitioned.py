@@ -64,12 +64,12 @@ from typing import Any
 
 import numpy as np
 
-from dedup import text as textmod
 from dedup.bloom import (
     HASH_SCHEME,
     BloomError,
     BloomFilter,
     BloomParams,
+    TextMethods,
     ngram_hashes_normalised,
     read_header_meta,
 )
@@ -279,7 +279,7 @@ class Manifest:
         return path
 
 
-class PartitionedBloom:
+class PartitionedBloom(TextMethods):
     """P Bloom filters, one per hash range, answering as one filter (see the module docstring).
 
     Has BloomFilter's query API (contains_hashes, query_normalised, query_text,
@@ -360,17 +360,6 @@ class PartitionedBloom:
         if self.partitions == 1:
             return self.parts[0].query_normalised(data)
         return self.contains_hashes(self.ngram_hashes_normalised(data))
-
-    def add_text(self, text: str) -> int:
-        """Normalise, hash and insert a document's 8-grams. Returns how many."""
-        grams = self.ngram_hashes_normalised(textmod.normalised_codepoints(text))
-        self.add_hashes(grams)
-        return len(grams)
-
-    def query_text(self, text: str) -> tuple[int, int]:
-        """(8-grams in the text, how many of them the filter holds)."""
-        found = self.query_normalised(textmod.normalised_codepoints(text))
-        return len(found), int(np.count_nonzero(found))
 
     # -- statistics -------------------------------------------------------------------------
     def fill_ratio(self) -> float:
