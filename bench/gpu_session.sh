@@ -9,6 +9,7 @@
 #   bash bench/gpu_session.sh medium   GPT-2 medium micro-batch 32
 #   bash bench/gpu_session.sh curve    ~5 min of GPT-2 small on real tokens (metrics.jsonl)
 # Here, after:  python bench/plot_train_curve.py FILES_AT/metrics.jsonl docs/figures/...png
+#               python bench/train_throughput.py --table FILES_AT/train_throughput.json
 # Each sweep part appends to $OUT/train_throughput.json and prints the table; VARIANTS and
 # CURVE_ATTENTION override the defaults below.
 set -euo pipefail

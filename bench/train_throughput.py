@@ -247,6 +247,45 @@ def ratios(rows: list[Row]) -> list[str]:
     return lines
 
 
+SIZE_NAMES = {"small": "GPT-2 small", "medium": "GPT-2 medium", "tiny": "tiny"}
+
+
+def markdown_table(runs: list[dict]) -> str:
+    """The BENCHMARKS table from --json results: per (size, micro-batch), the baseline and our
+    fastest variant, the latest measurement of each winning over earlier ones."""
+    latest: dict[tuple[str, int, str], dict] = {}
+    for run in runs:
+        for row in run["rows"]:
+            if row["tokens_per_s"]:
+                latest[(row["size"], row["micro_batch"], row["impl"])] = row
+
+    def cell(row: dict | None) -> str:
+        if row is None:
+            return "n/a"
+        mfu = f" ({row['mfu']:.1%})" if row["mfu"] is not None else ""
+        return f"{row['tokens_per_s']:,.0f}{mfu}"
+
+    lines = [
+        "| model | micro-batch | baseline tok/s (MFU) | ours best tok/s (MFU) | variant | "
+        "ours/baseline |",
+        "| --- | ---: | ---: | ---: | --- | ---: |",
+    ]
+    order = {"tiny": 0, "small": 1, "medium": 2}
+    for size, mb in sorted({k[:2] for k in latest}, key=lambda k: (order.get(k[0], 9), k[1])):
+        base = latest.get((size, mb, "baseline"))
+        ours = [
+            r for (sz, m, impl), r in latest.items() if (sz, m) == (size, mb) and impl != "baseline"
+        ]
+        best = max(ours, key=lambda r: r["tokens_per_s"], default=None)
+        ratio = f"{best['tokens_per_s'] / base['tokens_per_s']:.2f}x" if best and base else "n/a"
+        variant = best["impl"].removeprefix("ours[").removesuffix("]") if best else ""
+        lines.append(
+            f"| {SIZE_NAMES.get(size, size)} | {mb} | {cell(base)} | {cell(best)} | {variant} | "
+            f"{ratio} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -270,7 +309,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--peak-tflops", type=float, help="dense bf16 peak (default: H100 989)")
     p.add_argument("--json", type=Path, help="append the results to this JSON file")
+    p.add_argument(
+        "--table",
+        type=Path,
+        metavar="JSON",
+        help="only print the Markdown table of a --json file's results (for BENCHMARKS.md)",
+    )
     args = p.parse_args(argv)
+    if args.table:
+        print(markdown_table(json.loads(args.table.read_text())))
+        return 0
 
     device = torch.device(args.device)
     if args.tiny:

@@ -69,6 +69,14 @@ def test_cpu_smoke_run_records_rows_ratios_and_failures(tmp_path, capsys):
     assert "No viable backend" in rows["ours[cudnn]"]["note"]
     assert "tiny mb 2: ours[plain]" in capsys.readouterr().out
 
+    # The BENCHMARKS table: one line per size and micro-batch, our fastest variant beside the
+    # baseline (the failed cuDNN row cannot win).
+    assert train_throughput.main(["--table", str(out)]) == 0
+    table = capsys.readouterr().out.strip().splitlines()
+    assert len(table) == 3 and table[2].startswith("| tiny | 2 | ")
+    cells = [c.strip() for c in table[2].strip("|").split("|")]
+    assert cells[4] == "plain" and cells[5].endswith("x")
+
 
 def test_curve_plot_summarises_a_real_run(tmp_path):
     pytest.importorskip("matplotlib")  # absent on a bare GPU machine
