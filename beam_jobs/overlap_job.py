@@ -13,7 +13,7 @@ sizing in dedup.partitioned): corpus shard paths -> ParDo: hash the split's 8-gr
 batch of ~1M hashes by partition and emit (partition, uint64 array of its local items) -> Flatten
 with one empty array per partition (so every partition is built, even one no 8-gram reached) ->
 GroupByKey on the partition -> ParDo: one filter of m / P bits per partition, written atomically
-to filters/part-XXXXX-of-YYYYY.bloom. A partition file already complete with the same parameters
+to filters/part-{i:05d}-of-{P:05d}.bloom. A partition file already complete with the same parameters
 is kept on rerun and its hashes are dropped before the shuffle. The counts travel on a tagged
 output to one CombineGlobally; the driver writes filters/manifest.json last, after checking every
 partition file. No worker holds more than m / P bits (plus one batch of hashes).
@@ -261,7 +261,7 @@ class HashShardByPartition(beam.DoFn):
 
 class BuildPartitionFilter(beam.DoFn):
     """(partition, its batches of local items) -> that partition's filter (m / P bits), written
-    atomically to filters_dir/part-XXXXX-of-YYYYY.bloom; yields (partition, items inserted)."""
+    atomically to filters_dir/part-{i:05d}-of-{P:05d}.bloom; yields (partition, items inserted)."""
 
     def __init__(self, params: BloomParams, partitions: int, filters_dir: str) -> None:
         self.params = params
