@@ -12,6 +12,9 @@ from typing import Any
 
 import zstandard
 
+from pipeline import schemas, shards
+from pipeline.urls import normalize_url, url_id
+
 
 def submission(
     post_id: str, url: str | None, score: int | None = 10, **extra: Any
@@ -78,3 +81,44 @@ def doc_record(
     }
     row.update(fields)
     return row
+
+
+def link_row(url: str, score: int = 5) -> dict[str, Any]:
+    """A row of the links/ schema for ``url`` (normalised as the links stage does)."""
+    norm = normalize_url(url)
+    return {
+        "link_id": url_id(norm.key),
+        "url": norm.url,
+        "url_key": norm.key,
+        "domain": norm.domain,
+        "max_score": score,
+        "total_score": score + 1,
+        "num_posts": 2,
+        "post_ids": ["a", "b"],
+        "subreddits": ["news"],
+        "first_seen_utc": 1_120_000_000,
+        "first_title": "t",
+    }
+
+
+def write_links(directory: Path, urls: list[str]) -> list[dict[str, Any]]:
+    """A complete links/ directory (one shard) holding ``urls``; returns its rows."""
+    rows = [link_row(u, score=i + 3) for i, u in enumerate(urls)]
+    shards.write_shard(str(directory), shards.shard_name(0, 1), rows, schemas.LINKS)
+    shards.finish_output(str(directory), {"records_in": len(rows), "records_out": len(rows)})
+    return rows
+
+
+def write_prose_corpus(directory: Path, texts: list[str], n_train: int) -> list[dict[str, Any]]:
+    """A complete corpus/ directory in 3 shards: the first ``n_train`` texts in the train
+    split, the rest in test; returns the rows in order."""
+    rows = [
+        doc_record(f"doc{i:04d}", text, host="e.org", subreddits=[], first_seen_utc=0,
+                   split="train" if i < n_train else "test")
+        for i, text in enumerate(texts)
+    ]  # fmt: skip
+    for index in range(3):
+        shards.write_shard(str(directory), shards.shard_name(index, 3), rows[index::3],
+                           schemas.CORPUS)  # fmt: skip
+    shards.finish_output(str(directory), {})
+    return rows

@@ -24,7 +24,7 @@ from dedup.overlap import format_table, random_ngram_hashes
 from dedup.synth import prose_documents
 from eval import memorization as mem
 from pipeline import cli, schemas, shards
-from tests.helpers import doc_record
+from tests.helpers import write_prose_corpus
 
 BEAM = ["--direct_num_workers=1"]
 BACKENDS = ["numpy"] + (["numba"] if importlib.util.find_spec("numba") else [])
@@ -202,10 +202,6 @@ def test_save_load_and_bad_files(tmp_path):
 
 
 # -- webtext overlap, P = 1 and P = 4 --------------------------------------------------------------
-def corpus_row(key: str, text: str, split: str) -> dict:
-    return doc_record(key, text, host="e.org", subreddits=[], first_seen_utc=0, split=split)
-
-
 @pytest.fixture(scope="module")
 def corpus(shared_file, tmp_path_factory):
     """Real prose: 200 train documents and 40 held out, in 3 corpus shards; a contaminated
@@ -214,15 +210,7 @@ def corpus(shared_file, tmp_path_factory):
         shared_file("prose", "nltk_gutenberg_17books.tar.xz"), sentences_per_doc=8, limit=240
     )
     root = tmp_path_factory.mktemp("partitions")
-    rows = [
-        corpus_row(f"doc{i:04d}", text, "train" if i < 200 else "test")
-        for i, (_, text) in enumerate(docs)
-    ]
-    for index in range(3):
-        shards.write_shard(
-            str(root / "corpus"), shards.shard_name(index, 3), rows[index::3], schemas.CORPUS
-        )
-    shards.finish_output(str(root / "corpus"), {})
+    rows = write_prose_corpus(root / "corpus", [text for _, text in docs], n_train=200)
     train = [r["text"] for r in rows if r["split"] == "train"]
     held = [r["text"] for r in rows if r["split"] == "test"]
     (root / "contaminated.txt").write_text("\n\n".join(train[:20:2] + held[:20]) + "\n")

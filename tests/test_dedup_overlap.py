@@ -13,13 +13,9 @@ from dedup.split import assign_split
 from dedup.synth import prose_documents
 from pipeline import cli, schemas, shards
 from pipeline.shards import ShardError
-from tests.helpers import doc_record
+from tests.helpers import write_prose_corpus
 
 BEAM = ["--direct_num_workers=1"]
-
-
-def corpus_row(key: str, text: str, split: str) -> dict:
-    return doc_record(key, text, host="e.org", subreddits=[], first_seen_utc=0, split=split)
 
 
 @pytest.fixture(scope="module")
@@ -29,15 +25,7 @@ def corpus(shared_file, tmp_path_factory):
         shared_file("prose", "nltk_gutenberg_17books.tar.xz"), sentences_per_doc=8, limit=360
     )
     root = tmp_path_factory.mktemp("overlap")
-    rows = [
-        corpus_row(f"doc{i:04d}", text, "train" if i < 300 else "test")
-        for i, (_, text) in enumerate(docs)
-    ]
-    for part in range(3):
-        shards.write_shard(
-            str(root / "corpus"), shards.shard_name(part, 3), rows[part::3], schemas.CORPUS
-        )
-    shards.finish_output(str(root / "corpus"), {})
+    rows = write_prose_corpus(root / "corpus", [text for _, text in docs], n_train=300)
     train = [r["text"] for r in rows if r["split"] == "train"]
     held = [r["text"] for r in rows if r["split"] == "test"]
     # Contaminated test set: 20 copied training documents and 20 held-out ones, as paragraphs.

@@ -18,8 +18,8 @@ from pipeline import schemas, shards
 from pipeline.cli import main as cli_main
 from pipeline.fetch.client import FetchConfig
 from pipeline.fetch.content import decompress_body
-from pipeline.urls import normalize_url, url_id
 from pipeline.webserver import LoopbackServer
+from tests.helpers import write_links
 
 HOST = "www.realpages.test"
 HITS = web.AppKey("hits", Counter)
@@ -72,30 +72,6 @@ def restore_logging():
 def server(real_pages):
     with LoopbackServer(site_app(real_pages)) as srv:
         yield srv
-
-
-def link_row(url: str, score: int = 5) -> dict:
-    norm = normalize_url(url)
-    return {
-        "link_id": url_id(norm.key),
-        "url": norm.url,
-        "url_key": norm.key,
-        "domain": norm.domain,
-        "max_score": score,
-        "total_score": score + 1,
-        "num_posts": 2,
-        "post_ids": ["a", "b"],
-        "subreddits": ["news"],
-        "first_seen_utc": 1_120_000_000,
-        "first_title": "t",
-    }
-
-
-def write_links(directory: Path, urls: list[str]) -> list[dict]:
-    rows = [link_row(u, score=i + 3) for i, u in enumerate(urls)]
-    shards.write_shard(str(directory), shards.shard_name(0, 1), rows, schemas.LINKS)
-    shards.finish_output(str(directory), {"records_in": len(rows), "records_out": len(rows)})
-    return rows
 
 
 EXTRA = {

@@ -31,8 +31,8 @@ from pipeline.fetch.retry import (
     parse_retry_classes,
     retry_summary,
 )
-from pipeline.urls import normalize_url, url_id
 from pipeline.webserver import LoopbackServer
+from tests.helpers import link_row, write_links
 
 HOST = "www.flaky.test"
 HITS = web.AppKey("hits", Counter)
@@ -68,35 +68,16 @@ def flaky_app() -> web.Application:
     return app
 
 
+def write_paths(directory: Path, paths: list[str]) -> list[dict]:
+    """links/ holding the test server's ``paths``."""
+    return write_links(directory, [f"http://{HOST}{p}" for p in paths])
+
+
 @pytest.fixture
 def server():
     """A fresh server per test: the flaky endpoints' state starts over."""
     with LoopbackServer(flaky_app()) as srv:
         yield srv
-
-
-def link_row(url: str) -> dict:
-    norm = normalize_url(url)
-    return {
-        "link_id": url_id(norm.key),
-        "url": norm.url,
-        "url_key": norm.key,
-        "domain": norm.domain,
-        "max_score": 5,
-        "total_score": 6,
-        "num_posts": 1,
-        "post_ids": ["p"],
-        "subreddits": ["news"],
-        "first_seen_utc": 1_120_000_000,
-        "first_title": "t",
-    }
-
-
-def write_links(directory: Path, paths: list[str]) -> list[dict]:
-    rows = [link_row(f"http://{HOST}{p}") for p in paths]
-    shards.write_shard(str(directory), shards.shard_name(0, 1), rows, schemas.LINKS)
-    shards.finish_output(str(directory), {"records_in": len(rows), "records_out": len(rows)})
-    return rows
 
 
 def job_config(
@@ -150,7 +131,7 @@ def assert_balanced(stats: dict) -> None:
 def test_retry_recovers_a_503_and_only_what_was_asked(tmp_path, server, caplog):
     caplog.set_level(logging.INFO, logger="beam_jobs.fetch_job")
     paths = ["/real/a", "/real/b", "/real/c", "/flaky/d", "/gone/e"]
-    write_links(tmp_path / "links", paths)
+    write_paths(tmp_path / "links", paths)
     out = tmp_path / "pages"
 
     assert run_fetch(job_config(tmp_path, server.port)) == "ran"
@@ -219,7 +200,7 @@ def test_retry_recovers_a_503_and_only_what_was_asked(tmp_path, server, caplog):
 
 def test_summary_names_each_retried_class(tmp_path, server, caplog):
     caplog.set_level(logging.INFO, logger="beam_jobs.fetch_job")
-    write_links(tmp_path / "links", ["/flaky/a", "/flaky/b", "/hang-once/c", "/gone/d"])
+    write_paths(tmp_path / "links", ["/flaky/a", "/flaky/b", "/hang-once/c", "/gone/d"])
     out = tmp_path / "pages"
     run_fetch(job_config(tmp_path, server.port))
     assert shards.read_stats(str(out))["dropped"] == {"http_503": 2, "timeout": 1, "http_404": 1}
@@ -241,7 +222,7 @@ def test_summary_names_each_retried_class(tmp_path, server, caplog):
 def test_retry_killed_midway_then_rerun_loses_and_duplicates_nothing(tmp_path, server):
     flaky = [f"/flaky/f{i}" for i in range(6)]
     paths = ["/real/a", "/real/b", *flaky, "/gone/g"]
-    write_links(tmp_path / "links", paths)
+    write_paths(tmp_path / "links", paths)
     out = tmp_path / "pages"
     run_fetch(job_config(tmp_path, server.port, batch_size=2))
     assert shards.read_stats(str(out))["dropped"] == {"http_503": 6, "http_404": 1}
@@ -295,7 +276,7 @@ def test_retry_killed_midway_then_rerun_loses_and_duplicates_nothing(tmp_path, s
 @pytest.mark.slow
 def test_retry_on_an_unfinished_first_run_fetches_missing_and_failed(tmp_path, server):
     paths = ["/real/a", "/real/b", "/flaky/c", "/flaky/d"]
-    write_links(tmp_path / "links", paths)
+    write_paths(tmp_path / "links", paths)
     out = tmp_path / "pages"
     run_fetch(job_config(tmp_path, server.port, batch_size=1))
     for name in ("_SUCCESS", "stats.json"):
@@ -317,7 +298,7 @@ def test_retry_on_an_unfinished_first_run_fetches_missing_and_failed(tmp_path, s
 
 
 def test_cli_retry_errors(tmp_path, server, capsys, restore_logging):
-    write_links(tmp_path / "links", ["/real/a", "/flaky/b"])
+    write_paths(tmp_path / "links", ["/real/a", "/flaky/b"])
     base = [
         "fetch",
         str(tmp_path / "links"),
