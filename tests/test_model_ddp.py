@@ -17,6 +17,7 @@ import torch
 from test_model_train import _cfg, _tokens_dir
 
 from model.checkpoint import load_checkpoint
+from model.gpt2 import GPT2, GPT2Config
 from model.train import read_metrics, train
 
 REPO = Path(__file__).resolve().parent.parent
@@ -36,20 +37,60 @@ def _torchrun(tokens: Path, out: Path, *extra: str) -> subprocess.CompletedProce
     return proc
 
 
-def _assert_same_run(single: Path, multi: Path, rel: float = 1e-5) -> None:
+# Reduction order differs between one process and several (gradient all-reduce, bucketed
+# backward, compiled kernels), so the runs agree only up to float32 rounding, amplified a little by
+# six optimizer steps. Elementwise tolerances break on an element near zero (Adam turns a gradient
+# at the noise floor into a full lr-sized step), so each quantity is compared as a whole, relative
+# to its own scale:
+#   weights     ||w_multi - w_single|| / ||w_single - w_init||  (the difference against the
+#               distance training moved the weights: independent of the weights' own size)
+#   Adam moment ||m_multi - m_single|| / ||m_single||           (the gradients' history, before
+#               Adam's normalisation evens out their size)
+#   loss, grad norm: relative difference per logged step.
+# Measured on a 2-core AMD EPYC (gloo, compiled DDP): rounding noise gives 1e-7 for losses, grad
+# norm and moment and 4e-4 for the weights (Adam amplifies gradients at the noise floor). Real bugs,
+# made on purpose once: no all-reduce at all gives loss 4e-2, grad norm 0.4, weights 0.9, moment
+# 1.3; a gradient scaled by the world size gives grad norm 1.0 (clipping then hides it from the
+# moment and the weights). Each bound sits well over an order of magnitude from both sides.
+DRIFT = {"loss": 1e-3, "val_loss": 1e-3, "grad_norm": 1e-3, "adam_m": 1e-3, "weights": 5e-2}
+
+
+def _ratio(diff: torch.Tensor, scale: torch.Tensor) -> float:
+    return float(diff.double().norm() / scale.double().norm().clamp_min(1e-30))
+
+
+def _initial_weights(state: dict) -> dict[str, torch.Tensor]:
+    """The weights the trainer starts from (seed, config and init as in Trainer.__init__)."""
+    torch.manual_seed(state["train_config"]["seed"])  # rank 0 seeds with seed + 0
+    model = GPT2(GPT2Config.from_dict(state["model_config"]))
+    return model.state_dict()
+
+
+def _drift(single: Path, multi: Path) -> dict[str, float]:
+    """Each compared quantity's relative difference between the two runs (the largest over
+    tensors or steps)."""
     a, b = read_metrics(single), read_metrics(multi)
     assert [m["step"] for m in a] == [m["step"] for m in b]
+    drift = {"loss": 0.0, "val_loss": 0.0, "grad_norm": 0.0, "weights": 0.0, "adam_m": 0.0}
     for ma, mb in zip(a, b, strict=True):
-        for key in ("loss", "val_loss"):
+        for key in ("loss", "val_loss", "grad_norm"):
             if key in ma:
-                assert mb[key] == pytest.approx(ma[key], rel=rel, abs=1e-6), (ma["step"], key)
+                drift[key] = max(drift[key], abs(mb[key] - ma[key]) / abs(ma[key]))
     sa, sb = load_checkpoint(single), load_checkpoint(multi)
     assert sb["data"] == sa["data"] and len(sb["rng"]) == 2
-    for name, tensor in sa["model"].items():
-        torch.testing.assert_close(sb["model"][name], tensor, atol=1e-5, rtol=max(rel, 1e-4))
+    init = _initial_weights(sa)
+    for name, w in sa["model"].items():
+        drift["weights"] = max(drift["weights"], _ratio(sb["model"][name] - w, w - init[name]))
     for i, state in sa["optimizer"]["state"].items():
-        torch.testing.assert_close(sb["optimizer"]["state"][i]["exp_avg"], state["exp_avg"],
-                                   atol=1e-6, rtol=1e-4)  # fmt: skip
+        m_multi = sb["optimizer"]["state"][i]["exp_avg"]
+        drift["adam_m"] = max(drift["adam_m"], _ratio(m_multi - state["exp_avg"], state["exp_avg"]))
+    return drift
+
+
+def _assert_same_run(single: Path, multi: Path) -> None:
+    drift = _drift(single, multi)
+    print("relative drift multi vs single:", {k: f"{v:.2e}" for k, v in drift.items()})
+    assert all(drift[k] <= DRIFT[k] for k in DRIFT), drift
 
 
 @pytest.mark.slow
@@ -82,4 +123,4 @@ def test_compiled_ddp_matches_one_process(tmp_path):
     train(_cfg(tokens, tmp_path / "single", **common))
     proc = _torchrun(tokens, tmp_path / "ddp-compiled", "--compile")
     assert "on cpu x2 (DDP)" in proc.stderr
-    _assert_same_run(tmp_path / "single", tmp_path / "ddp-compiled", rel=1e-4)
+    _assert_same_run(tmp_path / "single", tmp_path / "ddp-compiled")
