@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.stats import StageStats
-from pipeline.submissions import Post
+from pipeline.submissions import UNKNOWN_TIME, Post
 from pipeline.urls import url_id
 
 SCORE_RULES = ("max", "sum")
@@ -26,7 +26,9 @@ class LinkAggregate:
     post_scores: dict[str, int] = field(default_factory=dict)  # post id -> score
     posts_seen: int = 0  # including repeats of the same post id (dump overlaps)
     subreddits: set[str] = field(default_factory=set)
-    first: tuple[int, str] = (2**62, "")  # (created_utc, post_id) of the earliest post
+    # Order key of the post that names the link: the earliest known time, then the post id;
+    # posts of unknown time come after every dated one. None until the first post.
+    first: tuple[bool, int, str] | None = None
     first_title: str = ""
 
     def add(self, post: Post) -> LinkAggregate:
@@ -36,8 +38,8 @@ class LinkAggregate:
             self.post_scores[post.post_id] = post.score
         if post.subreddit:
             self.subreddits.add(post.subreddit)
-        order = (post.created_utc, post.post_id)
-        if order < self.first:
+        order = first_key(post)
+        if self.first is None or order < self.first:
             self.first = order
             self.url_key = post.url_key
             self.url = post.url
@@ -52,11 +54,15 @@ class LinkAggregate:
             if previous is None or score > previous:
                 self.post_scores[post_id] = score
         self.subreddits |= other.subreddits
-        if other.first < self.first:
+        if other.first is not None and (self.first is None or other.first < self.first):
             self.first = other.first
             self.url_key, self.url, self.domain = other.url_key, other.url, other.domain
             self.first_title = other.first_title
         return self
+
+    @property
+    def first_seen_utc(self) -> int:
+        return self.first[1] if self.first is not None else UNKNOWN_TIME
 
     @property
     def max_score(self) -> int:
@@ -69,6 +75,11 @@ class LinkAggregate:
     @property
     def num_posts(self) -> int:
         return len(self.post_scores)
+
+
+def first_key(post: Post) -> tuple[bool, int, str]:
+    """Sort key of a post among the posts of one URL: dated posts first, earliest first."""
+    return (post.created_utc == UNKNOWN_TIME, post.created_utc, post.post_id)
 
 
 def aggregate(posts: Iterable[Post]) -> dict[str, LinkAggregate]:
@@ -115,7 +126,7 @@ def select_link(
         "num_posts": link.num_posts,
         "post_ids": sorted(link.post_scores),
         "subreddits": sorted(link.subreddits),
-        "first_seen_utc": link.first[0],
+        "first_seen_utc": link.first_seen_utc,
         "first_title": link.first_title,
     }
     return row, stats

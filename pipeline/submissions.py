@@ -3,11 +3,19 @@
 Real dumps from 2005 to 2026 disagree on types: ``created_utc`` may be a string or float,
 ``score`` may be null, ``url``/``domain``/``subreddit`` may be null or missing, keys come and
 go. Repairs that keep the record are counted in ``StageStats.repaired``.
+
+Numbers are checked against ranges before they go anywhere: a score must fit the range Reddit
+itself uses (int32; the highest scores ever seen are under a million) and a creation time must
+lie between Reddit's founding and the year 9999. A value outside (``1e30``, ``Infinity``, a
+20-digit string) is not trusted: the score counts as 0, the time as unknown, and the repair is
+counted by name. Strings holding lone UTF-16 surrogates (valid JSON escapes, not valid UTF-8) have
+them replaced so every later writer can encode them.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,19 +37,44 @@ class Post:
     title: str
 
 
+SCORE_RANGE = (-(2**31), 2**31 - 1)
+# 2005-01-01 (Reddit opened in June 2005; a little slack for clock skew) to 9999-12-31.
+CREATED_UTC_RANGE = (1_104_537_600, 253_402_300_799)
+UNKNOWN_TIME = 0  # created_utc of a post whose time is missing or out of range
+
+
 def _as_int(value: Any) -> int | None:
+    """An integer from a JSON value of any type, or None when it is none (NaN, inf, text)."""
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, int):
         return value
-    if isinstance(value, float):
-        return int(value) if value == value else None  # NaN check
     if isinstance(value, str):
+        text = value.strip()
         try:
-            return int(float(value.strip()))
+            return int(text)  # exact for long digit strings, which float() would round
+        except ValueError:
+            pass
+        try:
+            value = float(text)
         except ValueError:
             return None
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) else None
     return None
+
+
+def _in_range(value: int, bounds: tuple[int, int]) -> bool:
+    return bounds[0] <= value <= bounds[1]
+
+
+def clean_text(value: str) -> str:
+    """``value`` with lone surrogates (from JSON ``\\ud800`` escapes) replaced by U+FFFD."""
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
 def _truthy(value: Any) -> bool:
@@ -65,7 +98,7 @@ def post_from_record(
     if not url or not isinstance(url, str):
         stats.drop("missing_url")
         return None
-    checked = check_url(url)
+    checked = check_url(clean_text(url))
     if isinstance(checked, str):
         stats.drop(checked)
         return None
@@ -74,8 +107,11 @@ def post_from_record(
         return None
 
     post_id = record.get("id") or record.get("name") or ""
-    if not isinstance(post_id, str):
+    if isinstance(post_id, int) and not isinstance(post_id, bool):
         post_id = str(post_id)
+    if not isinstance(post_id, str):
+        post_id = ""  # a list, an object, a float: no usable id
+    post_id = clean_text(post_id.strip())
     if post_id.startswith("t3_"):
         post_id = post_id[3:]
     if not post_id:
@@ -87,15 +123,21 @@ def post_from_record(
     if score is None:
         score = 0
         stats.repaired["score_null" if raw_score is None else "score_unparsable"] += 1
-    elif not isinstance(raw_score, int):
+    elif not _in_range(score, SCORE_RANGE):
+        score = 0
+        stats.repaired["score_out_of_range"] += 1
+    elif not isinstance(raw_score, int) or isinstance(raw_score, bool):
         stats.repaired["score_not_int"] += 1
 
     raw_created = record.get("created_utc")
     created = _as_int(raw_created)
     if created is None:
-        created = 0
-        stats.repaired["created_utc_missing"] += 1
-    elif not isinstance(raw_created, int):
+        created = UNKNOWN_TIME
+        stats.repaired["created_utc_missing" if raw_created is None else "created_utc_unparsable"] += 1
+    elif not _in_range(created, CREATED_UTC_RANGE):
+        created = UNKNOWN_TIME
+        stats.repaired["created_utc_out_of_range"] += 1
+    elif not isinstance(raw_created, int) or isinstance(raw_created, bool):
         stats.repaired["created_utc_not_int"] += 1
 
     subreddit = record.get("subreddit")
@@ -114,8 +156,8 @@ def post_from_record(
         domain=checked.domain,
         score=score,
         created_utc=created,
-        subreddit=subreddit,
-        title=title,
+        subreddit=clean_text(subreddit),
+        title=clean_text(title),
     )
 
 
