@@ -6,13 +6,27 @@ with the run's tokenizer and scored by eval.scoring. Written to EVAL_DIR:
   examples/NAME.parquet   one row per document (EXAMPLES schema): doc_index and doc_key as the
                           overlap stage numbers them (the report joins the two on them)
   summary.json            per set: loss per token, perplexity per token and per canonical unit
-                          (word / byte / char), bits per unit, LAMBADA accuracy; the settings
+                          (word / byte / char), bits per unit, bits per byte, LAMBADA accuracy;
+                          the settings (prefix_eot among them)
 
 Metrics pool over the whole set (sum of log-losses / sum of counts), as the paper's figures do;
 per-unit figures divide the same total by the units of the ORIGINAL text, so de-tokenizing
-changes what the model sees but not what is counted. LAMBADA scores only the target word (the
-last whitespace-separated word, with its leading space): accuracy is every target token being
-the model's greedy choice, perplexity is per target word.
+changes what the model sees but not what is counted. Bits per byte divide it by the UTF-8 bytes
+of the original text (of each document; of the target word for LAMBADA), which makes numbers
+comparable across tokenizers.
+
+LAMBADA scores only the target, the passage's last whitespace-delimited word
+(eval.testsets.split_lambada): the passage is tokenized as written, in one piece, and the
+scored tokens are those from the one holding the word's first byte (:func:`lambada_ids`).
+With GPT-2's byte-level BPE a single space before a word belongs to the word's token, so a
+space-separated target is scored as " word" (OpenAI's convention), while a word after a
+newline is scored as "word" after the newline tokens, as the passage reads. Accuracy is every
+target token being the model's greedy choice, perplexity is per target word.
+
+Conditioning on ``<|endoftext|>`` (``prefix_eot``): a document scored for perplexity has an
+empty context, so it always starts from ``<|endoftext|>``. A LAMBADA context gets it too with
+``always`` (as OpenAI's GPT-2 code conditioned every text on it as the start token) and only
+when it is empty with ``empty-context`` (lm-evaluation-harness's rule).
 """
 
 from __future__ import annotations
@@ -32,6 +46,7 @@ from eval.testsets import (
     TestSetError,
     TestSetSpec,
     canonical_unit,
+    count_bytes,
     count_units,
     parse_test_specs,
     read_test_set,
@@ -46,12 +61,16 @@ EXAMPLES = pa.schema(
         pa.field("doc_key", pa.string(), nullable=False),
         pa.field("n_tokens", pa.int64(), nullable=False),  # tokens scored
         pa.field("n_units", pa.int64(), nullable=False),  # canonical units (words/bytes/chars)
+        pa.field("n_bytes", pa.int64(), nullable=False),  # UTF-8 bytes of the original text
         pa.field("nll", pa.float64(), nullable=False),  # summed negative log-likelihood, nats
         pa.field("correct", pa.bool_()),  # LAMBADA: target word predicted greedily; else null
     ],
     metadata={"webtext.stage": "eval-examples"},
 )
 SUMMARY_NAME = "summary.json"
+# When a context is conditioned on <|endoftext|>: every time (OpenAI's GPT-2 scoring, the
+# default), or only when it is empty (lm-evaluation-harness).
+PREFIX_EOT = ("always", "empty-context")
 
 
 @dataclass(frozen=True)
@@ -67,6 +86,7 @@ class EvalConfig:
     max_docs: int | None = None  # first N documents of each set (quick looks)
     progress: bool = True
     tokenizer_dir: str | None = None
+    prefix_eot: str = "always"  # one of PREFIX_EOT
 
 
 @dataclass
@@ -90,16 +110,24 @@ def summarize_rows(rows: list[dict[str, Any]], unit: str, fmt: str) -> dict[str,
     nll = float(sum(r["nll"] for r in rows))
     tokens = int(sum(r["n_tokens"] for r in rows))
     units = int(sum(r["n_units"] for r in rows))
+    # Example files written before n_bytes existed have no byte counts: no bits per byte then.
+    n_bytes = (
+        int(sum(r["n_bytes"] for r in rows))
+        if all(r.get("n_bytes") is not None for r in rows)
+        else None
+    )
     out: dict[str, Any] = {
         "examples": len(rows),
         "tokens": tokens,
         "units": units,
         "unit": unit,
+        "bytes": n_bytes,
         "nll_nats": nll,
         "loss_per_token": nll / tokens if tokens else None,
         "ppl_per_token": math.exp(nll / tokens) if tokens else None,
         f"ppl_per_{unit}": math.exp(nll / units) if units else None,
         f"bits_per_{unit}": nll / units / math.log(2) if units else None,
+        "bits_per_byte": nll / n_bytes / math.log(2) if n_bytes else None,
     }
     if fmt == "lambada":
         out["accuracy"] = sum(bool(r["correct"]) for r in rows) / len(rows) if rows else None
@@ -116,17 +144,56 @@ def resolve_device(spec: str) -> str:
     return spec
 
 
-def _encode_docs(spec: TestSetSpec, tokenizer, texts: list[str], eot: int, keys: list[str]):
-    """Token sequences (end-of-text first) and, for LAMBADA, the target-token counts."""
-    if spec.format != "lambada":
-        return [[eot, *ids] for ids in tokenizer.encode_batch(texts)], None
-    seqs, lasts = [], []
+def lambada_ids(tokenizer, context: str, target: str) -> tuple[list[int], list[int]]:
+    """(context ids, target ids) of a passage ``context + target``, tokenized in one piece as
+    the model reads any text, cut before the token that holds the target's first byte.
+
+    Only whitespace may lie between the cut and the target (with GPT-2's BPE: nothing, or the
+    one space that its pre-tokenizer attaches to the next word), so the target ids are the
+    word's own tokens and the context ids decode to ``context`` less at most that whitespace.
+    A tokenizer whose token joins the word with non-blank context text is an error."""
+    ids = tokenizer.encode(context + target)
+    start = count_bytes(context)
+    k, end = 0, 0  # tokens ids[:k] cover the first `end` bytes
+    while k < len(ids) and end + len(piece := tokenizer.decode_bytes([ids[k]])) <= start:
+        k, end = k + 1, end + len(piece)
+    if k == len(ids):
+        raise ValueError(f"LAMBADA target {target!r}: no tokens after the context")
+    gap = context.encode("utf-8")[end:start]
+    if gap.decode("utf-8", errors="replace").strip():
+        raise ValueError(
+            f"LAMBADA target {target!r}: the tokenizer joins it with the context text {gap!r}"
+        )
+    return ids[:k], ids[k:]
+
+
+def conditioned(eot: int, context_ids: list[int], target_ids: list[int], prefix_eot: str):
+    """The sequence to score: ``<|endoftext|>`` before the context always, or only where the
+    context is empty (``empty-context``); the target follows."""
+    if prefix_eot not in PREFIX_EOT:
+        raise ValueError(f"prefix_eot must be one of {', '.join(PREFIX_EOT)}, got {prefix_eot!r}")
+    if prefix_eot == "always" or not context_ids:
+        return [eot, *context_ids, *target_ids]
+    return [*context_ids, *target_ids]
+
+
+def _encode_docs(
+    spec: TestSetSpec, tokenizer, texts: list[str], keys: list[str], prefix_eot: str
+) -> tuple[list[list[int]], list[int] | None, list[int]]:
+    """Token sequences, for LAMBADA the target-token counts, and the UTF-8 bytes scored per
+    document for bits per byte (LAMBADA: the target word's; else set by the caller)."""
+    eot = tokenizer.eot_id
+    if spec.format != "lambada":  # a document is scored from an empty context
+        seqs = [conditioned(eot, [], ids, prefix_eot) for ids in tokenizer.encode_batch(texts)]
+        return seqs, None, []
+    seqs, lasts, n_bytes = [], [], []
     for key, text in zip(keys, texts, strict=True):
         context, target = split_lambada(spec.name, key, text)
-        target_ids = tokenizer.encode(target)
-        seqs.append([eot, *tokenizer.encode(context), *target_ids])
+        context_ids, target_ids = lambada_ids(tokenizer, context, target)
+        seqs.append(conditioned(eot, context_ids, target_ids, prefix_eot))
         lasts.append(len(target_ids))
-    return seqs, lasts
+        n_bytes.append(count_bytes(target))
+    return seqs, lasts, n_bytes
 
 
 def evaluate_set(spec: TestSetSpec, model, tokenizer, config: EvalConfig, device: str) -> SetResult:
@@ -142,7 +209,7 @@ def evaluate_set(spec: TestSetSpec, model, tokenizer, config: EvalConfig, device
     detok = detokenizer_for(spec.format) if config.detokenize == "auto" else None
     texts = [detok(d.text) if detok else d.text for _, d in indexed]
     keys = [d.key for _, d in indexed]
-    seqs, lasts = _encode_docs(spec, tokenizer, texts, tokenizer.eot_id, keys)
+    seqs, lasts, target_bytes = _encode_docs(spec, tokenizer, texts, keys, config.prefix_eot)
     context = config.context or model.config.block_size
     if lasts is not None:
         seqs = [s[-(context + 1) :] for s in seqs]  # LAMBADA: keep the end (the target)
@@ -166,9 +233,10 @@ def evaluate_set(spec: TestSetSpec, model, tokenizer, config: EvalConfig, device
         if lasts is not None:
             k = lasts[j]
             logp, top = logp[-k:], top[-k:]
-            units, correct = 1, bool(top.all())
+            units, correct, n_bytes = 1, bool(top.all()), target_bytes[j]
         else:
             units, correct = count_units(spec.format, doc.text), None
+            n_bytes = count_bytes(doc.text)
         result.rows.append(
             {
                 "test_set": spec.name,
@@ -176,6 +244,7 @@ def evaluate_set(spec: TestSetSpec, model, tokenizer, config: EvalConfig, device
                 "doc_key": doc.key,
                 "n_tokens": int(len(logp)),
                 "n_units": int(units),
+                "n_bytes": int(n_bytes),
                 "nll": float(-np.sum(logp)),
                 "correct": correct,
             }
@@ -214,6 +283,10 @@ def run_eval(config: EvalConfig) -> dict[str, Any]:
     from model.checkpoint import load_checkpoint, model_from_checkpoint
     from model.tokenizer import load_tokenizer
 
+    if config.prefix_eot not in PREFIX_EOT:
+        raise ValueError(
+            f"--prefix-eot must be one of {', '.join(PREFIX_EOT)}, got {config.prefix_eot!r}"
+        )
     specs = parse_test_specs(config.tests)
     for spec in specs:  # fail on a bad test file before loading the model
         docs = read_test_set(spec)
@@ -258,7 +331,8 @@ def run_eval(config: EvalConfig) -> dict[str, Any]:
 def format_summary(summary: dict[str, Any]) -> str:
     """A plain table of the summary for the terminal."""
     lines = [
-        f"{'test set':<16} {'examples':>8} {'tokens':>10} {'loss/tok':>9} {'ppl/tok':>9}  per unit"
+        f"{'test set':<16} {'examples':>8} {'tokens':>10} {'loss/tok':>9} {'ppl/tok':>9} "
+        f"{'bits/byte':>9}  per unit"
     ]
     for s in summary["sets"]:
         unit = s["unit"]
@@ -269,8 +343,10 @@ def format_summary(summary: dict[str, Any]) -> str:
         )
         if "accuracy" in s:
             per_unit += f", accuracy {s['accuracy']:.2%}"
+        bpb = s.get("bits_per_byte")
         lines.append(
             f"{s['test_set']:<16} {s['examples']:>8,} {s['tokens']:>10,} "
-            f"{s['loss_per_token']:>9.4f} {s['ppl_per_token']:>9.3f}  {per_unit}"
+            f"{s['loss_per_token']:>9.4f} {s['ppl_per_token']:>9.3f} "
+            f"{'-' if bpb is None else f'{bpb:.4f}':>9}  {per_unit}"
         )
     return "\n".join(lines)

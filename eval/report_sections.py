@@ -181,6 +181,7 @@ def metrics_by_overlap(inp: ReportInputs) -> dict[str, Any]:
             sec["numbers"][name][label] = m
             rows.append([name, label, m["examples"], m["tokens"], _num(m["loss_per_token"]),
                          _num(m[f"ppl_per_{unit}"], 2) + f" /{unit}",
+                         _num(m["bits_per_byte"]),
                          _pct(100 * m["accuracy"]) if m.get("accuracy") is not None else "-"])  # fmt: skip
             if label in chart:
                 chart[label].append(m["loss_per_token"])
@@ -188,7 +189,7 @@ def metrics_by_overlap(inp: ReportInputs) -> dict[str, Any]:
         "caption": "pooled metrics of the examples in each bucket of per-example overlap with "
         f"{ref_name} ('excluding overlapping' = no 8-gram found)",
         "columns": ["test set", "bucket", "examples", "tokens", "loss/token", "perplexity",
-                    "accuracy"],
+                    "bits/byte", "accuracy"],
         "rows": rows,
     })  # fmt: skip
     # Read the set where excluding overlap leaves something, else the first.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 
 import pyarrow.parquet as pq
 import pytest
@@ -77,6 +78,10 @@ def test_eval_metrics_and_examples(run_dir, test_files, tmp_path):
         assert s["ppl_per_token"] == pytest.approx(math.exp(nll / s["tokens"]))
         unit = s["unit"]
         assert s[f"bits_per_{unit}"] == pytest.approx(nll / s["units"] / math.log(2))
+        assert s["bytes"] == sum(r["n_bytes"] for r in rows)  # bits per byte beside every set
+        assert s["bits_per_byte"] == pytest.approx(nll / s["bytes"] / math.log(2))
+    assert sets["ew"]["bytes"] == sets["ew"]["units"]  # enwik8's unit is the byte
+    assert sets["lam"]["bytes"] == sum(len(s.rstrip(".").split()[-1]) for s in SENTENCES)
     # enwik8 counts UTF-8 bytes; text8 characters; plain text words; LAMBADA one target word each
     assert sets["ew"]["units"] == len((test_files / "enwik8").read_bytes())
     assert sets["t8"]["units"] == len((test_files / "text8").read_text())
@@ -150,3 +155,83 @@ def test_report_names_missing_parts(run_dir, tmp_path):
     assert "--corpus" in data["not_built"]["memorization"]
     page = (out / "index.html").read_text()
     assert "Sections not built" in page and page.count("<section") == 5
+
+
+def test_eval_bits_per_byte_counts_utf8_bytes(run_dir, tmp_path):
+    """bpb = total NLL (nats) / ln 2 / UTF-8 bytes of the original text, bytes not characters."""
+    paras = [
+        "Caf\u00e9 cr\u00e8me, na\u00efve fa\u00e7ade: \u00fcber-cool.",
+        "\u6771\u4eac and \u041c\u043e\u0441\u043a\u0432\u0430 are capitals \U0001f600.",
+        "Plain ASCII closes the file.",
+    ]
+    path = tmp_path / "utf8.txt"
+    path.write_text("\n\n".join(paras) + "\n", encoding="utf-8")
+    out = tmp_path / "eval"
+    assert _eval(run_dir, out, f"u={path}") == 0
+    s = json.loads((out / "summary.json").read_text())["sets"][0]
+    n_bytes = sum(len(p.encode("utf-8")) for p in paras)
+    # 5 two-byte Latin letters, 6 two-byte Cyrillic, 2 three-byte CJK, 1 four-byte emoji
+    assert s["bytes"] == n_bytes == sum(len(p) for p in paras) + 5 + 6 + 2 * 2 + 3
+    rows = pq.read_table(out / "examples" / "u.parquet").to_pylist()
+    assert [r["n_bytes"] for r in rows] == [len(p.encode("utf-8")) for p in paras]
+    assert s["nll_nats"] == sum(r["nll"] for r in rows)
+    # the summary divides the same float sum: a few roundings apart at most
+    assert s["bits_per_byte"] == pytest.approx(
+        s["nll_nats"] / math.log(2) / n_bytes, rel=4 * sys.float_info.epsilon
+    )
+    assert f"{s['bits_per_byte']:.4f}" in _eval_stdout(run_dir, tmp_path / "again", f"u={path}")
+
+
+def _eval_stdout(run_dir, out, spec) -> str:
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert _eval(run_dir, out, spec) == 0
+    return buf.getvalue()
+
+
+def _target_nll(model, ids: list[int], k: int) -> float:
+    """-log p of the last k ids given everything before them, straight from the model."""
+    import torch
+
+    with torch.no_grad():
+        logits = model.logits(model.hidden_states(torch.tensor([ids[:-1]])))[0]
+    logp = torch.log_softmax(logits.float(), -1)
+    return -float(sum(logp[len(ids) - 1 - k + j, ids[len(ids) - k + j]] for j in range(k)))
+
+
+def test_lambada_newline_word_and_prefix_eot(run_dir, tmp_path):
+    """A last word after a line break is scored after the passage's own newline; the context is
+    conditioned on <|endoftext|> always (default) or only when empty; summary.json says which."""
+    from model.checkpoint import load_checkpoint, model_from_checkpoint
+    from model.tokenizer import load_tokenizer
+
+    passages = [SENTENCES[0] + "\n\nEngineers", SENTENCES[1].rstrip(".")]
+    path = tmp_path / "lambada_nl.jsonl"
+    path.write_text("".join(json.dumps({"text": t}) + "\n" for t in passages), encoding="utf-8")
+    tok = load_tokenizer(run_dir / "tokenizer")
+    model = model_from_checkpoint(load_checkpoint(run_dir))
+    got = {}
+    for mode in ("always", "empty-context"):
+        out = tmp_path / mode
+        extra = [] if mode == "always" else ["--prefix-eot", mode]
+        assert _eval(run_dir, out, f"lam={path}", extra=extra) == 0
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["settings"]["prefix_eot"] == mode
+        got[mode] = pq.read_table(out / "examples" / "lam.parquet").to_pylist()
+    for i, text in enumerate(passages):
+        ids = tok.encode(text)
+        word = text.split()[-1]
+        # the newline stays in the context: the target is "Engineers", not " Engineers"
+        target = tok.encode(word if "\n" in text else " " + word)
+        k = len(target)
+        assert ids[-k:] == target
+        for mode, seq in (("always", [tok.eot_id, *ids]), ("empty-context", ids)):
+            row = got[mode][i]
+            assert row["n_tokens"] == k and row["n_bytes"] == len(word.encode("utf-8"))
+            want = _target_nll(model, seq, k)
+            # float32 log-probs, summed over k tokens, batched differently: ~1e-6 relative
+            assert row["nll"] == pytest.approx(want, rel=1e-5, abs=k * 1e-6)
+        assert got["always"][i]["nll"] != got["empty-context"][i]["nll"]

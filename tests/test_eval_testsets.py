@@ -12,10 +12,13 @@ from hypothesis import strategies as st
 
 from eval.testsets import (
     TestSetError,
+    count_bytes,
+    count_units,
     detect_format,
     parse_test_spec,
     parse_test_specs,
     read_test_set,
+    split_lambada,
 )
 
 names = st.from_regex(r"[A-Za-z0-9_.\-]{1,12}", fullmatch=True)
@@ -114,3 +117,73 @@ def test_plain_lines_jsonl_parquet_and_errors(tmp_path):
     (tmp_path / "latin1.txt").write_bytes("caf\xe9".encode("latin-1"))
     with pytest.raises(TestSetError, match="not UTF-8"):
         read_test_set(parse_test_spec(f"l={tmp_path / 'latin1.txt'}"))
+
+
+def _units(path) -> int:
+    spec = parse_test_spec(f"t={path}")
+    return sum(count_units(spec.format, d.text) for d in read_test_set(spec))
+
+
+def test_word_level_units_are_the_standard_totals(shared_file):
+    """Words plus one <eos> per line of the file, blank lines included: the denominators of the
+    published word-level perplexities."""
+    wt2 = shared_file("testsets", "wikitext-2", "test.txt")
+    assert _units(wt2) == 245_569  # 241,211 words + 4,358 lines
+    assert _units(shared_file("testsets", "wikitext-2", "valid.txt")) == 217_646
+    assert _units(shared_file("testsets", "wikitext-103", "wiki.test.tokens")) == 245_569
+    assert _units(shared_file("testsets", "ptb", "ptb.test.txt")) == 82_430
+    # The shared raw copy dropped the original's blank lines (its SOURCE.txt): 2,891 lines.
+    assert _units(shared_file("testsets", "wikitext-2-raw", "wiki.test.raw")) == 241_211 + 2_891
+    # every line of the file is in exactly one document, in order (so the sum is the file's)
+    docs = read_test_set(parse_test_spec(f"t={wt2}"))
+    assert "\n".join(d.text for d in docs) == "\n".join(wt2.read_text().splitlines())
+
+
+def test_wikitext_blank_lines_each_end_in_eos(tmp_path):
+    path = tmp_path / "wiki.test.tokens"
+    path.write_text(" \n = A = \n \n a b c \n \n = B = \n \n d e \n \n", encoding="utf-8")
+    docs = read_test_set(parse_test_spec(f"t={path}"))
+    assert [d.key for d in docs] == ["A", "B"]
+    assert docs[0].text == " \n = A = \n \n a b c \n "  # the leading blank line is kept
+    # 9 lines (5 blank), 9 words: "=", "A", "=", "a", "b", "c", "=", "B", "="; and "d", "e"
+    assert [count_units("wikitext", d.text) for d in docs] == [6 + 5, 5 + 4]
+    assert sum(count_units("wikitext", d.text) for d in docs) == 11 + 9
+
+
+@pytest.mark.parametrize(
+    "text,context,target",
+    [
+        ("he said hello", "he said ", "hello"),
+        ("kind of\n\nPower", "kind of\n\n", "Power"),
+        ("saw the \n\nrecorder", "saw the \n\n", "recorder"),
+        ("a\tb  \u201cSal", "a\tb  ", "\u201cSal"),
+        ("caf\u00e9 na\u00efve\u00a0\u00e9t\u00e9", "caf\u00e9 na\u00efve\u00a0", "\u00e9t\u00e9"),
+        ("trailing space after word \n", "trailing space after ", "word"),
+    ],
+)
+def test_split_lambada_keeps_the_passage_as_written(text, context, target):
+    assert split_lambada("t", "line 1", text) == (context, target)
+    assert context + target == text.rstrip()
+
+
+@pytest.mark.parametrize("text", ["oneword", "  lone \n", "", " \n "])
+def test_split_lambada_needs_context_and_a_word(text):
+    with pytest.raises(TestSetError, match="'t', line 3: LAMBADA passage needs context"):
+        split_lambada("t", "line 3", text)
+
+
+def test_lambada_test_set_splits_byte_for_byte(shared_file):
+    path = shared_file("testsets", "lambada", "lambada_test.jsonl")
+    docs = read_test_set(parse_test_spec(f"lambada={path}"))
+    splits = [split_lambada("lambada", d.key, d.text) for d in docs]
+    assert all(c + t == d.text for (c, t), d in zip(splits, docs, strict=True))
+    assert all(t and not any(ch.isspace() for ch in t) for _, t in splits)
+    # the passages whose last word follows something else than one space: a line break
+    after_newline = [(c[-4:], t) for c, t in splits if c[len(c.rstrip()) :] != " "]
+    assert len(after_newline) == 7 and all("\n" in c for c, _ in after_newline)
+    assert ("of\n\n", "Power") in after_newline
+
+
+def test_count_bytes_counts_utf8_bytes_not_characters():
+    text = "na\u00efve caf\u00e9 \u6771\u4eac \U0001f600"  # 2-, 3- and 4-byte characters
+    assert len(text) == 15 and count_bytes(text) == len(text.encode("utf-8")) == 24
