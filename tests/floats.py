@@ -33,6 +33,7 @@ def assert_float32_close(
     actual: torch.Tensor, expected: torch.Tensor, *, terms: int, msg: str | None = None
 ) -> None:
     """Equal up to float32 rounding of a ``terms``-long chain of sums (see the module text)."""
+    # Compared in float64: one side may have been accumulated in double (scores, losses).
     torch.testing.assert_close(
-        actual, expected, atol=float32_atol(expected, terms), rtol=0.0, msg=msg
+        actual.double(), expected.double(), atol=float32_atol(expected, terms), rtol=0.0, msg=msg
     )
