@@ -25,8 +25,8 @@ import pyarrow.parquet as pq
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.window import GlobalWindows
 
-from beam_jobs.shard_read import check_stage_input
-from beam_jobs.stage_io import BundleStats, WriteStageOutput, input_fingerprint
+from beam_jobs.shard_read import check_stage_input, empty_input_message
+from beam_jobs.stage_io import BundleStats, WriteStageOutput, finish_empty, input_fingerprint
 from dedup import near
 from dedup.minhash import MinHashParams
 from dedup.split import assign_split, check_fractions
@@ -308,6 +308,17 @@ class DeduplicateDocs(beam.PTransform):
         return {"corpus": final.corpus, "dups": final.dups, "stats": stats, "details": details}
 
 
+# dups/ is a side output: its stats.json counts the removed documents by reason.
+DUP_REASONS = ("exact", "near")
+
+
+def _removed_totals(p: beam.Pipeline, dups: beam.PCollection) -> beam.PCollection:
+    """(("removed", reason), n) for every reason, zeros included, for dups/ stats.json."""
+    zeros = p | "NoRemovals" >> beam.Create([(("removed", r), 0) for r in DUP_REASONS])
+    counted = dups | "RemovedReason" >> beam.Map(lambda kv: (("removed", kv[1]["reason"]), 1))
+    return (zeros, counted) | "AllRemoved" >> beam.Flatten()
+
+
 def _detail_totals(counter: Counter) -> Iterable[tuple[tuple[str, str], int]]:
     """Figures that are not drops (clusters, candidate pairs, short documents) go to
     stats.json's "details" section through WriteStageOutput's totals."""
@@ -347,6 +358,11 @@ def run_dedup(
         removed = shards.clean_temporaries(directory)
         if removed:
             log.info("%s: removed %d temporary files of an interrupted run", directory, removed)
+    if not inputs:
+        log.info("%s", empty_input_message(config.docs_dir, "docs", "corpus"))
+        finish_empty(config.out_dir, "corpus")
+        finish_empty(config.dups_dir, "dups", {"removed": dict.fromkeys(DUP_REASONS, 0)})
+        return "ran"
     options = PipelineOptions(beam_args or [])
     with beam.Pipeline(options=options) as p:
         result = p | "Inputs" >> beam.Create(inputs) | "Dedup" >> DeduplicateDocs(config)
@@ -355,7 +371,8 @@ def run_dedup(
             "WriteCorpus"
             >> WriteStageOutput(config.out_dir, schemas.CORPUS, config.num_shards, "corpus")
         )
-        _ = {"rows": result["dups"], "totals": totals} | (
+        removed = _removed_totals(p, result["dups"])
+        _ = {"rows": result["dups"], "totals": removed} | (
             "WriteDups"
             >> WriteStageOutput(config.dups_dir, schemas.DUPS, config.num_shards, "dups")
         )

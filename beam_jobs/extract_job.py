@@ -13,8 +13,13 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from beam_jobs.shard_read import ReadShardRows, check_stage_input, fingerprint_stage
-from beam_jobs.stage_io import BundleStats, WriteStageOutput, claim_output
+from beam_jobs.shard_read import (
+    ReadShardRows,
+    check_stage_input,
+    empty_input_message,
+    fingerprint_stage,
+)
+from beam_jobs.stage_io import BundleStats, WriteStageOutput, claim_output, finish_empty
 from pipeline import schemas, shards
 from pipeline.extract import ExtractConfig, extract_document
 
@@ -62,6 +67,10 @@ def run_extract(
     spec = shards.JobSpec("docs", config.params(), fingerprint_stage(config.pages_dir))
     if claim_output(config.out_dir, spec, overwrite=overwrite) == "complete":
         return "complete"
+    if not page_files:
+        log.info("%s", empty_input_message(config.pages_dir, "pages", "docs"))
+        finish_empty(config.out_dir, "docs")
+        return "ran"
     options = PipelineOptions(beam_args or [])
     with beam.Pipeline(options=options) as p:
         docs = (

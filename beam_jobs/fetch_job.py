@@ -34,8 +34,19 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.window import GlobalWindows
 
-from beam_jobs.shard_read import ReadShardRows, check_stage_input, fingerprint_stage
-from beam_jobs.stage_io import BundleStats, WriteStageOutput, expand_inputs, input_fingerprint
+from beam_jobs.shard_read import (
+    ReadShardRows,
+    check_stage_input,
+    empty_input_message,
+    fingerprint_stage,
+)
+from beam_jobs.stage_io import (
+    BundleStats,
+    WriteStageOutput,
+    expand_inputs,
+    finish_empty,
+    input_fingerprint,
+)
 from pipeline import schemas, shards
 from pipeline.fetch.client import FetchConfig, FetchOutcome, fetch_urls
 from pipeline.fetch.records import choose_row, page_row, was_retried
@@ -356,6 +367,11 @@ def run_fetch(
     if state == "complete" and not config.retry_errors:
         log.info("%s is already complete for these inputs; nothing to do", config.out_dir)
         return "complete"
+    if not link_files:
+        shards.clean_temporaries(config.out_dir)
+        log.info("%s", empty_input_message(config.links_dir, "links", "pages"))
+        finish_empty(config.out_dir, "pages")
+        return "ran"
     ledger: list[str] = []
     if state in ("resume", "complete"):
         if config.retry_errors:

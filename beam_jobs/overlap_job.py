@@ -47,6 +47,7 @@ import numpy as np
 import pyarrow.parquet as pq
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from beam_jobs.shard_read import check_stage_input, empty_input_message
 from beam_jobs.stage_io import input_fingerprint
 from dedup import overlap
 from dedup import partitioned as part
@@ -175,6 +176,12 @@ def build_reference_filter(
     partial = filters / "partial"
     partial.mkdir(parents=True, exist_ok=True)
     final = filters / "reference.bloom"
+    if not inputs:  # an empty corpus: an empty filter, nothing to merge
+        BloomFilter(params).save(final)
+        counts = {"documents": 0, "ngrams": 0, "documents_shorter_than_ngram": 0}
+        shards.write_json_atomic(str(filters / "reference.json"), counts)
+        partial.rmdir()
+        return final, counts
     log.info(
         "filter for %s 8-grams at p=%g: %s bits (%.1f MB), %d probes",
         f"{n:,}",
@@ -390,10 +397,7 @@ def run_overlap(
     if unknown:
         raise ValueError(f"--own-train names {', '.join(unknown)} match no --test")
     test_docs = {t.name: read_test_set(t) for t in tests}  # fail early on a bad test file
-    shards.require_complete(config.corpus_dir)
-    inputs = shards.list_shards(config.corpus_dir)
-    if not inputs:
-        raise ValueError(f"{config.corpus_dir}: no corpus shards")
+    inputs = check_stage_input(config.corpus_dir, schemas.CORPUS, "corpus")
     files = [t.path for t in tests] + [s.path for s in own.values()]
     spec = shards.JobSpec(
         "overlap", config.params(), input_fingerprint(inputs) + input_fingerprint(files)
@@ -402,6 +406,10 @@ def run_overlap(
     if state == "complete":
         log.info("%s is already complete for these inputs; nothing to do", config.out_dir)
         return read_results(config.out_dir)
+    if not inputs:  # an empty reference: every test set's overlap is 0%
+        out = config.out_dir
+        action = f"measuring the test sets against an empty reference (0% overlap) in {out}"
+        log.info("%s", empty_input_message(config.corpus_dir, "corpus", "overlap", action))
 
     reference_path, counts = build_reference_filter(config, beam_args)
     reference = part.load_filter(reference_path, mmap=True)

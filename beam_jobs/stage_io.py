@@ -12,7 +12,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindows
 
 from pipeline import shards
-from pipeline.stats import StageStats, format_stats
+from pipeline.stats import StageStats, one_line
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,7 @@ def _finish(
     totals: list[tuple[tuple[str, str], int]] | None = None,
 ) -> None:
     rows_written = sum(count for _, count in written)
+    side_output = total is None
     if total is None:  # a side output (e.g. dups/): every row in is a row out
         total = StageStats(records_in=rows_written, records_out=rows_written)
     if rows_written != total.records_out:
@@ -91,7 +92,18 @@ def _finish(
     for (group, name), value in sorted(totals or []):
         data.setdefault(group, {})[name] = value
     shards.finish_output(out_dir, data)
-    log.info("%s", format_stats(total, f"{stage} -> {out_dir}"))
+    # One line: the drop table is printed once, by the command (or the demo) that ran the stage.
+    if side_output:
+        log.info("%s -> %s: %s rows (a side output)", stage, out_dir, f"{rows_written:,}")
+    else:
+        log.info("%s", one_line(total, f"{stage} -> {out_dir}"))
+
+
+def finish_empty(out_dir: str, stage: str, extra: dict[str, Any] | None = None) -> None:
+    """Finish a claimed output directory as an empty stage (0 in, 0 out, no shard): what a
+    stage writes when its input holds no record. ``extra`` goes into stats.json as is."""
+    data = StageStats().to_dict() | {"stage": stage, "shards": {}} | (extra or {})
+    shards.finish_output(out_dir, data)
 
 
 class WriteStageOutput(beam.PTransform):

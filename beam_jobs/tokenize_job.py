@@ -17,8 +17,14 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from beam_jobs.shard_read import check_stage_input
-from beam_jobs.stage_io import BundleStats, WriteStageOutput, claim_output, input_fingerprint
+from beam_jobs.shard_read import check_stage_input, empty_input_message
+from beam_jobs.stage_io import (
+    BundleStats,
+    WriteStageOutput,
+    claim_output,
+    finish_empty,
+    input_fingerprint,
+)
 from model.tokenizer import (
     ENCODER_FILE,
     GPT2_VOCAB_SIZE,
@@ -208,6 +214,10 @@ def run_tokenize(
     state = claim_output(config.out_dir, spec, overwrite=overwrite, extra_dirs=(tokenizer_subdir,))
     if state == "complete":
         return "complete"
+    if not inputs:  # nothing to train a tokenizer on, nor to tokenize
+        log.info("%s", empty_input_message(config.corpus_dir, "corpus", "tokens"))
+        finish_empty(config.out_dir, "tokenize")
+        return "ran"
     tokenizer = prepare_tokenizer(config)
     tokenizer_dir = str(Path(config.out_dir) / TOKENIZER_SUBDIR)
     check_fits_uint16(tokenizer, tokenizer_dir)

@@ -50,9 +50,23 @@ def list_token_shards(tokens_dir: str | os.PathLike[str]) -> list[Path]:
             f"tokens directory {root} is incomplete (no _SUCCESS): rerun `webtext tokenize`"
         )
     shards = sorted(p for p in root.glob("*.parquet") if not p.name.startswith("_"))
+    if not shards and _records_out(root) == 0:
+        raise TokenDataError(
+            f"tokens directory {root} holds 0 documents (tokenize read an empty corpus; "
+            f"`webtext stats {root.parent}` shows where they went): nothing to train on"
+        )
     if not shards:
         raise TokenDataError(f"tokens directory {root} holds no *.parquet shards")
     return shards
+
+
+def _records_out(root: Path) -> int | None:
+    """records_out of the directory's stats.json, None when it cannot be read."""
+    try:
+        value = json.loads((root / "stats.json").read_text(encoding="utf-8")).get("records_out")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) else None
 
 
 def _check_schema(path: Path, schema: pa.Schema) -> None:

@@ -35,6 +35,7 @@ from model.data import (
     DataPosition,
     TokenBatches,
     eval_batches,
+    list_token_shards,
     load_split_cached,
     tokenizer_fingerprint,
     tokenizer_vocab_size,
@@ -44,6 +45,7 @@ from model.gpt2 import ATTENTION_BACKENDS, GPT2, GPT2Config, attention_backend, 
 log = logging.getLogger("webtext.train")
 
 METRICS_NAME = "metrics.jsonl"
+TRAIN_CONFIG_NAME = "train_config.json"
 # Dense bf16 tensor-core peaks (FLOP/s) by device-name substring, for MFU.
 PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12}
 
@@ -290,6 +292,7 @@ class Trainer:
         self.run_dir = Path(cfg.out_dir)
         self.tokens_dir = Path(cfg.tokens_dir)
 
+        list_token_shards(self.tokens_dir)  # an empty or unfinished tokens/ stops here, clearly
         self.vocab_size = self._vocab_size()
         self.fingerprint = tokenizer_fingerprint(self.tokens_dir / "tokenizer")
         self.model_config: GPT2Config = config_for(
@@ -615,6 +618,10 @@ class Trainer:
         model_state, optim_state = self._full_state()
         if self.dist.is_main:
             train_config = asdict(self.cfg) | {"seq_len_resolved": self.seq_len}
+            # The steps asked, readable without torch (`webtext stats` shows steps done/asked).
+            tmp = self.run_dir / f".{TRAIN_CONFIG_NAME}.tmp-{os.getpid()}"
+            tmp.write_text(json.dumps(train_config, indent=2, default=str) + "\n", "utf-8")
+            os.replace(tmp, self.run_dir / TRAIN_CONFIG_NAME)
             ckpt.save_checkpoint(
                 ckpt.checkpoint_path(self.run_dir),
                 {

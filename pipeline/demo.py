@@ -61,4 +61,14 @@ def run_demo(out_dir: str, beam_args: list[str] | None = None) -> None:
 
     print(f"\n[demo] what each stage kept and dropped (`webtext stats {root}`):\n")
     print(render_text(load_funnel([str(root)])))
-    print(f"\n[demo] finished; every stage's output is under {root}/")
+    for line in closing_lines(root):
+        print(line)
+
+
+def closing_lines(root: Path) -> list[str]:
+    """The demo's last words: where everything is, then the report's path alone on the very
+    last line (to open it, or `xdg-open "$(webtext demo | tail -n 1)"`)."""
+    return [
+        f"[demo] finished; every stage's output is under {root}/; the report:",
+        str((root / "report" / "index.html").resolve()),
+    ]

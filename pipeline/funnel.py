@@ -41,6 +41,18 @@ _RANK = {canon: i for i, (canon, _) in enumerate(STAGE_ORDER)}
 # The main line of the funnel: each one's output is the next one's input.
 MAIN_LINE = ("links", "pages", "docs", "corpus", "tokens")
 
+# Side outputs: rows another stage set aside (dups/ holds what dedup removed from corpus/);
+# their records in/out mean nothing, their row count and reasons do.
+SIDE_OUTPUTS = frozenset({"dups"})
+
+# Stages after tokens that write no stats.json, recognised by the files they do write.
+TRAIN_METRICS = "metrics.jsonl"
+TRAIN_CONFIG = "train_config.json"
+TRAIN_CHECKPOINT = "checkpoint.pt"
+EVAL_SUMMARY = "summary.json"
+REPORT_JSON = "report.json"
+REPORT_INDEX = "index.html"
+
 # stats.json keys that are not stage-specific figures.
 CORE_KEYS = frozenset(
     {
@@ -111,6 +123,12 @@ class StageReport:
     figures: StageFigures | None = None
     notes: list[Note] = field(default_factory=list)
     temp_files: int = 0
+    # train / eval / report: what they did, read from their own files (see *_details).
+    details: dict[str, Any] | None = None
+
+    @property
+    def side_output(self) -> bool:
+        return self.stage in SIDE_OUTPUTS
 
     @property
     def rank(self) -> int:
@@ -286,8 +304,20 @@ def path_kind(path: str) -> str:
     return "missing" if kind == pafs.FileType.NotFound else "file"
 
 
+def product_kind(names: set[str]) -> str | None:
+    """ "train", "eval" or "report" for a directory written by one of those stages (they
+    keep no stats.json), from the files it holds; None for anything else."""
+    if TRAIN_METRICS in names:
+        return "train"
+    if EVAL_SUMMARY in names and "examples" in names:
+        return "eval"
+    if REPORT_JSON in names and REPORT_INDEX in names:
+        return "report"
+    return None
+
+
 def is_stage_dir(names: set[str]) -> bool:
-    return shards.STATS_FILE in names or shards.JOB_FILE in names
+    return shards.STATS_FILE in names or shards.JOB_FILE in names or bool(product_kind(names))
 
 
 def discover_stage_dirs(root: str, max_depth: int = MAX_DEPTH) -> list[str]:
@@ -342,6 +372,9 @@ def read_stage(directory: str, root: str) -> StageReport:
     listed = _listing(directory)
     names = {i.base_name for i in listed[2]} if listed else set()
     dir_name = directory.rstrip("/").rsplit("/", 1)[-1]
+    kind = product_kind(names)
+    if kind is not None and shards.STATS_FILE not in names and shards.JOB_FILE not in names:
+        return read_product(directory, root, kind, names)
     notes: list[Note] = []
     job_stage = stats_stage = None
     if shards.JOB_FILE in names:
@@ -394,6 +427,111 @@ def read_stage(directory: str, root: str) -> StageReport:
         detail = f", {temp_files} shard(s) being written" if temp_files else ""
         notes.append(Note("info", f"running or stopped: no stats yet{detail}"))
     return report
+
+
+def _read_jsonl(path: str) -> tuple[list[dict[str, Any]], str | None]:
+    try:
+        text = shards.read_text(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        return [], f"cannot be read ({exc})"
+    records = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            # The last line of a run killed mid-write may be cut short; say so, keep the rest.
+            return records, f"line {number} is not valid JSON"
+        if isinstance(record, dict):
+            records.append(record)
+    return records, None
+
+
+def read_product(directory: str, root: str, kind: str, names: set[str]) -> StageReport:
+    """A train run, eval or report directory: what it did, from its own files."""
+    notes: list[Note] = []
+    details: dict[str, Any] | None = None
+    state = IN_PROGRESS
+    if kind == "train":
+        metrics, problem = _read_jsonl(shards.join(directory, TRAIN_METRICS))
+        if problem:
+            notes.append(Note("warning", f"{TRAIN_METRICS} {problem}"))
+        config = None
+        if TRAIN_CONFIG in names:
+            config, problem = _read_json(shards.join(directory, TRAIN_CONFIG))
+            if problem:
+                notes.append(Note("warning", f"{TRAIN_CONFIG} {problem}"))
+        details = train_details(metrics, config if isinstance(config, dict) else None)
+        asked, done = details["steps_asked"], details["steps_done"]
+        finished = done >= asked if asked is not None else TRAIN_CHECKPOINT in names
+        state = COMPLETE if finished and TRAIN_CHECKPOINT in names else IN_PROGRESS
+    else:
+        name = EVAL_SUMMARY if kind == "eval" else REPORT_JSON
+        data, problem = _read_json(shards.join(directory, name))
+        if problem or not isinstance(data, dict):
+            notes.append(Note("error", f"{name} {problem or 'is not a JSON object'}"))
+        else:
+            details = eval_details(data) if kind == "eval" else report_details(data, REPORT_INDEX)
+            state = COMPLETE
+    return StageReport(
+        stage=kind,
+        name=directory.rstrip("/").rsplit("/", 1)[-1],
+        path=directory,
+        relpath=_relative(directory, root),
+        state=state,
+        notes=notes,
+        details=details,
+    )
+
+
+def _number(value: Any) -> float | None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    return value if ok else None
+
+
+def train_details(metrics: list[dict[str, Any]], config: dict[str, Any] | None) -> dict[str, Any]:
+    """Steps done (and asked, from train_config.json), tokens seen, the last train and
+    validation losses, from metrics.jsonl's records."""
+    steps = [m for m in metrics if _number(m.get("loss")) is not None]
+    vals = [m for m in metrics if _number(m.get("val_loss")) is not None]
+    last = steps[-1] if steps else {}
+    asked = _number((config or {}).get("steps"))
+    return {
+        "steps_done": int(_number(last.get("step")) or 0),
+        "steps_asked": int(asked) if asked is not None else None,
+        "tokens_seen": int(_number(last.get("tokens")) or 0),
+        "train_loss": _number(last.get("loss")),
+        "val_loss": _number(vals[-1].get("val_loss")) if vals else None,
+    }
+
+
+def eval_details(summary: dict[str, Any]) -> dict[str, Any]:
+    """The test sets an eval directory's summary.json scored, with examples and loss."""
+    sets = summary.get("sets") if isinstance(summary.get("sets"), list) else []
+    return {
+        "checkpoint_step": _number(summary.get("checkpoint_step")),
+        "sets": [
+            {
+                "test_set": str(s.get("test_set", "?")),
+                "examples": _number(s.get("examples")),
+                "loss_per_token": _number(s.get("loss_per_token")),
+            }
+            for s in sets
+            if isinstance(s, dict)
+        ],
+    }
+
+
+def report_details(report: dict[str, Any], index: str) -> dict[str, Any]:
+    """The sections a report built and those it could not (with why), and its page."""
+    sections = report.get("sections") if isinstance(report.get("sections"), list) else []
+    not_built = report.get("not_built") if isinstance(report.get("not_built"), dict) else {}
+    return {
+        "sections_built": len(sections),
+        "not_built": {str(k): str(v) for k, v in not_built.items()},
+        "index": index,
+    }
 
 
 # ---- the funnel (pure) ----

@@ -79,12 +79,56 @@ def _top_reasons(figures: StageFigures, top: int | None) -> tuple[list, list]:
     return nonzero[:top], nonzero[top:]
 
 
-SIDE_LEGEND = "* side output or analysis, not on the links -> tokens line"
+SIDE_LEGEND = "* side output, analysis or model stage: not on the links -> tokens line"
+
+
+def _loss(value: float | None) -> str:
+    return _NONE if value is None else f"{value:.3f}"
+
+
+def side_output_line(figures: StageFigures) -> str:
+    """A side output's rows, by reason where stats.json counts them (dups/: 'removed 3
+    documents: exact 1, near 2'); its records in/out say nothing and are not shown."""
+    n = figures.records_out
+    reasons = figures.extras.get("removed", {})
+    by_reason = ", ".join(f"{r} {_format_number(v)}" for r, v in reasons.items())
+    noun = "document" if n == 1 else "documents"
+    return f"removed {format_count(n)} {noun}" + (f": {by_reason}" if by_reason else "")
+
+
+def details_lines(stage: StageReport) -> list[str]:
+    """What a train run, eval or report did (StageReport.details), one line each."""
+    d = stage.details
+    if not d:
+        return []
+    if stage.stage == "train":
+        asked = _NONE if d["steps_asked"] is None else format_count(d["steps_asked"])
+        return [
+            f"steps {format_count(d['steps_done'])}/{asked}, tokens seen "
+            f"{format_count(d['tokens_seen'])}, final loss: train {_loss(d['train_loss'])}, "
+            f"val {_loss(d['val_loss'])}"
+        ]
+    if stage.stage == "eval":
+        sets = [
+            f"{s['test_set']} ({_format_number(s['examples']) if s['examples'] is not None else '?'}"
+            f" examples, loss/token {_loss(s['loss_per_token'])})"
+            for s in d["sets"]
+        ]
+        step = d["checkpoint_step"]
+        at = f" at step {_format_number(step)}" if step is not None else ""
+        return [f"{len(sets)} set(s) evaluated{at}: " + ", ".join(sets)]
+    if stage.stage == "report":
+        lines = [
+            f"built: {d['sections_built']} section(s) -> {stage.path.rstrip('/')}/{d['index']}"
+        ]
+        lines += [f"not built: {sid}: {why}" for sid, why in d["not_built"].items()]
+        return lines
+    return []
 
 
 def _cells(stage: StageReport) -> list[str]:
     f = stage.figures
-    if f is None:
+    if f is None or stage.side_output:
         return [_stage_label(stage), stage.relpath, stage.state] + [_NONE] * 5
     return [
         _stage_label(stage),
@@ -131,8 +175,12 @@ def _render_text_one(funnel: Funnel, top: int | None) -> str:
     rows: list[tuple[str, Any]] = []  # ("stage", cells) | ("reason", (label, n, pct)) | ("line", s)
     for stage in funnel.stages:
         rows.append(("stage", _cells(stage)))
+        rows.extend(("line", "  " + line) for line in details_lines(stage))
         f = stage.figures
         if f is None:
+            continue
+        if stage.side_output:
+            rows.append(("line", "  " + side_output_line(f)))
             continue
         shown, rest = _top_reasons(f, top)
         for reason, n in shown:
@@ -225,7 +273,10 @@ def render_markdown(funnels: list[Funnel], *, top: int | None = DEFAULT_TOP) -> 
             cells[1] = f"`{cells[1]}`" if stage.path else cells[1]
             reasons_cell = ""
             f = stage.figures
-            if f is not None:
+            details.extend(f"- {_stage_label(stage)}: {x}" for x in details_lines(stage))
+            if f is not None and stage.side_output:
+                reasons_cell = side_output_line(f)
+            elif f is not None:
                 shown, rest = _top_reasons(f, top)
                 parts = [f"{r} {format_count(n)} ({format_pct(n, f.records_in)})" for r, n in shown]
                 if rest:
@@ -263,6 +314,8 @@ def funnel_to_dict(funnel: Funnel) -> dict[str, Any]:
             "path": s.path or None,
             "state": s.state,
             "temp_files": s.temp_files,
+            "side_output": s.side_output,
+            "details": s.details,
             "figures": None,
             "notes": [{"severity": n.severity, "message": n.message} for n in s.notes],
         }

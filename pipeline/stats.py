@@ -84,3 +84,56 @@ def format_stats(stats: StageStats, title: str) -> str:
     for reason, count in sorted(stats.repaired.items(), key=lambda kv: (-kv[1], kv[0])):
         lines.append(f"  repaired {reason:<27} {count:>10,}")
     return "\n".join(lines)
+
+
+# What each stage (by the "stage" its stats.json names) reads, to say why its output is empty.
+INPUT_NOUN = {
+    "links": "submissions",
+    "pages": "links",
+    "docs": "pages",
+    "corpus": "documents",
+    "dups": "documents",
+    "tokenize": "documents",
+}
+# Fetch failures are failures; every other stage's drops are filter decisions.
+_DROP_VERB = {"pages": "failed"}
+
+
+def why_empty(stats: dict[str, Any] | None, top: int = 3) -> str:
+    """Why a finished stage wrote 0 records, from its stats.json (None when unreadable):
+    'all 181 links failed: dns_error 181' or 'its input held 0 records'."""
+    if not isinstance(stats, dict):
+        return "no readable stats.json says why"
+    parsed = StageStats.from_dict(stats)
+    if parsed.records_in == 0:
+        return "its input held 0 records"
+    stage = str(stats.get("stage", ""))
+    noun = INPUT_NOUN.get(stage, "records")
+    verb = _DROP_VERB.get(stage, "dropped")
+    reasons = sorted(parsed.dropped.items(), key=lambda kv: (-kv[1], kv[0]))
+    reasons = [(r, n) for r, n in reasons if n > 0]
+    shown = ", ".join(f"{r} {n:,}" for r, n in reasons[:top])
+    if len(reasons) > top:
+        shown += f", {len(reasons) - top} more reason(s)"
+    every = "the" if parsed.records_in == 1 else "all"
+    return f"{every} {parsed.records_in:,} {noun} {verb}" + (f": {shown}" if shown else "")
+
+
+def empty_input_message(
+    input_name: str, stats: dict[str, Any] | None, output_name: str, action: str | None = None
+) -> str:
+    """The one log line a stage writes when its input is a finished, empty stage:
+    'pages/ holds 0 records (all 181 links failed: dns_error 181); writing an empty docs/'.
+    ``action`` replaces 'writing an empty OUTPUT/' where the stage does something else."""
+    action = action or f"writing an empty {output_name.rstrip('/')}/"
+    return f"{input_name.rstrip('/')}/ holds 0 records ({why_empty(stats)}); {action}"
+
+
+def one_line(stats: StageStats, title: str) -> str:
+    """The log line a stage writes when it finishes (the table is the command's to print)."""
+    parts = [f"{title}: {stats.records_in:,} in -> {stats.records_out:,} out"]
+    if stats.total_dropped:
+        parts.append(f"{stats.total_dropped:,} dropped")
+    if stats.repaired:
+        parts.append(f"{sum(stats.repaired.values()):,} repaired")
+    return ", ".join(parts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -49,12 +50,22 @@ def test_demo_runs_offline_and_reports_what_it_kept(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     result = subprocess.run(
         [sys.executable, "-m", "pipeline.cli", "demo", "--out", str(out)],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,  # what a terminal shows: logs and prints, in order
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
         text=True,
         check=True,
         cwd=Path(__file__).resolve().parent.parent,
     )
     assert "[demo] links" in result.stdout
+    lines = result.stdout.splitlines()
+    # Each stage's drop table is printed once (not logged, then printed again) ...
+    for stage in ("links", "pages", "docs", "corpus"):
+        dropped = shards.read_stats(str(out / stage))["dropped"]
+        for reason, n in dropped.items():
+            assert lines.count(f"  dropped {reason:<28} {n:>10,}") == (1 if n else 0), reason
+    # ... and the very last line is the report's path.
+    assert lines[-1] == str((out / "report" / "index.html").resolve())
     rows = shards.read_rows(str(out / "links"), schemas.LINKS)
     urls = {r["url"] for r in rows}
     assert len(rows) == 15

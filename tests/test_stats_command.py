@@ -46,6 +46,23 @@ def demo_root(tmp_path_factory) -> Path:
     return root
 
 
+TRAIN_STEPS = 10
+
+
+@pytest.fixture(scope="module")
+def trained_root(demo_root: Path, tmp_path_factory) -> Path:
+    """A copy of the demo tree carried on through the demo's train, eval and report steps
+    (a short training run), to read those stages back."""
+    from eval.demo import run_demo_step as eval_and_report
+    from model.demo import run_demo_step as train_and_sample
+
+    root = tmp_path_factory.mktemp("stats_trained") / "run"
+    shutil.copytree(demo_root, root)
+    train_and_sample(root, [], steps=TRAIN_STEPS)
+    eval_and_report(root, [])
+    return root
+
+
 @pytest.fixture
 def demo_copy(demo_root: Path, tmp_path: Path) -> Path:
     """The demo tree's bookkeeping files (no shards), to damage freely."""
@@ -136,7 +153,7 @@ def test_text_json_and_markdown_agree(demo_root: Path, capsys) -> None:
             s["figures"]["dropped_total"],
         )
         for s in data["stages"]
-        if s["figures"] is not None
+        if s["figures"] is not None and not s["side_output"]  # dups/: no in/out shown
     }
     from_files = {}
     for d in from_json:
@@ -183,6 +200,82 @@ def test_stage_directories_given_directly_form_one_funnel(demo_root: Path) -> No
     assert stages == ["links", "pages", "tokens", "overlap", "overlap-documents"]
     assert [s.relpath for s in funnels[0].stages][-1] == "overlap/documents"
     assert funnels[0].end_to_end.to_stage == "tokens"
+
+
+def test_dups_is_a_side_output_counted_by_reason(demo_root: Path, capsys) -> None:
+    dups = shards.read_stats(str(demo_root / "dups"))
+    corpus = shards.read_stats(str(demo_root / "corpus"))
+    removed = dups["removed"]
+    assert set(removed) == {"exact", "near"}
+    assert sum(removed.values()) == dups["records_out"] > 0
+    for reason, n in removed.items():  # the documents corpus/ dropped as duplicates
+        assert corpus["dropped"].get(f"{reason}_duplicate", 0) == n
+    _, text = _stats(demo_root, [], capsys)
+    assert re.search(r"^dups \*\s+dups\s+complete\s+-\s+-\s+-\s+-\s+-$", text, re.M)
+    noun = "document" if dups["records_out"] == 1 else "documents"
+    by_reason = ", ".join(f"{r} {n}" for r, n in removed.items())
+    assert f"  removed {dups['records_out']} {noun}: {by_reason}" in text
+    _, markdown = _stats(demo_root, ["--markdown"], capsys)
+    assert f"removed {dups['records_out']} {noun}: {by_reason} |" in markdown
+    assert "dups" not in _stage_rows(text) and "dups" not in _markdown_rows(markdown)
+
+
+def test_train_eval_and_report_are_in_the_funnel(trained_root: Path, capsys) -> None:
+    [funnel] = load_funnel([str(trained_root)])
+    assert [s.stage for s in funnel.stages] == [*DEMO_ORDER, "train", "eval", "report"]
+    assert all(s.state == COMPLETE for s in funnel.stages)
+    assert not funnel.has_error
+    code, text = _stats(trained_root, [], capsys)
+    assert code == 0
+    metrics = [json.loads(x) for x in (trained_root / "runs/demo/metrics.jsonl").open()]
+    last = [m for m in metrics if "loss" in m][-1]
+    val = [m for m in metrics if "val_loss" in m][-1]["val_loss"]
+    assert last["step"] == TRAIN_STEPS
+    assert re.search(r"^train \(demo\) \*\s+runs/demo\s+complete\s+-", text, re.M)
+    assert (
+        f"  steps {TRAIN_STEPS}/{TRAIN_STEPS}, tokens seen {last['tokens']:,}, "
+        f"final loss: train {last['loss']:.3f}, val {val:.3f}"
+    ) in text
+    summary = json.loads((trained_root / "eval" / "summary.json").read_text())
+    sets = ", ".join(
+        f"{s['test_set']} ({s['examples']} examples, loss/token {s['loss_per_token']:.3f})"
+        for s in summary["sets"]
+    )
+    evaluated = f"{len(summary['sets'])} set(s) evaluated at step {TRAIN_STEPS}: {sets}"
+    assert f"  {evaluated}" in text
+    report = json.loads((trained_root / "report" / "report.json").read_text())
+    index = trained_root / "report" / "index.html"
+    assert f"  built: {len(report['sections'])} section(s) -> {index}" in text
+    [data] = json.loads(_stats(trained_root, ["--json"], capsys)[1])["funnels"]
+    by_stage = {s["stage"]: s for s in data["stages"]}
+    assert by_stage["train"]["details"]["steps_done"] == TRAIN_STEPS
+    assert by_stage["train"]["details"]["steps_asked"] == TRAIN_STEPS
+    assert [s["test_set"] for s in by_stage["eval"]["details"]["sets"]] == [
+        s["test_set"] for s in summary["sets"]
+    ]
+    assert by_stage["dups"]["side_output"] and not by_stage["corpus"]["side_output"]
+    markdown = _stats(trained_root, ["--markdown"], capsys)[1]
+    assert f"- eval *: {evaluated}" in markdown
+
+
+def test_train_short_of_its_steps_is_in_progress(trained_root: Path, tmp_path: Path) -> None:
+    run = tmp_path / "runs" / "demo"
+    run.mkdir(parents=True)
+    for name in ("metrics.jsonl", "checkpoint.pt"):
+        shutil.copyfile(trained_root / "runs" / "demo" / name, run / name)
+    config = json.loads((trained_root / "runs/demo/train_config.json").read_text())
+    (run / "train_config.json").write_text(json.dumps(config | {"steps": 4 * TRAIN_STEPS}))
+    with (run / "metrics.jsonl").open("a") as f:
+        f.write('{"step": 11, "loss": ')  # a record cut short by a kill
+    [funnel] = load_funnel([str(tmp_path)])
+    [train] = funnel.stages
+    assert (train.stage, train.state) == ("train", IN_PROGRESS)
+    assert train.details["steps_done"] == TRAIN_STEPS
+    assert train.details["steps_asked"] == 4 * TRAIN_STEPS
+    assert [n.message for n in train.notes] == [
+        f"metrics.jsonl line {len((run / 'metrics.jsonl').read_text().splitlines())} "
+        "is not valid JSON"
+    ]
 
 
 # ---- damaged and unfinished directories ----
