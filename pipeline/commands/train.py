@@ -105,8 +105,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_train(args: argparse.Namespace, extra: list[str]) -> int:
+    from model.data import other_stage_message
     from model.train import TrainConfig, TrainingError, train
 
+    # Another stage's directory (a corpus/, say) is named before any model or device is set up.
+    wrong_input = other_stage_message(args.tokens_dir)
+    if wrong_input:
+        raise ValueError(wrong_input)
     # The progress display is this logger's INFO output: give it the requested level even if
     # the root logger was set stricter (it is, by logconf's quieting of noisy libraries).
     log.setLevel(args.log_level.upper())
