@@ -178,11 +178,16 @@ def prepare_tokenizer(config: TokenizeConfig) -> BPETokenizer:
     if skipped.total_dropped:
         log.warning("tokenizer training skipped documents: %s", dict(skipped.dropped))
     if tokenizer.vocab_size < config.vocab_size:
-        log.warning(
-            "the corpus supports only %s ids (asked for %s): no other pair occurs %d times",
+        # Not a fault: BPE stops merging when no pair is frequent enough; the vocabulary is
+        # complete (every byte is an id) and training uses its actual size.
+        log.info(
+            "BPE vocabulary: %s ids of the %s asked for, as no further pair of tokens occurs "
+            "at least %d times in the train split (expected on a small corpus: every text "
+            "still encodes, and training uses %s ids)",
             f"{tokenizer.vocab_size:,}",
             f"{config.vocab_size:,}",
             config.min_frequency,
+            f"{tokenizer.vocab_size:,}",
         )
     tokenizer.save(target)
     return load_tokenizer(target)

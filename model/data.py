@@ -69,10 +69,100 @@ def _records_out(root: Path) -> int | None:
     return value if isinstance(value, int) else None
 
 
+# The pipeline's main line: (stage, the command writing it, placeholder for its directory).
+_MAIN_LINE = (
+    ("links", "webtext links", "LINKS"),
+    ("pages", "webtext fetch", "PAGES"),
+    ("docs", "webtext extract", "DOCS"),
+    ("corpus", "webtext dedup", "CORPUS"),
+    ("tokens", "webtext tokenize", "TOKENS"),
+)
+# Names a stage goes by in _job.json / stats.json -> its main-line name.
+_STAGE_ALIASES = {"fetch": "pages", "extract": "docs", "dedup": "corpus", "tokenize": "tokens"}
+# Directories off the main line -> what they hold.
+_OTHER_WRITERS = {
+    "dups": "duplicates removed by webtext dedup",
+    "overlap": "output of webtext overlap",
+}
+# A column only one stage's shards have -> that stage (checked in this order).
+_STAGE_COLUMNS = (
+    ("tokens", "tokens"),
+    ("keeper_id", "dups"),
+    ("test_set", "overlap"),
+    ("split", "corpus"),
+    ("text", "docs"),
+    ("body", "pages"),
+    ("url_key", "links"),
+)
+
+
+def _stage_from_files(root: Path) -> str | None:
+    for name in ("_job.json", "stats.json"):
+        try:
+            stage = json.loads((root / name).read_text(encoding="utf-8")).get("stage")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(stage, str):
+            return _STAGE_ALIASES.get(stage, stage)
+    return None
+
+
+def _stage_from_schema(root: Path) -> str | None:
+    for path in sorted(root.glob("*.parquet"))[:1]:
+        try:
+            names = set(pq.read_schema(path).names)
+        except (OSError, pa.ArrowException):
+            return None
+        return next((stage for column, stage in _STAGE_COLUMNS if column in names), None)
+    return None
+
+
+def directory_stage(directory: str | os.PathLike[str]) -> str | None:
+    """Which stage wrote ``directory`` (``links`` ... ``tokens``, ``dups``, ``overlap``, or
+    ``train`` for a run directory), from its _job.json, stats.json or shard columns."""
+    root = Path(directory)
+    if not root.is_dir():
+        return None
+    if (root / "checkpoint.pt").exists() or (root / "metrics.jsonl").exists():
+        return "train"
+    return _stage_from_files(root) or _stage_from_schema(root)
+
+
+def other_stage_message(directory: str | os.PathLike[str]) -> str | None:
+    """One line saying what to run when ``directory`` is another stage's output rather than a
+    tokens directory (e.g. a corpus: tokenize it first); None for a tokens directory or one
+    that cannot be told."""
+    stage = directory_stage(directory)
+    order = [name for name, _, _ in _MAIN_LINE]
+    if stage in (None, "tokens"):
+        return None
+    if stage == "train":
+        return (
+            f"{directory} is a training run directory (output of webtext train); pass the "
+            "tokens directory it was trained on (or --init-from it to start from its weights)"
+        )
+    if stage not in order:
+        writer = _OTHER_WRITERS.get(stage)
+        made_by = f" ({writer})" if writer else ""
+        article = "an" if stage[:1] in "aeiou" else "a"
+        return (
+            f"{directory} is {article} {stage} directory{made_by}, not a tokens directory; "
+            "pass the output of `webtext tokenize`"
+        )
+    i = order.index(stage)
+    steps, source = [], str(directory)
+    for _, command, out in _MAIN_LINE[i + 1 :]:
+        steps.append(f"`{command} {source} --out {out}`")
+        source = out
+    run = steps[0] if len(steps) == 1 else ", ".join(steps[:-1]) + " then " + steps[-1]
+    return f"{directory} is a {stage} directory (output of {_MAIN_LINE[i][1]}); run {run} first"
+
+
 def _check_schema(path: Path, schema: pa.Schema) -> None:
     for name, want in (("split", "string"), ("tokens", "list<uint16>")):
         if name not in schema.names:
-            raise TokenDataError(f"{path}: missing column {name!r} (has {schema.names})")
+            hint = other_stage_message(path.parent)
+            raise TokenDataError(hint or f"{path}: missing column {name!r} (has {schema.names})")
         typ = schema.field(name).type
         ok = (
             pa.types.is_string(typ) or pa.types.is_large_string(typ)

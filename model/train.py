@@ -34,9 +34,11 @@ from model import checkpoint as ckpt
 from model.data import (
     DataPosition,
     TokenBatches,
+    TokenDataError,
     eval_batches,
     list_token_shards,
     load_split_cached,
+    other_stage_message,
     tokenizer_fingerprint,
     tokenizer_vocab_size,
 )
@@ -421,7 +423,10 @@ class Trainer:
             )
         vocab = flag if flag is not None else from_tokenizer
         if vocab is None:
-            raise ValueError(f"{self.tokens_dir} has no tokenizer/encoder.json: pass --vocab-size")
+            raise TokenDataError(
+                other_stage_message(self.tokens_dir)
+                or f"{self.tokens_dir} has no tokenizer/encoder.json: pass --vocab-size"
+            )
         return vocab
 
     def _existing_checkpoint(self) -> dict[str, Any] | None:

@@ -1,7 +1,8 @@
 """The ``webtext`` command: one subcommand per stage, plus ``demo``.
 
 Stages that run a Beam job accept Beam's own options after the stage's options, e.g.
-``webtext links RS_2019-*.zst --out links/ --runner=DataflowRunner --project=...``.
+``webtext links RS_2019-*.zst --out links/ --runner=DataflowRunner --project=...``; any other
+unknown option is refused before the command starts (see pipeline/commands/unknown_args.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import logging
 import sys
 
 from pipeline import __version__
+from pipeline.commands import BEAM_EPILOG
+from pipeline.commands.unknown_args import refusal
 from pipeline.logconf import LEVELS, setup_logging
 
 log = logging.getLogger("webtext")
@@ -35,6 +38,45 @@ COMMANDS = [
 ]
 
 
+def shows_default(default: object) -> bool:
+    """Whether --help should state this default: not for None/False (an unset option or an
+    off switch) nor an empty value (an empty repeatable list, an empty prompt)."""
+    if default is None or default is False or default is argparse.SUPPRESS:
+        return False
+    return not (isinstance(default, (str, list, tuple)) and not default)
+
+
+class ShowDefaults(argparse.HelpFormatter):
+    """ArgumentDefaultsHelpFormatter for help texts that do not mention their default
+    themselves ("%(default)s" or the word "default"): appends " (default: VALUE)"."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if (
+            "default" not in text.lower()
+            and shows_default(action.default)
+            and (
+                action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE)
+            )
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
+def _with_defaults(formatter: type[argparse.HelpFormatter]) -> type[argparse.HelpFormatter]:
+    if issubclass(formatter, ShowDefaults):
+        return formatter
+    return type(f"ShowDefaults{formatter.__name__}", (ShowDefaults, formatter), {})
+
+
+def command_parsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """Every subcommand's parser by name (``webtext COMMAND``)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="webtext",
@@ -48,16 +90,26 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         importlib.import_module(f"pipeline.commands.{name}").register(sub)
+    for command in command_parsers(parser).values():
+        command.formatter_class = _with_defaults(command.formatter_class)
     return parser
+
+
+def runs_beam(command_parser: argparse.ArgumentParser) -> bool:
+    """Whether the command passes Beam's options on: exactly those whose --help says so."""
+    return command_parser.epilog == BEAM_EPILOG
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    unknown = [a for a in extra if a.startswith("-") and not a.startswith("--")]
-    if unknown:
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    setup_logging(args.log_level)
+    setup_logging(args.log_level)  # first: it also hides Beam's import-time noise
+    if extra:
+        command_parser = command_parsers(parser)[args.command]
+        problem = refusal(args.command, command_parser, extra, beam=runs_beam(command_parser))
+        if problem:
+            print(problem, file=sys.stderr)
+            return 2
     try:
         return args.handler(args, extra)
     except KeyboardInterrupt:

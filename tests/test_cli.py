@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -84,3 +85,51 @@ def test_demo_runs_offline_and_reports_what_it_kept(tmp_path: Path) -> None:
     ):
         assert stats["dropped"][reason] >= 1, reason
     assert stats["records_in"] == stats["records_out"] + sum(stats["dropped"].values())
+
+
+def _command_parsers() -> dict[str, argparse.ArgumentParser]:
+    return cli.command_parsers(cli.build_parser())
+
+
+def _help_problems(parser: argparse.ArgumentParser) -> list[str]:
+    """Options (and positionals) without a help text, and defaults --help does not show: the
+    help as argparse renders it, through the parser's own formatter (%(default)s expanded,
+    " (default: ...)" appended where the formatter adds it), must contain the default."""
+    formatter = parser._get_formatter()
+    problems = []
+    for action in parser._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        name = "/".join(action.option_strings) or action.dest
+        if not action.help:
+            problems.append(f"{name}: no help")
+        elif cli.shows_default(action.default):
+            shown = formatter._expand_help(action)
+            if str(action.default) not in shown:
+                problems.append(f"{name}: default {action.default!r} not in help {shown!r}")
+    return problems
+
+
+@pytest.mark.parametrize("name", sorted(_command_parsers()))
+def test_every_option_has_help_that_shows_its_default(name: str) -> None:
+    parser = _command_parsers()[name]
+    assert parser.description, f"webtext {name} --help has no description"
+    assert _help_problems(parser) == []
+
+
+def test_help_check_catches_a_missing_help_and_a_hidden_default() -> None:
+    parser = argparse.ArgumentParser(formatter_class=argparse.HelpFormatter)
+    parser.add_argument("--quiet-default", type=int, default=7, help="a count")
+    parser.add_argument("--no-help", type=int)
+    parser.add_argument("--shown", type=int, default=7, help="a count (default: %(default)s)")
+    parser.add_argument("--switch", action="store_true", help="off unless given")
+    assert _help_problems(parser) == [
+        "--quiet-default: default 7 not in help 'a count'",
+        "--no-help: no help",
+    ]
+
+
+def test_help_shows_defaults_once() -> None:
+    text = _command_parsers()["fetch"].format_help()
+    assert "requests in flight per worker batch (default: 64)" in " ".join(text.split())
+    assert "(default: 8) (default: 8)" not in text

@@ -28,8 +28,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _run_convert(args: argparse.Namespace, extra: list[str]) -> int:
     from model.hf_convert import export_run, import_to_run
 
-    if extra:
-        raise ValueError(f"webtext convert: unrecognized arguments: {' '.join(extra)}")
     if args.from_hf:
         if not args.out or args.run_dir or args.to_hf:
             raise ValueError("usage: webtext convert --from-hf HF_DIR --out RUN_DIR")

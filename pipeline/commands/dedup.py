@@ -27,15 +27,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--threshold",
         type=float,
         default=0.8,
-        help="estimated Jaccard for a near duplicate (default: 0.8)",
+        help="estimated Jaccard for a near duplicate",
     )
-    p.add_argument("--num-perm", type=int, default=128, help="MinHash permutations (default 128)")
-    p.add_argument("--bands", type=int, default=20, help="LSH bands (default: 20)")
-    p.add_argument("--rows", type=int, default=6, help="rows per band (default: 6)")
-    p.add_argument("--shingle", type=int, default=5, help="words per shingle (default: 5)")
-    p.add_argument("--val-fraction", type=float, default=0.005, help="default: 0.005")
-    p.add_argument("--test-fraction", type=float, default=0.005, help="default: 0.005")
-    p.add_argument("--num-shards", type=int, default=8, help="output shards (default: 8)")
+    p.add_argument("--num-perm", type=int, default=128, help="MinHash permutations")
+    p.add_argument("--bands", type=int, default=20, help="LSH bands")
+    p.add_argument("--rows", type=int, default=6, help="rows per band")
+    p.add_argument("--shingle", type=int, default=5, help="words per shingle")
+    p.add_argument(
+        "--val-fraction", type=float, default=0.005, help="share of documents in the val split"
+    )
+    p.add_argument(
+        "--test-fraction", type=float, default=0.005, help="share of documents in the test split"
+    )
+    p.add_argument("--num-shards", type=int, default=8, help="output shards")
     p.add_argument("--overwrite", action="store_true", help="replace existing output directories")
     p.set_defaults(handler=_run_dedup)
 

@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("pages_dir", metavar="PAGES_DIR", help="output of `webtext fetch`")
     p.add_argument("--out", required=True, help="output directory DOCS_DIR")
-    p.add_argument("--min-tokens", type=int, default=128, help="minimum words+punctuation (128)")
+    p.add_argument("--min-tokens", type=int, default=128, help="minimum words+punctuation")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--favor-recall", action="store_true", help="trafilatura recall mode")
     mode.add_argument("--favor-precision", action="store_true", help="trafilatura precision mode")
@@ -35,13 +35,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=float,
         default=3.0,
         help="take the comment-free baseline text when it is this many times longer than the "
-        "main extraction (3.0; 0 = off)",
+        "main extraction (0 = off; default: %(default)s)",
     )
     p.add_argument(
         "--fallback-min-chars",
         type=int,
         default=1000,
-        help="only apply the fallback to main extractions of at least this many characters (1000)",
+        help="only apply the fallback to main extractions of at least this many characters",
     )
     p.add_argument("--include-comments", action="store_true", help="keep user comments")
     p.add_argument("--no-tables", action="store_true", help="leave out table text")
@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="CODE",
         help="keep only these languages (ISO 639-1, py3langid; repeatable). Default: all",
     )
-    p.add_argument("--num-shards", type=int, default=8, help="output shards (8)")
+    p.add_argument("--num-shards", type=int, default=8, help="output shards")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     p.set_defaults(handler=_run_extract)
 

@@ -42,32 +42,26 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="connect to ADDR (and PORT) for HOST:PORT, like curl --resolve / --connect-to; repeatable",
     )
     p.add_argument(
-        "--concurrency", type=int, default=64, help="requests in flight per worker batch (64)"
+        "--concurrency", type=int, default=64, help="requests in flight per worker batch"
     )
-    p.add_argument("--per-host", type=int, default=2, help="requests in flight per host (2)")
+    p.add_argument("--per-host", type=int, default=2, help="requests in flight per host")
     p.add_argument(
-        "--host-delay", type=float, default=0.5, help="seconds between requests to a host (0.5)"
+        "--host-delay", type=float, default=0.5, help="seconds between requests to a host"
     )
+    p.add_argument("--timeout", type=float, default=45.0, help="seconds per attempt, body included")
+    p.add_argument("--connect-timeout", type=float, default=10.0, help="seconds to connect")
+    p.add_argument("--read-timeout", type=float, default=20.0, help="longest silence while reading")
+    p.add_argument("--retries", type=int, default=2, help="retries on 429/5xx")
     p.add_argument(
-        "--timeout", type=float, default=45.0, help="seconds per attempt, body included (45)"
+        "--max-retry-after", type=float, default=30.0, help="longest Retry-After honoured"
     )
-    p.add_argument("--connect-timeout", type=float, default=10.0, help="seconds to connect (10)")
-    p.add_argument(
-        "--read-timeout", type=float, default=20.0, help="longest silence while reading (20)"
-    )
-    p.add_argument("--retries", type=int, default=2, help="retries on 429/5xx (2)")
-    p.add_argument(
-        "--max-retry-after", type=float, default=30.0, help="longest Retry-After honoured (30)"
-    )
-    p.add_argument("--max-redirects", type=int, default=5, help="redirect hops followed (5)")
-    p.add_argument("--max-body-mb", type=float, default=4.0, help="body size cap in MiB (4)")
+    p.add_argument("--max-redirects", type=int, default=5, help="redirect hops followed")
+    p.add_argument("--max-body-mb", type=float, default=4.0, help="body size cap in MiB")
     p.add_argument("--user-agent", help="User-Agent header")
     p.add_argument("--respect-robots", action="store_true", help="obey robots.txt")
-    p.add_argument(
-        "--batch-size", type=int, default=200, help="URLs per ledger file / event loop (200)"
-    )
-    p.add_argument("--host-groups", type=int, default=64, help="parallel host groups (64)")
-    p.add_argument("--num-shards", type=int, default=8, help="output shards (8)")
+    p.add_argument("--batch-size", type=int, default=200, help="URLs per ledger file / event loop")
+    p.add_argument("--host-groups", type=int, default=64, help="parallel host groups")
+    p.add_argument("--num-shards", type=int, default=8, help="output shards")
     p.add_argument(
         "--retry-errors",
         nargs="?",

@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="dump files/globs or reddit: specs")
     p.add_argument("--out", required=True, help="output directory (local path or gs://, s3://)")
-    p.add_argument("--min-score", type=int, default=3, help="karma threshold (default: 3)")
+    p.add_argument("--min-score", type=int, default=3, help="karma threshold")
     p.add_argument(
         "--score-rule",
         choices=("max", "sum"),
@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "sum: the scores of all its posts add up to >= min-score (OpenWebText2)",
     )
     p.add_argument("--keep-nsfw", action="store_true", help="keep posts flagged over_18")
-    p.add_argument("--num-shards", type=int, default=8, help="output shards (default: 8)")
+    p.add_argument("--num-shards", type=int, default=8, help="output shards")
     p.add_argument("--reddit-site", help="praw.ini site with the API credentials")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     p.set_defaults(handler=_run_links)

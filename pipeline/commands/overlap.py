@@ -35,9 +35,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "adds the paper's 'dataset train' row",
     )
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--split", default="train", help="corpus split to index (default: train)")
+    p.add_argument("--split", default="train", help="corpus split to index")
     p.add_argument("--reference-name", default="WebText train", help="row label of the corpus")
-    p.add_argument("--fp-rate", type=float, default=1e-8, help="target false-positive rate")
+    p.add_argument(
+        "--fp-rate", type=float, default=1e-8, help="target false-positive rate of the filter"
+    )
     p.add_argument(
         "--expected-ngrams",
         type=int,
@@ -48,7 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--verify-queries",
         type=int,
         default=1_000_000,
-        help="random 8-grams queried to check the false-positive rate (0: skip)",
+        help="random 8-grams queried to check the false-positive rate (0: skip; default: "
+        "%(default)s)",
     )
     p.add_argument(
         "--filter-partitions",
@@ -64,14 +67,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     v = sub.add_parser(
         "overlap-verify",
         help="query random 8-grams against a saved filter; print observed vs theoretical FP rate",
+        description=(
+            "Check a Bloom filter written by `webtext overlap` (OVERLAP_DIR/filters): query "
+            "random 8-grams (absent by construction) and compare the false positives found "
+            "with the rate its bits set predict. Exit status 1 when the count is more than 4 "
+            "standard deviations from that expectation."
+        ),
     )
     v.add_argument(
         "filter",
         metavar="FILTER",
         help="a .bloom file, a partitioned filter's manifest.json, or OVERLAP_DIR/filters",
     )
-    v.add_argument("--queries", type=int, default=1_000_000, help="default: 1,000,000")
-    v.add_argument("--seed", type=int, default=12345)
+    v.add_argument("--queries", type=int, default=1_000_000, help="random 8-grams to query")
+    v.add_argument("--seed", type=int, default=12345, help="seed of the random 8-grams")
     v.set_defaults(handler=_run_verify)
 
 

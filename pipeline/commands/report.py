@@ -17,8 +17,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="training run (checkpoint, metrics.jsonl)")
-    p.add_argument("--out", required=True, metavar="REPORT_DIR")
-    p.add_argument("--corpus", metavar="DIR", help="corpus/ (webtext dedup): sections 5")
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="REPORT_DIR",
+        help="folder for index.html, report.md, report.json",
+    )
+    p.add_argument("--corpus", metavar="DIR", help="corpus/ (webtext dedup): section 5")
     p.add_argument("--overlap", metavar="DIR", help="webtext overlap output: sections 1-3, 5")
     p.add_argument("--eval", metavar="DIR", help="webtext eval output: section 3")
     p.add_argument(
@@ -28,9 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="RUN_DIR",
         help="another run (another model size) for section 4; repeatable",
     )
-    p.add_argument("--num-samples", type=int, default=16, help="samples for section 5")
-    p.add_argument("--sample-tokens", type=int, default=128, help="tokens per sample")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
+    p.add_argument("--num-samples", type=int, default=16, help="generated samples for section 5")
+    p.add_argument("--sample-tokens", type=int, default=128, help="tokens per generated sample")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed")
     p.set_defaults(handler=_run_report)
 
 
@@ -40,8 +45,6 @@ def _run_report(args: argparse.Namespace, extra: list[str]) -> int:
     from eval.report import write_report
     from eval.report_sections import ReportInputs
 
-    if extra:
-        raise ValueError(f"webtext report: unrecognized arguments: {' '.join(extra)}")
     if args.num_samples < 1 or args.sample_tokens < 8:
         raise ValueError("--num-samples must be >= 1 and --sample-tokens >= 8")
     run_dir = Path(args.run_dir)

@@ -15,15 +15,19 @@ def register(sub: argparse._SubParsersAction) -> None:
             "a sample."
         ),
     )
-    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="run directory (webtext train / convert)")
     p.add_argument("--prompt", default="", help="text to continue (default: unconditional)")
-    p.add_argument("--num-samples", type=int, default=1)
-    p.add_argument("--max-new-tokens", type=int, default=200)
-    p.add_argument("--temperature", type=float, default=1.0, help="0 = greedy")
-    p.add_argument("--top-k", type=int, default=40, help="0 = no top-k filter (default: 40)")
-    p.add_argument("--top-p", type=float, default=1.0, help="nucleus mass (default: 1.0 = off)")
-    p.add_argument("--seed", type=int, help="repeatable samples")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--num-samples", type=int, default=1, help="samples to generate")
+    p.add_argument(
+        "--max-new-tokens", type=int, default=200, help="most tokens generated per sample"
+    )
+    p.add_argument("--temperature", type=float, default=1.0, help="softmax temperature; 0 = greedy")
+    p.add_argument(
+        "--top-k", type=int, default=40, help="keep the k likeliest tokens; 0 = no top-k filter"
+    )
+    p.add_argument("--top-p", type=float, default=1.0, help="nucleus mass; 1.0 = off")
+    p.add_argument("--seed", type=int, help="repeatable samples (default: a random seed)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--tokenizer", help="tokenizer folder (default: RUN_DIR/tokenizer)")
     p.add_argument(
         "--prompt-ids",
@@ -35,8 +39,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _run_sample(args: argparse.Namespace, extra: list[str]) -> int:
     from model.sample import SamplingConfig, generate, load_run_model, sample_texts
 
-    if extra:
-        raise ValueError(f"webtext sample: unrecognized arguments: {' '.join(extra)}")
     cfg = SamplingConfig(
         max_new_tokens=args.max_new_tokens,
         temperature=args.temperature,

@@ -30,15 +30,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--vocab-size",
         type=int,
         default=50257,
-        help="train a BPE with this many ids, <|endoftext|> included (default: 50257, max 65536)",
+        help="train a BPE with at most this many ids, <|endoftext|> included; at most 65536 "
+        "(default: %(default)s)",
     )
+    p.add_argument("--min-frequency", type=int, default=2, help="training: minimum pair count")
     p.add_argument(
-        "--min-frequency", type=int, default=2, help="training: minimum pair count (default: 2)"
+        "--max-train-docs",
+        type=int,
+        help="training: use only the first N train documents (default: all)",
     )
-    p.add_argument(
-        "--max-train-docs", type=int, help="training: use only the first N train documents"
-    )
-    p.add_argument("--num-shards", type=int, default=8, help="output shards (default: 8)")
+    p.add_argument("--num-shards", type=int, default=8, help="output shards")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     p.set_defaults(handler=_run_tokenize)
 

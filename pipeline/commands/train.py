@@ -19,36 +19,53 @@ def register(sub: argparse._SubParsersAction) -> None:
             "torchrun --nproc_per_node=8 -m pipeline.cli train ..."
         ),
     )
-    p.add_argument("tokens_dir", metavar="TOKENS_DIR")
-    p.add_argument("--out", required=True, metavar="RUN_DIR")
+    p.add_argument("tokens_dir", metavar="TOKENS_DIR", help="tokens/ directory (webtext tokenize)")
+    p.add_argument(
+        "--out", required=True, metavar="RUN_DIR", help="run directory for checkpoint and metrics"
+    )
     p.add_argument(
         "--model",
         default="gpt2",
         choices=["gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl", "mini", "tiny"],
         help="size (default: gpt2, 124M)",
     )
-    p.add_argument("--steps", type=int, default=1000, help="optimizer steps (default: 1000)")
+    p.add_argument("--steps", type=int, default=1000, help="optimizer steps")
     p.add_argument("--resume", action="store_true", help="continue RUN_DIR's checkpoint")
     p.add_argument(
         "--batch-tokens",
         type=int,
         default=512 * 1024,
-        help="global batch in tokens (default: 524288 = 512 x 1024, the paper's)",
+        help="global batch in tokens (default: %(default)s = 512 x 1024, the paper's)",
     )
-    p.add_argument("--micro-batch", type=int, default=16, help="sequences per forward pass")
+    p.add_argument(
+        "--micro-batch", type=int, default=16, help="sequences per forward pass and process"
+    )
     p.add_argument("--seq-len", type=int, help="sequence length (default: the model's context)")
-    p.add_argument("--lr", type=float, default=6e-4, help="peak learning rate (default: 6e-4)")
-    p.add_argument("--min-lr-ratio", type=float, default=0.1, help="final lr / peak lr")
+    p.add_argument("--lr", type=float, default=6e-4, help="peak learning rate")
+    p.add_argument(
+        "--min-lr-ratio", type=float, default=0.1, help="final lr / peak lr of the cosine decay"
+    )
     p.add_argument("--warmup-steps", type=int, help="default: min(2000, steps // 10)")
-    p.add_argument("--weight-decay", type=float, default=0.1)
-    p.add_argument("--grad-clip", type=float, default=1.0)
-    p.add_argument("--dropout", type=float, default=0.0)
-    p.add_argument("--eval-interval", type=int, default=250)
-    p.add_argument("--eval-batches", type=int, default=20)
-    p.add_argument("--ckpt-interval", type=int, default=500)
-    p.add_argument("--log-interval", type=int, default=10)
-    p.add_argument("--seed", type=int, default=1337)
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
+    p.add_argument(
+        "--weight-decay", type=float, default=0.1, help="AdamW weight decay on weight matrices"
+    )
+    p.add_argument(
+        "--grad-clip", type=float, default=1.0, help="clip the global gradient norm to this"
+    )
+    p.add_argument("--dropout", type=float, default=0.0, help="dropout probability")
+    p.add_argument(
+        "--eval-interval", type=int, default=250, help="steps between val-loss evaluations"
+    )
+    p.add_argument(
+        "--eval-batches",
+        type=int,
+        default=20,
+        help="micro-batches of the fixed val set per evaluation",
+    )
+    p.add_argument("--ckpt-interval", type=int, default=500, help="steps between checkpoints")
+    p.add_argument("--log-interval", type=int, default=10, help="steps between progress lines")
+    p.add_argument("--seed", type=int, default=1337, help="seed of weights and data order")
+    p.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda")
     p.add_argument(
         "--dtype",
         default="auto",
@@ -88,10 +105,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_train(args: argparse.Namespace, extra: list[str]) -> int:
+    from model.data import other_stage_message
     from model.train import TrainConfig, TrainingError, train
 
-    if extra:
-        raise ValueError(f"webtext train: unrecognized arguments: {' '.join(extra)}")
+    # Another stage's directory (a corpus/, say) is named before any model or device is set up.
+    wrong_input = other_stage_message(args.tokens_dir)
+    if wrong_input:
+        raise ValueError(wrong_input)
     # The progress display is this logger's INFO output: give it the requested level even if
     # the root logger was set stricter (it is, by logconf's quieting of noisy libraries).
     log.setLevel(args.log_level.upper())
