@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     fmt.add_argument("--markdown", action="store_true", help="Markdown tables for a report")
     p.add_argument("--all", action="store_true", help="every drop reason and error sample")
     p.add_argument("--top", type=int, default=3, help="drop reasons shown per stage (default: 3)")
-    p.add_argument("--depth", type=int, default=3, help="levels searched below a root (3)")
+    p.add_argument("--depth", type=int, default=3, help="levels searched below a root")
     p.set_defaults(handler=_run_stats)
 
 
