@@ -7,6 +7,13 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests draw the same examples on every run and machine (a fixed seed), so CI never
+# fails on an example no earlier run saw; HYPOTHESIS_PROFILE=explore searches afresh.
+settings.register_profile("deterministic", derandomize=True, print_blob=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("WEBTEXT_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
