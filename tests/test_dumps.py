@@ -76,16 +76,30 @@ def test_random_bytes_as_plain_text_become_lines_for_the_json_parser() -> None:
     assert all(isinstance(i, (Line, ReadProblem)) for i in items)
 
 
-def test_overlong_line_is_skipped_and_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("kind", sorted(COMPRESSORS))
+@pytest.mark.parametrize("piece", [7, 1000, 1 << 16])
+def test_line_length_rule_is_exact_at_the_boundary(
+    monkeypatch: pytest.MonkeyPatch, kind: str, piece: int
+) -> None:
+    """More than MAX_LINE_BYTES bytes (newline excluded) is skipped and reported; exactly
+    MAX_LINE_BYTES is kept, whatever the compression and however the bytes are cut up."""
     import pipeline.dumps as dumps
 
     monkeypatch.setattr(dumps, "MAX_LINE_BYTES", 1000)
-    monkeypatch.setattr(dumps, "CHUNK", 256)
-    blob = b"first\n" + b"x" * 5000 + b"\nlast\n"
-    items = list(dumps.iter_lines(io.BytesIO(blob), "big.jsonl"))
-    assert [i.data for i in items if isinstance(i, Line)] == [b"first", b"last"]
-    assert [i.reason for i in items if isinstance(i, ReadProblem)] == ["line_too_long"]
-    assert [i.number for i in items if isinstance(i, Line)] == [1, 3]
+    for name in ("PIECE", "OUT_MAX", "ZSTD_PIECE"):
+        monkeypatch.setattr(dumps, name, piece)
+    at, over = b"a" * 1000, b"b" * 1001
+    data = b"first\n" + at + b"\n" + over + b"\n" + b"c" * 5000 + b"\nlast\n" + over
+    items = list(dumps.iter_lines(io.BytesIO(COMPRESSORS[kind](data)), "big.jsonl"))
+    lines = [i for i in items if isinstance(i, Line)]
+    problems = [i for i in items if isinstance(i, ReadProblem)]
+    assert [(i.number, i.data) for i in lines] == [(1, b"first"), (2, at), (5, b"last")]
+    assert [p.reason for p in problems] == ["line_too_long"] * 3
+    assert [p.detail.split(":")[0] for p in problems] == ["line 3", "line 4", "line 6"]
+    assert all("1,000 bytes" in p.detail for p in problems)
+    # An unterminated last line of exactly the limit is kept too.
+    items = list(dumps.iter_lines(io.BytesIO(COMPRESSORS[kind](b"x\n" + at)), "end.jsonl"))
+    assert [(i.number, i.data) for i in items] == [(1, b"x"), (2, at)]
 
 
 def test_missing_final_newline_and_blank_lines() -> None:
