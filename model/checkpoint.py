@@ -42,6 +42,20 @@ def checkpoint_path(run_dir: str | os.PathLike[str]) -> Path:
     return Path(run_dir) / CHECKPOINT_NAME
 
 
+def remove_stale_temporaries(run_dir: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temporary files a killed save left in ``run_dir`` (``.NAME.tmp-PID``).
+
+    Only for a caller that holds the run directory's lock: then no other process is saving, and
+    every such file is a leftover. Returns what was removed.
+    """
+    removed = []
+    for tmp in Path(run_dir).glob(".*.tmp-*"):
+        if tmp.is_file():
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
 def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
     """Write ``state`` (plus format/version) atomically: temp file, fsync, rename."""
     path = Path(path)

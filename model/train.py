@@ -43,6 +43,7 @@ from model.data import (
     tokenizer_vocab_size,
 )
 from model.gpt2 import ATTENTION_BACKENDS, GPT2, GPT2Config, attention_backend, config_for
+from model.resume import config_changes, describe_changes, identity_mismatch, token_identity
 
 log = logging.getLogger("webtext.train")
 
@@ -338,8 +339,18 @@ class Trainer:
         self.optimizer = make_optimizer(self.model, cfg, self.device)
         self.step = 0
         position = DataPosition()
+        self.config_history: list[dict[str, Any]] = []
         if state is not None:
+            # load_state_dict restores the saved groups' hyperparameters too; the settings of
+            # this invocation win (a changed --weight-decay must train, not only be recorded).
+            fresh = [
+                {k: g[k] for k in ("weight_decay", "betas")} for g in self.optimizer.param_groups
+            ]
             self._load_optimizer(state["optimizer"])
+            for group, settings in zip(self.optimizer.param_groups, fresh, strict=True):
+                group.update(settings)
+            self.config_history = list(state.get("config_history", []))
+            self._note_changes(state)
             self.step = int(state["step"])
             position = DataPosition(**state["data"])
             rng = state["rng"]
@@ -369,6 +380,9 @@ class Trainer:
             val_tokens = load_split_cached(
                 self.tokens_dir, "val", cache_dir, self.vocab_size, build=False
             )
+        self.data_identity = token_identity({"train": train_tokens, "val": val_tokens})
+        if state is not None:
+            self._check_same_data(state)
         self.train_data = TokenBatches(
             train_tokens,
             self.seq_len,
@@ -471,6 +485,31 @@ class Trainer:
             )
         log.info("resuming %s from step %d", self.run_dir, state["step"])
         return state
+
+    def _note_changes(self, state: dict[str, Any]) -> None:
+        """Log and record the changeable settings this resumed invocation changes."""
+        changes = config_changes(state["train_config"], asdict(self.cfg))
+        if changes:
+            log.info("%s", describe_changes(changes, int(state["step"])))
+            self.config_history.append({"step": int(state["step"]), "changes": changes})
+
+    def _check_same_data(self, state: dict[str, Any]) -> None:
+        """Refuse to continue a run on other token data (another corpus, a re-tokenisation)."""
+        saved = state.get("data_identity")
+        path = ckpt.checkpoint_path(self.run_dir)
+        if saved is None:
+            log.warning(
+                "%s predates data checks: cannot verify that %s holds the tokens it was trained on",
+                path,
+                self.tokens_dir,
+            )
+            return
+        why = identity_mismatch(saved, self.data_identity)
+        if why is not None:
+            raise ckpt.CheckpointError(
+                f"cannot resume {path}: {self.tokens_dir} holds other token data than the run "
+                f"was trained on ({why}); train into another --out"
+            )
 
     def _init_weights_from(self, source: str) -> None:
         """Fine-tuning: weights of another run or an imported checkpoint, fresh optimizer."""
@@ -638,6 +677,8 @@ class Trainer:
                     "rng": rng,
                     "train_config": train_config,
                     "tokenizer": {"vocab_size": self.vocab_size, "fingerprint": self.fingerprint},
+                    "data_identity": self.data_identity,
+                    "config_history": self.config_history,
                 },
             )
         self.dist.barrier()
