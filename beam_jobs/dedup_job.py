@@ -21,11 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
-import pyarrow.parquet as pq
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.window import GlobalWindows
 
-from beam_jobs.shard_read import check_stage_input, empty_input_message
+from beam_jobs.shard_read import (
+    check_stage_input,
+    empty_input_message,
+    shard_errors_in_one_line,
+)
 from beam_jobs.stage_io import BundleStats, WriteStageOutput, finish_empty, input_fingerprint
 from dedup import near
 from dedup.minhash import MinHashParams
@@ -78,14 +81,10 @@ class ReadDocs(BundleStats):
     """A docs/ shard path -> (doc_id, row) for every row, schema checked."""
 
     def process(self, path: str) -> Iterable[tuple[str, dict]]:
-        fs, p = shards._resolve(path)
-        with fs.open_input_file(p) as f:
-            pf = pq.ParquetFile(f)
-            shards.validate_schema(path, pf.schema_arrow, schemas.DOCS)
-            for batch in pf.iter_batches(batch_size=1024, columns=schemas.DOCS.names):
-                for row in batch.to_pylist():
-                    self.stats.records_in += 1
-                    yield row["doc_id"], row
+        for batch in shards.iter_shard_batches(path, schemas.DOCS, batch_size=1024):
+            for row in batch.to_pylist():
+                self.stats.records_in += 1
+                yield row["doc_id"], row
 
 
 class PrepareDocs(BundleStats):
@@ -364,7 +363,7 @@ def run_dedup(
         finish_empty(config.dups_dir, "dups", {"removed": dict.fromkeys(DUP_REASONS, 0)})
         return "ran"
     options = PipelineOptions(beam_args or [])
-    with beam.Pipeline(options=options) as p:
+    with shard_errors_in_one_line(), beam.Pipeline(options=options) as p:
         result = p | "Inputs" >> beam.Create(inputs) | "Dedup" >> DeduplicateDocs(config)
         totals = result["details"] | "DetailTotals" >> beam.FlatMap(_detail_totals)
         _ = {"rows": result["corpus"], "stats": result["stats"], "totals": totals} | (

@@ -18,6 +18,7 @@ from beam_jobs.shard_read import (
     check_stage_input,
     empty_input_message,
     fingerprint_stage,
+    shard_errors_in_one_line,
 )
 from beam_jobs.stage_io import BundleStats, WriteStageOutput, claim_output, finish_empty
 from pipeline import schemas, shards
@@ -72,7 +73,7 @@ def run_extract(
         finish_empty(config.out_dir, "docs")
         return "ran"
     options = PipelineOptions(beam_args or [])
-    with beam.Pipeline(options=options) as p:
+    with shard_errors_in_one_line(), beam.Pipeline(options=options) as p:
         docs = (
             p
             | "PageShards" >> beam.Create(page_files)

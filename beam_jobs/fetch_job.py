@@ -39,6 +39,7 @@ from beam_jobs.shard_read import (
     check_stage_input,
     empty_input_message,
     fingerprint_stage,
+    shard_errors_in_one_line,
 )
 from beam_jobs.stage_io import (
     BundleStats,
@@ -397,7 +398,7 @@ def run_fetch(
             removed,
         )
     options = PipelineOptions(beam_args or [])
-    with beam.Pipeline(options=options) as p:
+    with shard_errors_in_one_line(), beam.Pipeline(options=options) as p:
         links = (
             p
             | "LinkShards" >> beam.Create(link_files)

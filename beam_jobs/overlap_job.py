@@ -44,10 +44,13 @@ from typing import Any
 
 import apache_beam as beam
 import numpy as np
-import pyarrow.parquet as pq
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from beam_jobs.shard_read import check_stage_input, empty_input_message
+from beam_jobs.shard_read import (
+    check_stage_input,
+    empty_input_message,
+    shard_errors_in_one_line,
+)
 from beam_jobs.stage_io import input_fingerprint
 from dedup import overlap
 from dedup import partitioned as part
@@ -62,6 +65,7 @@ from dedup.bloom import (
     read_header,
 )
 from eval.testsets import TestSetSpec, parse_test_specs, read_test_set
+from model.shard_verify import record_files
 from pipeline import schemas, shards
 from pipeline.stats import StageStats
 
@@ -103,16 +107,14 @@ class OverlapConfig:
 
 
 def _iter_split_texts(path: str, split: str) -> Iterable[str]:
-    fs, p = shards._resolve(path)
-    with fs.open_input_file(p) as f:
-        pf = pq.ParquetFile(f)
-        shards.validate_schema(path, pf.schema_arrow, schemas.CORPUS)
-        for batch in pf.iter_batches(batch_size=1024, columns=["text", "split"]):
-            for text, s in zip(
-                batch.column("text").to_pylist(), batch.column("split").to_pylist(), strict=True
-            ):
-                if s == split:
-                    yield text
+    for batch in shards.iter_shard_batches(
+        path, schemas.CORPUS, columns=["text", "split"], batch_size=1024
+    ):
+        for text, s in zip(
+            batch.column("text").to_pylist(), batch.column("split").to_pylist(), strict=True
+        ):
+            if s == split:
+                yield text
 
 
 def estimate_ngrams(corpus_dir: str, split: str) -> int:
@@ -190,7 +192,7 @@ def build_reference_filter(
         params.num_bits / 8e6,
         params.num_hashes,
     )
-    with beam.Pipeline(options=PipelineOptions(beam_args or [])) as p:
+    with shard_errors_in_one_line(), beam.Pipeline(options=PipelineOptions(beam_args or [])) as p:
         _ = (
             p
             | "Shards" >> beam.Create(inputs)
@@ -323,7 +325,10 @@ def build_partitioned_filter(
         )  # fmt: skip
     if todo or not counts_path.is_file():
         inputs = shards.list_shards(config.corpus_dir)
-        with beam.Pipeline(options=PipelineOptions(beam_args or [])) as p:
+        with (
+            shard_errors_in_one_line(),
+            beam.Pipeline(options=PipelineOptions(beam_args or [])) as p,
+        ):
             hashed = (
                 p
                 | "Shards" >> beam.Create(inputs)
@@ -460,8 +465,11 @@ def write_results(
                 }
             )
     stats.check_balance()
-    shards.write_shard(docs_dir, shards.shard_name(0, 1), rows, schemas.OVERLAP_DOCS)
-    shards.finish_output(docs_dir, {**stats.to_dict(), "stage": "overlap-documents"})
+    name = shards.shard_name(0, 1)
+    count = shards.write_shard(docs_dir, name, rows, schemas.OVERLAP_DOCS)
+    # The shard, its row count, size and footer CRC-32, which readers check (shard_verify).
+    record = {"shards": {name: count}, **record_files(docs_dir, [name])}
+    shards.finish_output(docs_dir, {**stats.to_dict(), "stage": "overlap-documents", **record})
     p = reference.params
     # Only a partitioned filter says so: sets.json of P = 1 stays as it always was.
     partitions = (

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
-import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline import shards
@@ -15,17 +17,15 @@ from pipeline import stats as stats_mod
 
 
 def check_stage_input(directory: str, schema: pa.Schema, what: str) -> list[str]:
-    """The shard files of a finished stage directory, each checked against ``schema``.
-    Errors name the directory and what is wrong before any work starts.
+    """The shard files of a finished stage directory, each checked against ``schema`` and
+    against the shards its stats.json records (names, sizes, footer CRCs, row counts: see
+    ``model.shard_verify``). Errors name the directory or shard and what is wrong before
+    any work starts.
 
     A finished stage that wrote 0 records (every link failed to fetch, say) holds no shard
     and says so in stats.json: that is a valid, empty input and the answer is ``[]`` (see
     ``empty_input_message``). No shard while stats.json counts records is an error."""
-    shards.require_complete(directory)
-    files = shards.list_shards(directory)
-    for path in files:
-        with FileSystems.open(path) as f:
-            shards.validate_schema(path, pq.ParquetFile(f).schema_arrow, schema)
+    files = shards.verified_shards(directory, schema)
     if not files:
         written = _records_out(directory)
         if written != 0:
@@ -61,11 +61,8 @@ def empty_input_message(directory: str, what: str, output: str, action: str | No
 def read_shard_file(
     path: str, schema: pa.Schema, batch_size: int = 1024
 ) -> Iterable[dict[str, Any]]:
-    with FileSystems.open(path) as f:
-        pf = pq.ParquetFile(f)
-        shards.validate_schema(path, pf.schema_arrow, schema)
-        for batch in pf.iter_batches(batch_size=batch_size, columns=schema.names):
-            yield from batch.to_pylist()
+    for batch in shards.iter_shard_batches(path, schema, batch_size=batch_size):
+        yield from batch.to_pylist()
 
 
 class ReadShardRows(beam.DoFn):
@@ -85,3 +82,53 @@ def fingerprint_stage(directory: str) -> list[str]:
         size = FileSystems.match([path])[0].metadata_list[0].size_in_bytes
         out.append(f"{path}#{size}")
     return out
+
+
+# How a DoFn's exception looks once Beam has re-raised it: the same type with
+# " [while running 'Step/Name']" appended (in-process runners), or a RuntimeError whose text
+# holds the worker's traceback ending in "model.shard_verify.ShardError: message ...".
+_STEP_NOTE = re.compile(r"(?: \[while running '[^']*'\])+$")
+_REMOTE = re.compile(r"(?:^|\s|\.)ShardError: (.+?)(?: \[while running '[^']*'\])*$", re.M)
+
+
+def shard_error_from(exc: BaseException) -> shards.ShardError | None:
+    """The ShardError a pipeline failed with, as its one-line message, or None."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, shards.ShardError):
+            text = str(current.args[0]) if current.args else str(current)
+            return shards.ShardError(_STEP_NOTE.sub("", text))
+        found = _REMOTE.findall(str(current))
+        if found:
+            return shards.ShardError(found[-1].strip())
+        current = current.__cause__ or current.__context__
+    return None
+
+
+@contextmanager
+def shard_errors_in_one_line() -> Iterator[None]:
+    """Around running a pipeline (``with shard_errors_in_one_line(), beam.Pipeline(...) as
+    p:``): a damaged shard found by a worker stops the command with the one-line ShardError
+    the worker raised (naming the shard), not Beam's wrapped traceback of it. In-process
+    runners re-raise the worker's exception; others (multi-process, Dataflow) a RuntimeError
+    holding its traceback as text, from which the ShardError's message is taken."""
+    beam_log = logging.getLogger("apache_beam.runners.common")
+    beam_log.addFilter(_quiet_shard_errors)
+    try:
+        yield
+    except Exception as exc:
+        found = shard_error_from(exc)
+        if found is None or (isinstance(exc, shards.ShardError) and str(found) == str(exc)):
+            raise
+        raise found from exc
+    finally:
+        beam_log.removeFilter(_quiet_shard_errors)
+
+
+def _quiet_shard_errors(record: logging.LogRecord) -> bool:
+    """Drop the traceback Beam logs for a DoFn that raised ShardError (it logs every DoFn
+    exception at ERROR before re-raising it); the command prints the error's one line."""
+    exc = record.exc_info[1] if record.exc_info else None
+    return not isinstance(exc, shards.ShardError)

@@ -17,7 +17,11 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from beam_jobs.shard_read import check_stage_input, empty_input_message
+from beam_jobs.shard_read import (
+    check_stage_input,
+    empty_input_message,
+    shard_errors_in_one_line,
+)
 from beam_jobs.stage_io import (
     BundleStats,
     WriteStageOutput,
@@ -228,7 +232,7 @@ def run_tokenize(
     check_fits_uint16(tokenizer, tokenizer_dir)
     log.info("tokenizer: %s", tokenizer)
     options = PipelineOptions(beam_args or [])
-    with beam.Pipeline(options=options) as p:
+    with shard_errors_in_one_line(), beam.Pipeline(options=options) as p:
         _ = (
             p
             | "Inputs" >> beam.Create(inputs)

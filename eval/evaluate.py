@@ -52,6 +52,7 @@ from eval.testsets import (
     read_test_set,
     split_lambada,
 )
+from model import shard_verify
 from pipeline import shards
 
 EXAMPLES = pa.schema(
@@ -265,7 +266,14 @@ def read_examples(eval_dir: str | Path) -> list[dict[str, Any]]:
         raise FileNotFoundError(f"{eval_dir}: no examples/*.parquet (run webtext eval)")
     rows: list[dict[str, Any]] = []
     for f in files:
-        rows.extend(pq.read_table(f).to_pylist())
+        try:
+            table = shard_verify.open_parquet(str(f)).read()
+        except (OSError, pa.ArrowException) as exc:  # one line naming the file, not a traceback
+            raise shards.ShardError(
+                f"{f} is damaged ({' '.join(str(exc).split())}); rerun `webtext eval` for "
+                f"{eval_dir} to rewrite it"
+            ) from exc
+        rows.extend(table.to_pylist())
     return rows
 
 

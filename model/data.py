@@ -23,6 +23,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +33,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
+
+# Shard verification: pyarrow and the standard library only.
+from model.shard_verify import ShardError, open_parquet, reading, verified_shards
 
 SPLITS = ("train", "val", "test")
 TOKENIZER_FILES = ("encoder.json", "vocab.bpe")
@@ -41,7 +46,8 @@ class TokenDataError(ValueError):
 
 
 def list_token_shards(tokens_dir: str | os.PathLike[str]) -> list[Path]:
-    """The Parquet shards of a complete tokens directory, sorted by name."""
+    """The Parquet shards of a complete tokens directory, sorted by name, checked against
+    the record in its stats.json (see ``model.shard_verify``)."""
     root = Path(tokens_dir)
     if not root.is_dir():
         raise TokenDataError(f"tokens directory {root} does not exist")
@@ -49,6 +55,10 @@ def list_token_shards(tokens_dir: str | os.PathLike[str]) -> list[Path]:
         raise TokenDataError(
             f"tokens directory {root} is incomplete (no _SUCCESS): rerun `webtext tokenize`"
         )
+    try:  # the shards stats.json records, their sizes, footers and row counts
+        verified_shards(str(root))
+    except ShardError as exc:
+        raise TokenDataError(str(exc)) from exc
     shards = sorted(p for p in root.glob("*.parquet") if not p.name.startswith("_"))
     if not shards and _records_out(root) == 0:
         raise TokenDataError(
@@ -58,6 +68,17 @@ def list_token_shards(tokens_dir: str | os.PathLike[str]) -> list[Path]:
     if not shards:
         raise TokenDataError(f"tokens directory {root} holds no *.parquet shards")
     return shards
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """An error reading token shard ``path`` (damaged page, truncated file) as one
+    TokenDataError naming it and the command that rebuilds it."""
+    try:
+        with reading(str(path)):
+            yield
+    except ShardError as exc:
+        raise TokenDataError(str(exc)) from exc
 
 
 def _records_out(root: Path) -> int | None:
@@ -186,9 +207,11 @@ def read_split(
         raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
     parts: list[np.ndarray] = []
     for path in list_token_shards(tokens_dir):
-        pf = pq.ParquetFile(path)
+        with _reading(path):
+            pf = open_parquet(str(path))  # verifies page CRCs where the writer stored them
         _check_schema(path, pf.schema_arrow)
-        table = pf.read(columns=["split", "tokens"])
+        with _reading(path):
+            table = pf.read(columns=["split", "tokens"])
         table = table.filter(pc.equal(table.column("split"), split))
         if table.num_rows == 0:
             continue
@@ -415,7 +438,7 @@ def write_token_shards(
         )
         name = f"part-{shard:05d}-of-{num_shards:05d}.parquet"
         tmp = root / f"_tmp-{name}"
-        pq.write_table(table, tmp, compression="zstd")
+        pq.write_table(table, tmp, compression="zstd", write_page_checksum=True)
         os.replace(tmp, root / name)
     (root / "_SUCCESS").write_text("", encoding="utf-8")
     return root

@@ -26,15 +26,15 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import xxhash
 
+# ShardError is re-exported (raised and caught as shards.ShardError); checks: shard_verify.
+from model import shard_verify
+from model.shard_verify import ShardError, damaged, reading  # noqa: F401
+
 SUCCESS_MARKER = "_SUCCESS"
 STATS_FILE = "stats.json"
 JOB_FILE = "_job.json"
 SHARD_SUFFIX = ".parquet"
 TMP_PREFIX = "_tmp-"
-
-
-class ShardError(Exception):
-    """A shard directory is unusable: wrong schema, missing files, foreign job."""
 
 
 def _resolve(path: str) -> tuple[pafs.FileSystem, str]:
@@ -100,7 +100,8 @@ def write_shard(
     count = 0
     with (
         fs.open_output_stream(tmp, compression=None) as sink,
-        pq.ParquetWriter(sink, schema, compression="zstd") as writer,
+        # A CRC-32 per page, verified by readers: a damaged data page is an error, not data.
+        pq.ParquetWriter(sink, schema, compression="zstd", write_page_checksum=True) as writer,
     ):
         batch: list[dict[str, Any]] = []
         for row in rows:
@@ -160,6 +161,40 @@ def require_complete(directory: str) -> None:
         )
 
 
+def verified_shards(directory: str, schema: pa.Schema | None = None) -> list[str]:
+    """The shard files of a finished stage directory, checked against its stats.json record
+    (names, sizes, footer CRCs, row counts; footers only) and, given ``schema``, each
+    shard's schema. Raises ShardError naming the directory or the shard."""
+    check = None if schema is None else (lambda path, actual: validate_schema(path, actual, schema))
+    return shard_verify.verified_shards(directory, check)
+
+
+def iter_shard_batches(
+    path: str,
+    schema: pa.Schema,
+    *,
+    columns: Sequence[str] | None = None,
+    batch_size: int = 8192,
+) -> Iterator[pa.RecordBatch]:
+    """Record batches of one shard file, schema checked, page CRCs verified; an error
+    reading it (damaged page, truncated file) is one ShardError naming the shard."""
+    fs, p = _resolve(path)
+    with reading(path):
+        f = fs.open_input_file(p)
+    with f:
+        with reading(path):
+            pf = shard_verify.open_parquet(f)
+        validate_schema(path, pf.schema_arrow, schema)
+        cols = list(columns) if columns is not None else schema.names
+        batches = pf.iter_batches(batch_size=batch_size, columns=cols)
+        while True:
+            with reading(path):
+                batch = next(batches, None)
+            if batch is None:
+                return
+            yield batch
+
+
 def iter_batches(
     directory: str,
     schema: pa.Schema,
@@ -168,17 +203,11 @@ def iter_batches(
     batch_size: int = 8192,
     require_success: bool = True,
 ) -> Iterator[pa.RecordBatch]:
-    """Stream record batches from every shard of a stage directory, checking the schema."""
-    if require_success:
-        require_complete(directory)
-    shards = list_shards(directory)
+    """Stream record batches from every shard of a stage directory, checking the schema.
+    A finished directory (``require_success``) is verified against its record first."""
+    shards = verified_shards(directory, schema) if require_success else list_shards(directory)
     for path in shards:
-        fs, p = _resolve(path)
-        with fs.open_input_file(p) as f:
-            pf = pq.ParquetFile(f)
-            validate_schema(path, pf.schema_arrow, schema)
-            cols = list(columns) if columns is not None else schema.names
-            yield from pf.iter_batches(batch_size=batch_size, columns=cols)
+        yield from iter_shard_batches(path, schema, columns=columns, batch_size=batch_size)
 
 
 def read_rows(directory: str, schema: pa.Schema, **kwargs: Any) -> list[dict[str, Any]]:

@@ -8,7 +8,6 @@ invalid UTF-8 (a writer that skipped validation) costs only the bad documents, e
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,8 +15,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 
 from model.tokenizer import BPETokenizer
 from pipeline import schemas, shards
@@ -105,27 +102,19 @@ def tokenize_batch(
     return out
 
 
-def _open(path: str) -> tuple[pafs.FileSystem, str]:
-    if "://" in path:
-        return pafs.FileSystem.from_uri(path)
-    return pafs.LocalFileSystem(), os.path.abspath(path)
-
-
 def iter_corpus_batches(
     path: str, *, batch_size: int = 1024
 ) -> Iterator[tuple[list[str], list[str], list[bytes | None]]]:
     """(doc_ids, splits, UTF-8 text bytes) batches of one corpus/ shard, schema checked."""
-    fs, p = _open(path)
-    with fs.open_input_file(p) as f:
-        pf = pq.ParquetFile(f)
-        shards.validate_schema(path, pf.schema_arrow, schemas.CORPUS)
-        for batch in pf.iter_batches(batch_size=batch_size, columns=CORPUS_COLUMNS):
-            text = batch.column("text").cast(pa.binary())  # no UTF-8 check: done per document
-            yield (
-                batch.column("doc_id").to_pylist(),
-                batch.column("split").to_pylist(),
-                text.to_pylist(),
-            )
+    for batch in shards.iter_shard_batches(
+        path, schemas.CORPUS, columns=CORPUS_COLUMNS, batch_size=batch_size
+    ):
+        text = batch.column("text").cast(pa.binary())  # no UTF-8 check: done per document
+        yield (
+            batch.column("doc_id").to_pylist(),
+            batch.column("split").to_pylist(),
+            text.to_pylist(),
+        )
 
 
 def iter_split_texts(
@@ -133,9 +122,8 @@ def iter_split_texts(
 ) -> Iterator[str]:
     """Decoded, non-empty texts of one split of corpus/, in shard order (tokenizer training).
     Skipped documents are counted in ``stats`` under the same reasons as tokenize_batch."""
-    shards.require_complete(corpus_dir)
     produced = 0
-    for path in shards.list_shards(corpus_dir):
+    for path in shards.verified_shards(corpus_dir, schemas.CORPUS):
         for doc_ids, splits, raw in iter_corpus_batches(path):
             chosen = [i for i, s in enumerate(splits) if s == split]
             ids = [doc_ids[i] for i in chosen]
