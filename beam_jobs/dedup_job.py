@@ -34,6 +34,7 @@ from dedup import near
 from dedup.minhash import MinHashParams
 from dedup.split import assign_split, check_fractions
 from pipeline import schemas, shards
+from pipeline.locks import output_lock
 from pipeline.stats import StageStats, format_stats
 
 log = logging.getLogger(__name__)
@@ -334,48 +335,52 @@ def run_dedup(
     # Schema errors name the file and column before any output directory is touched.
     inputs = check_stage_input(config.docs_dir, schemas.DOCS, "docs")
     fingerprint = input_fingerprint(inputs)
-    states = [
-        shards.prepare_output(
-            config.out_dir,
-            shards.JobSpec("corpus", config.params(), fingerprint),
-            overwrite=overwrite,
-        ),
-        shards.prepare_output(
-            config.dups_dir,
-            shards.JobSpec("dups", config.params(), fingerprint),
-            overwrite=overwrite,
-        ),
-    ]
-    if states == ["complete", "complete"]:
-        log.info(
-            "%s and %s are already complete for these inputs; nothing to do",
-            config.out_dir,
-            config.dups_dir,
-        )
-        return "complete"
-    for directory in (config.out_dir, config.dups_dir):
-        removed = shards.clean_temporaries(directory)
-        if removed:
-            log.info("%s: removed %d temporary files of an interrupted run", directory, removed)
-    if not inputs:
-        log.info("%s", empty_input_message(config.docs_dir, "docs", "corpus"))
-        finish_empty(config.out_dir, "corpus")
-        finish_empty(config.dups_dir, "dups", {"removed": dict.fromkeys(DUP_REASONS, 0)})
+    with (
+        output_lock(config.out_dir, "webtext dedup"),
+        output_lock(config.dups_dir, "webtext dedup"),
+    ):
+        states = [
+            shards.prepare_output(
+                config.out_dir,
+                shards.JobSpec("corpus", config.params(), fingerprint),
+                overwrite=overwrite,
+            ),
+            shards.prepare_output(
+                config.dups_dir,
+                shards.JobSpec("dups", config.params(), fingerprint),
+                overwrite=overwrite,
+            ),
+        ]
+        if states == ["complete", "complete"]:
+            log.info(
+                "%s and %s are already complete for these inputs; nothing to do",
+                config.out_dir,
+                config.dups_dir,
+            )
+            return "complete"
+        for directory in (config.out_dir, config.dups_dir):
+            removed = shards.clean_temporaries(directory)
+            if removed:
+                log.info("%s: removed %d temporary files of an interrupted run", directory, removed)
+        if not inputs:
+            log.info("%s", empty_input_message(config.docs_dir, "docs", "corpus"))
+            finish_empty(config.out_dir, "corpus")
+            finish_empty(config.dups_dir, "dups", {"removed": dict.fromkeys(DUP_REASONS, 0)})
+            return "ran"
+        options = PipelineOptions(beam_args or [])
+        with shard_errors_in_one_line(), beam.Pipeline(options=options) as p:
+            result = p | "Inputs" >> beam.Create(inputs) | "Dedup" >> DeduplicateDocs(config)
+            totals = result["details"] | "DetailTotals" >> beam.FlatMap(_detail_totals)
+            _ = {"rows": result["corpus"], "stats": result["stats"], "totals": totals} | (
+                "WriteCorpus"
+                >> WriteStageOutput(config.out_dir, schemas.CORPUS, config.num_shards, "corpus")
+            )
+            removed = _removed_totals(p, result["dups"])
+            _ = {"rows": result["dups"], "totals": removed} | (
+                "WriteDups"
+                >> WriteStageOutput(config.dups_dir, schemas.DUPS, config.num_shards, "dups")
+            )
         return "ran"
-    options = PipelineOptions(beam_args or [])
-    with shard_errors_in_one_line(), beam.Pipeline(options=options) as p:
-        result = p | "Inputs" >> beam.Create(inputs) | "Dedup" >> DeduplicateDocs(config)
-        totals = result["details"] | "DetailTotals" >> beam.FlatMap(_detail_totals)
-        _ = {"rows": result["corpus"], "stats": result["stats"], "totals": totals} | (
-            "WriteCorpus"
-            >> WriteStageOutput(config.out_dir, schemas.CORPUS, config.num_shards, "corpus")
-        )
-        removed = _removed_totals(p, result["dups"])
-        _ = {"rows": result["dups"], "totals": removed} | (
-            "WriteDups"
-            >> WriteStageOutput(config.dups_dir, schemas.DUPS, config.num_shards, "dups")
-        )
-    return "ran"
 
 
 def summarize(config: DedupConfig) -> str:

@@ -23,6 +23,7 @@ from beam_jobs.shard_read import (
 from beam_jobs.stage_io import BundleStats, WriteStageOutput, claim_output, finish_empty
 from pipeline import schemas, shards
 from pipeline.extract import ExtractConfig, extract_document
+from pipeline.locks import output_lock
 
 log = logging.getLogger(__name__)
 
@@ -66,25 +67,26 @@ def run_extract(
     """Run the extract job. Returns "complete" when it had already finished, else "ran"."""
     page_files = check_stage_input(config.pages_dir, schemas.PAGES, "pages")
     spec = shards.JobSpec("docs", config.params(), fingerprint_stage(config.pages_dir))
-    if claim_output(config.out_dir, spec, overwrite=overwrite) == "complete":
-        return "complete"
-    if not page_files:
-        log.info("%s", empty_input_message(config.pages_dir, "pages", "docs"))
-        finish_empty(config.out_dir, "docs")
-        return "ran"
-    options = PipelineOptions(beam_args or [])
-    with shard_errors_in_one_line(), beam.Pipeline(options=options) as p:
-        docs = (
-            p
-            | "PageShards" >> beam.Create(page_files)
-            | "ReadPages" >> beam.ParDo(ReadShardRows(schemas.PAGES))
-            | "Spread" >> beam.Reshuffle()
-            | "Extract"
-            >> beam.ParDo(ExtractDocs(config.extract)).with_outputs(
-                BundleStats.STATS_TAG, main="rows"
+    with output_lock(config.out_dir, "webtext extract"):
+        if claim_output(config.out_dir, spec, overwrite=overwrite) == "complete":
+            return "complete"
+        if not page_files:
+            log.info("%s", empty_input_message(config.pages_dir, "pages", "docs"))
+            finish_empty(config.out_dir, "docs")
+            return "ran"
+        options = PipelineOptions(beam_args or [])
+        with shard_errors_in_one_line(), beam.Pipeline(options=options) as p:
+            docs = (
+                p
+                | "PageShards" >> beam.Create(page_files)
+                | "ReadPages" >> beam.ParDo(ReadShardRows(schemas.PAGES))
+                | "Spread" >> beam.Reshuffle()
+                | "Extract"
+                >> beam.ParDo(ExtractDocs(config.extract)).with_outputs(
+                    BundleStats.STATS_TAG, main="rows"
+                )
             )
-        )
-        _ = {"rows": docs.rows, "stats": docs.stats} | "Write" >> WriteStageOutput(
-            config.out_dir, schemas.DOCS, config.num_shards, "docs"
-        )
-    return "ran"
+            _ = {"rows": docs.rows, "stats": docs.stats} | "Write" >> WriteStageOutput(
+                config.out_dir, schemas.DOCS, config.num_shards, "docs"
+            )
+        return "ran"

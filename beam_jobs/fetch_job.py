@@ -17,11 +17,19 @@ ledger row (choose_row) has an error in the given classes, complete output or no
 rows go to new ledger files (old ones are never rewritten); pages/ shards and stats.json are
 then rebuilt from the whole ledger, choose_row picking a page over an error, so each link
 appears once. stats.json's "retry" group counts the links fetched again after an error and
-how many of them now have a page, both derived from the ledger alone.
+how many of them now have a page, both derived from the ledger alone. While a retry runs,
+pages/_retry.json records its classes and start time; a rerun without the flag after the retry
+was killed finishes pages/ from the ledger as usual and warns how many links the retry had not
+reached (ledger rows all older than its start) and how to finish it; the record goes when a
+retry finishes, or when no such link is left.
+
+The output directory is locked for the whole run (pipeline.locks): two fetches on one output
+would double the requests to every host.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -30,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import apache_beam as beam
+import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.window import GlobalWindows
@@ -51,7 +60,12 @@ from beam_jobs.stage_io import (
 from pipeline import schemas, shards
 from pipeline.fetch.client import FetchConfig, FetchOutcome, fetch_urls
 from pipeline.fetch.records import choose_row, page_row, was_retried
-from pipeline.fetch.retry import retry_summary
+from pipeline.fetch.retry import (
+    LEDGER_COLUMNS,
+    interrupted_retry_message,
+    links_left_to_retry,
+    retry_summary,
+)
 from pipeline.fetch.warc import (
     WarcResponse,
     apply_warc_response,
@@ -60,9 +74,11 @@ from pipeline.fetch.warc import (
     url_key,
     write_warc_file,
 )
+from pipeline.locks import output_lock
 
 log = logging.getLogger(__name__)
 LEDGER_DIR = "_fetched"
+RETRY_FILE = "_retry.json"  # a --retry-errors run under way: {"classes": [...], "started_utc"}
 # Performance knobs: changing them between a run and its resume is allowed.
 _NOT_IN_SPEC = ("concurrency", "per_host", "host_delay_s", "resolve", "user_agent")
 
@@ -352,11 +368,55 @@ def _warc_rows(p: beam.Pipeline, config: FetchJobConfig, links: beam.PCollection
     return finals | "AllRows" >> beam.Flatten() | "NotRetried" >> beam.Map(lambda r: (r, False))
 
 
+def _start_retry(config: FetchJobConfig) -> None:
+    """Record that a --retry-errors run is under way (removed when it finishes), so a rerun
+    without the flag after a kill can say that the retry was left unfinished."""
+    record = {"classes": sorted(config.retry_errors), "started_utc": int(time.time())}
+    shards.write_json_atomic(shards.join(config.out_dir, RETRY_FILE), record)
+
+
+def _interrupted_retry(out_dir: str) -> dict[str, Any] | None:
+    path = shards.join(out_dir, RETRY_FILE)
+    if not shards.exists(path):
+        return None
+    record = json.loads(shards.read_text(path))
+    return record if isinstance(record, dict) else None
+
+
+def _end_retry(out_dir: str) -> None:
+    shards.remove(shards.join(out_dir, RETRY_FILE))
+
+
+def _report_interrupted_retry(config: FetchJobConfig) -> None:
+    """On a run without --retry-errors: if a --retry-errors run was killed before its end,
+    count the links it did not reach (their chosen ledger row is still an error of its
+    classes, recorded before it started) and say how to finish it; with none left, the
+    ledger already holds everything that retry would have fetched, and the record goes."""
+    record = _interrupted_retry(config.out_dir)
+    if record is None:
+        return
+    classes = frozenset(record.get("classes") or ())
+    started = int(record.get("started_utc") or 0)
+    ledger = shards.list_shards(config.ledger_dir)
+    rows = [
+        row
+        for path in ledger
+        for row in pq.read_table(path, columns=list(LEDGER_COLUMNS)).to_pylist()
+    ]
+    left = links_left_to_retry(rows, classes, started)
+    if left:
+        log.warning("%s", interrupted_retry_message(left, classes))
+    else:
+        log.info("an interrupted --retry-errors run left no link to retry: it is finished")
+        _end_retry(config.out_dir)
+
+
 def run_fetch(
     config: FetchJobConfig, beam_args: list[str] | None = None, *, overwrite: bool = False
 ) -> str:
     """Run the fetch job. Returns "complete" when it had already finished (and no retry was
-    asked for), else "ran"."""
+    asked for), else "ran". The output directory is locked for the whole run: a second fetch
+    on it would double the requests to every host."""
     link_files = check_stage_input(config.links_dir, schemas.LINKS, "links")
     warc_files = expand_inputs(list(config.warc_inputs)) if config.warc_inputs else []
     spec = shards.JobSpec(
@@ -364,9 +424,22 @@ def run_fetch(
         config.params(),
         fingerprint_stage(config.links_dir) + input_fingerprint(warc_files),
     )
+    with output_lock(config.out_dir, "webtext fetch"):
+        return _run_fetch_locked(config, spec, link_files, warc_files, beam_args, overwrite)
+
+
+def _run_fetch_locked(
+    config: FetchJobConfig,
+    spec: shards.JobSpec,
+    link_files: list[str],
+    warc_files: list[str],
+    beam_args: list[str] | None,
+    overwrite: bool,
+) -> str:
     state = shards.prepare_output(config.out_dir, spec, overwrite=overwrite)
     if state == "complete" and not config.retry_errors:
         log.info("%s is already complete for these inputs; nothing to do", config.out_dir)
+        _report_interrupted_retry(config)
         return "complete"
     if not link_files:
         shards.clean_temporaries(config.out_dir)
@@ -376,6 +449,7 @@ def run_fetch(
     ledger: list[str] = []
     if state in ("resume", "complete"):
         if config.retry_errors:
+            _start_retry(config)
             # pages/ is rebuilt from the whole ledger, new rows included: shards kept from an
             # earlier run would miss the recovered pages. _SUCCESS goes first, so a kill from
             # here on leaves an unfinished run that any rerun resumes.
@@ -416,4 +490,8 @@ def run_fetch(
             "stats": accounted.stats,
             "totals": accounted[Account.TOTALS_TAG],
         } | "Write" >> WriteStageOutput(config.out_dir, schemas.PAGES, config.num_shards, "pages")
+    if config.retry_errors:
+        _end_retry(config.out_dir)
+    else:
+        _report_interrupted_retry(config)
     return "ran"

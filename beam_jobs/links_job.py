@@ -26,6 +26,7 @@ from beam_jobs.stage_io import (
 from pipeline import reddit_live, schemas, shards
 from pipeline.dumps import Line, iter_lines
 from pipeline.links import LinkAggregate, select_link
+from pipeline.locks import output_lock
 from pipeline.submissions import Post, parse_line, post_from_record
 
 log = logging.getLogger(__name__)
@@ -175,14 +176,16 @@ def run_links(
         # existing output directory is only replaced with --overwrite.
         params["live_run_started"] = time.time()
     spec = shards.JobSpec("links", params, input_fingerprint(files) + specs)
-    if claim_output(config.out_dir, spec, overwrite=overwrite) == "complete":
-        return "complete"
-    options = PipelineOptions(beam_args or [])
-    with beam.Pipeline(options=options) as p:
-        _ = (
-            p
-            | "Inputs" >> beam.Create(inputs)
-            | "Extract" >> ExtractLinks(config)
-            | "Write" >> WriteStageOutput(config.out_dir, schemas.LINKS, config.num_shards, "links")
-        )
-    return "ran"
+    with output_lock(config.out_dir, "webtext links"):
+        if claim_output(config.out_dir, spec, overwrite=overwrite) == "complete":
+            return "complete"
+        options = PipelineOptions(beam_args or [])
+        with beam.Pipeline(options=options) as p:
+            _ = (
+                p
+                | "Inputs" >> beam.Create(inputs)
+                | "Extract" >> ExtractLinks(config)
+                | "Write"
+                >> WriteStageOutput(config.out_dir, schemas.LINKS, config.num_shards, "links")
+            )
+        return "ran"

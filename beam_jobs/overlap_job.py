@@ -67,6 +67,7 @@ from dedup.bloom import (
 from eval.testsets import TestSetSpec, parse_test_specs, read_test_set
 from model.shard_verify import record_files
 from pipeline import schemas, shards
+from pipeline.locks import output_lock
 from pipeline.stats import StageStats
 
 log = logging.getLogger(__name__)
@@ -407,35 +408,36 @@ def run_overlap(
     spec = shards.JobSpec(
         "overlap", config.params(), input_fingerprint(inputs) + input_fingerprint(files)
     )
-    state = shards.prepare_output(config.out_dir, spec, overwrite=overwrite)
-    if state == "complete":
-        log.info("%s is already complete for these inputs; nothing to do", config.out_dir)
-        return read_results(config.out_dir)
-    if not inputs:  # an empty reference: every test set's overlap is 0%
-        out = config.out_dir
-        action = f"measuring the test sets against an empty reference (0% overlap) in {out}"
-        log.info("%s", empty_input_message(config.corpus_dir, "corpus", "overlap", action))
+    with output_lock(config.out_dir, "webtext overlap"):
+        state = shards.prepare_output(config.out_dir, spec, overwrite=overwrite)
+        if state == "complete":
+            log.info("%s is already complete for these inputs; nothing to do", config.out_dir)
+            return read_results(config.out_dir)
+        if not inputs:  # an empty reference: every test set's overlap is 0%
+            out = config.out_dir
+            action = f"measuring the test sets against an empty reference (0% overlap) in {out}"
+            log.info("%s", empty_input_message(config.corpus_dir, "corpus", "overlap", action))
 
-    reference_path, counts = build_reference_filter(config, beam_args)
-    reference = part.load_filter(reference_path, mmap=True)
-    refs: list[tuple[str, BloomFilter | part.PartitionedBloom, list[str]]] = [
-        (config.reference_name, reference, [t.name for t in tests])
-    ]
-    for name, s in own.items():
-        refs.append(
-            (f"{name} own train", _own_train_filter(s, config.ngram, config.fp_rate), [name])
+        reference_path, counts = build_reference_filter(config, beam_args)
+        reference = part.load_filter(reference_path, mmap=True)
+        refs: list[tuple[str, BloomFilter | part.PartitionedBloom, list[str]]] = [
+            (config.reference_name, reference, [t.name for t in tests])
+        ]
+        for name, s in own.items():
+            refs.append(
+                (f"{name} own train", _own_train_filter(s, config.ngram, config.fp_rate), [name])
+            )
+
+        results = []
+        for ref_name, bloom, names in refs:
+            for name in names:
+                docs = [(d.key, d.text) for d in test_docs[name]]
+                results.append(overlap.measure(bloom, name, ref_name, docs))
+        verification = (
+            overlap.verify(reference, config.verify_queries) if config.verify_queries else None
         )
-
-    results = []
-    for ref_name, bloom, names in refs:
-        for name in names:
-            docs = [(d.key, d.text) for d in test_docs[name]]
-            results.append(overlap.measure(bloom, name, ref_name, docs))
-    verification = (
-        overlap.verify(reference, config.verify_queries) if config.verify_queries else None
-    )
-    write_results(config.out_dir, results, counts, reference, verification)
-    return results
+        write_results(config.out_dir, results, counts, reference, verification)
+        return results
 
 
 def write_results(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -168,24 +170,50 @@ def claim_output(
     return state
 
 
+# Suffixes of input files (dumps, WARC archives, JSON lines), preferred in directory_hint.
+DATA_SUFFIXES = frozenset({".zst", ".xz", ".bz2", ".gz", ".jsonl", ".ndjson", ".json", ".warc"})
+
+
+def directory_hint(path: str) -> str:
+    """A glob naming the files in a local directory by their most common data suffix:
+    'dumps/*.zst' for a directory of Pushshift dumps (and their .sha256 files)."""
+    suffixes = Counter(
+        os.path.splitext(name)[1]
+        for name in os.listdir(path)
+        if os.path.isfile(os.path.join(path, name)) and not name.startswith((".", "_"))
+    )
+    ranked = sorted(suffixes.items(), key=lambda kv: (kv[0] not in DATA_SUFFIXES, -kv[1], kv[0]))
+    suffix = ranked[0][0] if ranked else ""
+    return os.path.join(path.rstrip("/"), f"*{suffix}")
+
+
 def expand_inputs(patterns: list[str]) -> list[str]:
     """Expand globs (local or remote) to a sorted list of files; a pattern matching nothing
-    is an error naming it."""
+    is an error naming it. A directory given as an input is refused (nothing runs, not even
+    the good inputs beside it) with a glob to use instead: its files are not read silently,
+    since a directory of dumps often holds other files too (checksums, partial downloads)."""
     files: list[str] = []
     for pattern in patterns:
         result = FileSystems.match([pattern])[0]
         matched = sorted(m.path for m in result.metadata_list)
         if not matched:
             raise FileNotFoundError(f"input {pattern!r} matches no file")
+        for path in matched:
+            if "://" not in path and os.path.isdir(path):
+                raise ValueError(
+                    f"input {path!r} is a directory; name the files in it instead, "
+                    f"e.g. '{directory_hint(path)}' (nothing was processed)"
+                )
         files.extend(matched)
     return sorted(dict.fromkeys(files))
 
 
 def input_fingerprint(paths: list[str]) -> list[str]:
-    """Identify inputs by path and size, for the output directory's _job.json."""
+    """Identify inputs by resolved path and size, for the output directory's _job.json
+    (see shards.resolve_input)."""
     out = []
     for path in paths:
         meta = FileSystems.match([path])[0].metadata_list
         size = meta[0].size_in_bytes if meta else -1
-        out.append(f"{path}#{size}")
+        out.append(shards.resolve_input(f"{path}#{size}"))
     return out

@@ -39,6 +39,7 @@ from model.tokenizer import (
     train_bpe,
 )
 from pipeline import schemas, shards
+from pipeline.locks import output_lock
 from pipeline.stats import StageStats, format_stats
 from pipeline.tokenize import (
     UINT16_LIMIT,
@@ -220,27 +221,30 @@ def run_tokenize(
         check_fits_uint16(load_tokenizer(config.gpt2_files), config.gpt2_files)
     spec = shards.JobSpec("tokenize", config.params(), input_fingerprint(inputs))
     tokenizer_subdir = str(Path(config.out_dir) / TOKENIZER_SUBDIR)
-    state = claim_output(config.out_dir, spec, overwrite=overwrite, extra_dirs=(tokenizer_subdir,))
-    if state == "complete":
-        return "complete"
-    if not inputs:  # nothing to train a tokenizer on, nor to tokenize
-        log.info("%s", empty_input_message(config.corpus_dir, "corpus", "tokens"))
-        finish_empty(config.out_dir, "tokenize")
-        return "ran"
-    tokenizer = prepare_tokenizer(config)
-    tokenizer_dir = str(Path(config.out_dir) / TOKENIZER_SUBDIR)
-    check_fits_uint16(tokenizer, tokenizer_dir)
-    log.info("tokenizer: %s", tokenizer)
-    options = PipelineOptions(beam_args or [])
-    with shard_errors_in_one_line(), beam.Pipeline(options=options) as p:
-        _ = (
-            p
-            | "Inputs" >> beam.Create(inputs)
-            | "TokenizeCorpus" >> TokenizeCorpus(tokenizer_dir, config.batch_size)
-            | "Write"
-            >> WriteStageOutput(config.out_dir, schemas.TOKENS, config.num_shards, "tokenize")
+    with output_lock(config.out_dir, "webtext tokenize"):
+        state = claim_output(
+            config.out_dir, spec, overwrite=overwrite, extra_dirs=(tokenizer_subdir,)
         )
-    return "ran"
+        if state == "complete":
+            return "complete"
+        if not inputs:  # nothing to train a tokenizer on, nor to tokenize
+            log.info("%s", empty_input_message(config.corpus_dir, "corpus", "tokens"))
+            finish_empty(config.out_dir, "tokenize")
+            return "ran"
+        tokenizer = prepare_tokenizer(config)
+        tokenizer_dir = str(Path(config.out_dir) / TOKENIZER_SUBDIR)
+        check_fits_uint16(tokenizer, tokenizer_dir)
+        log.info("tokenizer: %s", tokenizer)
+        options = PipelineOptions(beam_args or [])
+        with shard_errors_in_one_line(), beam.Pipeline(options=options) as p:
+            _ = (
+                p
+                | "Inputs" >> beam.Create(inputs)
+                | "TokenizeCorpus" >> TokenizeCorpus(tokenizer_dir, config.batch_size)
+                | "Write"
+                >> WriteStageOutput(config.out_dir, schemas.TOKENS, config.num_shards, "tokenize")
+            )
+        return "ran"
 
 
 def summary(out_dir: str, title: str) -> str:

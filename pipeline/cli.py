@@ -12,12 +12,13 @@ import importlib
 import logging
 import sys
 
-from pipeline import __version__
+from pipeline import __version__, fs_errors
 from pipeline.commands import BEAM_EPILOG
 from pipeline.commands.unknown_args import refusal
 from pipeline.logconf import LEVELS, setup_logging
 
 log = logging.getLogger("webtext")
+EXIT_FILESYSTEM = 3  # the file system refused (full, read-only, permission): see fs_errors
 
 # One module per subcommand in pipeline/commands/, each with register(subparsers).
 # Modules import nothing heavy at import time (Beam, torch): handlers import lazily.
@@ -100,10 +101,24 @@ def runs_beam(command_parser: argparse.ArgumentParser) -> bool:
     return command_parser.epilog == BEAM_EPILOG
 
 
+class _BeamFsErrorTraceback(logging.Filter):
+    """Beam logs a worker's error with its traceback before the pipeline raises it; for a
+    file-system error main() prints one line instead (--log-level debug keeps both)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("apache_beam") or record.levelno < logging.ERROR:
+            return True
+        exc = record.exc_info[1] if record.exc_info else None
+        return fs_errors.describe(exc or RuntimeError(record.getMessage())) is None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     setup_logging(args.log_level)  # first: it also hides Beam's import-time noise
+    if args.log_level != "debug":
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_BeamFsErrorTraceback())
     if extra:
         command_parser = command_parsers(parser)[args.command]
         problem = refusal(args.command, command_parser, extra, beam=runs_beam(command_parser))
@@ -119,13 +134,26 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", exc)
         return 2
     except Exception as exc:  # a clear one-line message; the traceback at debug level
-        # Only a command that imported shard IO can raise ShardError; `train` on a GPU machine
-        # with torch, numpy and pyarrow alone never imports it (nor xxhash, which it needs).
-        shards = sys.modules.get("pipeline.shards")
-        if shards is not None and isinstance(exc, shards.ShardError):
-            log.error("%s", exc)
-            return 2
-        raise
+        return _one_line(exc)
+
+
+def _one_line(exc: Exception) -> int:
+    """Exit status and one logged line for the errors a user can act on; re-raise the rest."""
+    # Only a command that imported shard IO can raise ShardError; `train` on a GPU machine
+    # with torch, numpy and pyarrow alone never imports it (nor xxhash, which it needs).
+    shards = sys.modules.get("pipeline.shards")
+    locks = sys.modules.get("pipeline.locks")
+    if (shards is not None and isinstance(exc, shards.ShardError)) or (
+        locks is not None and isinstance(exc, locks.OutputLocked)
+    ):
+        log.error("%s", exc)
+        return 2
+    message = fs_errors.describe(exc)  # disk full, read-only, permission denied: anywhere
+    if message is None:
+        raise exc
+    log.debug("the error behind that line", exc_info=exc)
+    log.error("%s", message)
+    return EXIT_FILESYSTEM
 
 
 if __name__ == "__main__":

@@ -16,8 +16,11 @@ Paths may be local or any URI pyarrow.fs understands (gs://, s3://, hdfs://).
 from __future__ import annotations
 
 import json
+import os
+import re
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +32,7 @@ import xxhash
 # ShardError is re-exported (raised and caught as shards.ShardError); checks: shard_verify.
 from model import shard_verify
 from model.shard_verify import ShardError, damaged, reading  # noqa: F401
+from pipeline.locks import LOCK_FILE
 
 SUCCESS_MARKER = "_SUCCESS"
 STATS_FILE = "stats.json"
@@ -40,8 +44,6 @@ TMP_PREFIX = "_tmp-"
 def _resolve(path: str) -> tuple[pafs.FileSystem, str]:
     if "://" in path:
         return pafs.FileSystem.from_uri(path)
-    import os
-
     return pafs.LocalFileSystem(), os.path.abspath(path)
 
 
@@ -63,15 +65,38 @@ def exists(path: str) -> bool:
     return fs.get_file_info(p).type != pafs.FileType.NotFound
 
 
+@contextmanager
+def naming(path: str) -> Iterator[None]:
+    """pyarrow's OSErrors carry an errno but often no file name ("Error writing bytes to
+    file"): re-raise them as ``OSError(errno, strerror, path)`` so the one-line message of a
+    full disk or a read-only directory (pipeline.fs_errors) can say where."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None and exc.errno:
+            raise OSError(exc.errno, os.strerror(exc.errno), path) from exc
+        raise
+
+
 def write_bytes_atomic(path: str, data: bytes) -> None:
     """Write to a temporary sibling, then rename over the destination."""
     fs, p = _resolve(path)
     parent, _, name = p.rpartition("/")
-    fs.create_dir(parent, recursive=True)
-    tmp = f"{parent}/{TMP_PREFIX}{uuid.uuid4().hex}-{name}"
-    with fs.open_output_stream(tmp, compression=None) as out:
-        out.write(data)
-    fs.move(tmp, p)
+    with naming(path):
+        fs.create_dir(parent, recursive=True)
+        tmp = f"{parent}/{TMP_PREFIX}{uuid.uuid4().hex}-{name}"
+        with fs.open_output_stream(tmp, compression=None) as out:
+            out.write(data)
+        fs.move(tmp, p)
+
+
+def remove(path: str) -> bool:
+    """Delete a file when it exists; whether it did."""
+    fs, p = _resolve(path)
+    if fs.get_file_info(p).type == pafs.FileType.NotFound:
+        return False
+    fs.delete_file(p)
+    return True
 
 
 def read_text(path: str) -> str:
@@ -94,6 +119,18 @@ def write_shard(
 ) -> int:
     """Write rows (dicts in schema order) as one zstd Parquet file, atomically. Returns rows written."""
     fs, d = _resolve(directory)
+    with naming(join(directory, name)):
+        return _write_shard(fs, d, name, rows, schema, row_group_size)
+
+
+def _write_shard(
+    fs: pafs.FileSystem,
+    d: str,
+    name: str,
+    rows: Iterable[dict[str, Any]],
+    schema: pa.Schema,
+    row_group_size: int,
+) -> int:
     fs.create_dir(d, recursive=True)
     final = f"{d}/{name}"
     tmp = f"{d}/{TMP_PREFIX}{uuid.uuid4().hex}-{name}"
@@ -230,34 +267,104 @@ class JobSpec:
         return {"stage": self.stage, "params": self.params, "inputs": self.inputs}
 
 
+_FINGERPRINT = re.compile(r"(?s)(.*)#(-?\d+)")
+
+
+def resolve_input(entry: str) -> str:
+    """An input fingerprint ``PATH#SIZE`` with a local PATH made absolute (symlinks resolved),
+    so a rerun that spells it differently (relative, another working directory) is the same
+    run. URIs (gs://...) and entries that are not fingerprints (reddit: specs) stay as they are."""
+    match = _FINGERPRINT.fullmatch(entry)
+    if match is None or "://" in match.group(1):
+        return entry
+    return f"{os.path.realpath(match.group(1))}#{match.group(2)}"
+
+
+def _legacy_match(old: str, new: str) -> bool:
+    """An entry written before inputs were resolved (a relative PATH#SIZE, from a working
+    directory we no longer know) matches a resolved one when the sizes agree and the old path
+    is the tail of the new one."""
+    old_match, new_match = _FINGERPRINT.fullmatch(old), _FINGERPRINT.fullmatch(new)
+    if old_match is None or new_match is None or old_match.group(2) != new_match.group(2):
+        return False
+    old_path, new_path = old_match.group(1), new_match.group(1)
+    if os.path.isabs(old_path) or "://" in old_path:
+        return False
+    tail = os.path.normpath(old_path)
+    return not tail.startswith("..") and new_path.endswith("/" + tail)
+
+
+def same_inputs(old: list[str], new: list[str]) -> bool:
+    """Whether a _job.json's inputs (as any version wrote them) name the same files as a
+    resolved input list."""
+    if len(old) != len(new):
+        return False
+    resolved = [resolve_input(e) for e in old]
+    if sorted(resolved) == sorted(new):
+        return True
+    unmatched = list(new)
+    for entry, res in zip(old, resolved, strict=True):
+        hit = next((n for n in unmatched if n == res or _legacy_match(entry, n)), None)
+        if hit is None:
+            return False
+        unmatched.remove(hit)
+    return True
+
+
+def _same_job(previous: Any, current: dict[str, Any]) -> bool:
+    if not isinstance(previous, dict) or not isinstance(previous.get("inputs"), list):
+        return False
+    rest = {k: v for k, v in previous.items() if k != "inputs"}
+    return rest == {k: v for k, v in current.items() if k != "inputs"} and same_inputs(
+        [str(e) for e in previous["inputs"]], current["inputs"]
+    )
+
+
+def _entries(fs: pafs.FileSystem, d: str) -> list[pafs.FileInfo]:
+    """What a claimed directory holds, its lock file aside (pipeline.locks)."""
+    if fs.get_file_info(d).type == pafs.FileType.NotFound:
+        return []
+    infos = fs.get_file_info(pafs.FileSelector(d, recursive=False))
+    return [i for i in infos if i.base_name != LOCK_FILE]
+
+
 def prepare_output(directory: str, spec: JobSpec, *, overwrite: bool = False) -> str:
-    """Claim an output directory for a run.
+    """Claim an output directory for a run (hold its pipeline.locks.output_lock around this
+    and the whole run).
 
     Returns "complete" when a finished run with the same spec is already there (nothing to do),
     "resume" when an unfinished run with the same spec left shards behind, "fresh" otherwise.
-    A directory holding another job's output is refused unless ``overwrite``.
+    A directory holding another job's output is refused unless ``overwrite``. Input paths are
+    compared resolved (see resolve_input), and _job.json records them resolved.
     """
     fs, d = _resolve(directory)
     job_path = join(directory, JOB_FILE)
-    has_content = fs.get_file_info(d).type != pafs.FileType.NotFound and bool(
-        fs.get_file_info(pafs.FileSelector(d, recursive=False))
-    )
-    if has_content and overwrite:
-        fs.delete_dir_contents(d)
-        has_content = False
-    if has_content:
+    spec = JobSpec(spec.stage, spec.params, [resolve_input(e) for e in spec.inputs])
+    current = json.loads(json.dumps(spec.to_dict()))
+    entries = _entries(fs, d)
+    if entries and overwrite:
+        with naming(directory):
+            for info in entries:  # not delete_dir_contents: the lock file stays
+                if info.type == pafs.FileType.Directory:
+                    fs.delete_dir(info.path)
+                else:
+                    fs.delete_file(info.path)
+        entries = []
+    if entries:
         if not exists(job_path):
             raise ShardError(
                 f"{directory}: exists, is not empty and was not written by webtext "
                 "(no _job.json); choose another --out or pass --overwrite"
             )
         previous = json.loads(read_text(job_path))
-        if previous != json.loads(json.dumps(spec.to_dict())):
+        if not _same_job(previous, current):
             raise ShardError(
                 f"{directory}: holds output of a different run "
                 f"(stage/params/inputs differ: {previous} vs {spec.to_dict()}); "
                 "choose another --out or pass --overwrite"
             )
+        if previous != current:  # the same inputs, recorded unresolved by an older version
+            write_json_atomic(job_path, current)
         return "complete" if exists(join(directory, SUCCESS_MARKER)) else "resume"
     write_json_atomic(job_path, spec.to_dict())
     return "fresh"

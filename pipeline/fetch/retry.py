@@ -12,7 +12,11 @@ address...): asking again gives the same answer, so those are retried only when 
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
+
+from pipeline.fetch.records import choose_row
 
 # The one definition of "transient": error class -> why asking again can give a page.
 TRANSIENT_ERRORS: dict[str, str] = {
@@ -114,3 +118,45 @@ def retry_summary(by_class: Iterable[tuple[str, int]], classes: Iterable[str]) -
         return f"retrying 0 links: none has {what}"
     detail = ", ".join(f"{c} {n}" for c, n in counts)
     return f"retrying {total} {noun} with {what} ({detail})"
+
+
+# Ledger columns links_left_to_retry needs (those pipeline.fetch.records.choose_row reads).
+LEDGER_COLUMNS = ("link_id", "error", "fetched_utc", "elapsed_ms", "final_url", "status")
+
+
+def links_left_to_retry(
+    rows: Iterable[dict[str, Any]], classes: Iterable[str], started_utc: int
+) -> int:
+    """How many links a ``--retry-errors`` run started at ``started_utc`` (and killed) did not
+    reach: the link's chosen ledger row (choose_row) is an error of ``classes`` and none of
+    its rows was fetched since the retry started. ``rows``: ledger rows with LEDGER_COLUMNS."""
+    chosen = frozenset(classes)
+    by_link: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_link[row["link_id"]].append(row)
+    return sum(
+        1
+        for history in by_link.values()
+        if choose_row(history)["error"] in chosen
+        and max(r["fetched_utc"] for r in history) < started_utc
+    )
+
+
+def retry_flag(classes: Iterable[str]) -> str:
+    """The option that asks for ``classes`` again: ``--retry-errors`` for the default set."""
+    chosen = frozenset(classes)
+    transient = frozenset(TRANSIENT_ERRORS)
+    if chosen == transient:
+        return "--retry-errors"
+    if transient < chosen:
+        return "--retry-errors " + ",".join([TRANSIENT, *sorted(chosen - transient)])
+    return "--retry-errors " + ",".join(sorted(chosen))
+
+
+def interrupted_retry_message(left: int, classes: Iterable[str]) -> str:
+    """The warning of a run without ``--retry-errors`` over an output whose retry was killed."""
+    noun = "link" if left == 1 else "links"
+    return (
+        f"a --retry-errors run was interrupted: {left} {noun} still to retry "
+        f"({describe_classes(classes)}); rerun with {retry_flag(classes)} to finish"
+    )
