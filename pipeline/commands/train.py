@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 
 log = logging.getLogger("webtext.train")
 
@@ -104,6 +106,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_run_train)
 
 
+@contextlib.contextmanager
+def _run_dir_lock(run_dir: str) -> Iterator[None]:
+    """One training run per run directory: rank 0 (the only writer) holds the directory's lock
+    for the whole run, so a second `webtext train --out` on it is refused in one line. Inside the
+    lock no other process is saving, so temporary files a killed save left are removed."""
+    if os.environ.get("RANK", "0") != "0":
+        yield
+        return
+    from model.checkpoint import remove_stale_temporaries
+    from pipeline.locks import output_lock
+
+    with output_lock(run_dir, "webtext train"):
+        for path in remove_stale_temporaries(run_dir):
+            log.info("removed %s, left by a save that was interrupted", path)
+        yield
+
+
 def _run_train(args: argparse.Namespace, extra: list[str]) -> int:
     from model.data import other_stage_message
     from model.train import TrainConfig, TrainingError, train
@@ -158,7 +177,8 @@ def _run_train(args: argparse.Namespace, extra: list[str]) -> int:
         init_from=args.init_from,
     )
     try:
-        result = train(cfg)
+        with _run_dir_lock(args.out):
+            result = train(cfg)
     except TrainingError as exc:
         log.error("%s", exc)
         return 3
