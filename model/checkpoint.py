@@ -19,6 +19,7 @@ It is written to a temporary file in the same directory, flushed to disk and ren
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import zipfile
@@ -56,6 +57,18 @@ def remove_stale_temporaries(run_dir: str | os.PathLike[str]) -> list[Path]:
     return removed
 
 
+def _disk_full(path: Path, exc: BaseException) -> bool:
+    """Whether a failed write of ``path`` ran out of space (asked before the partial file is
+    removed, which frees the space again)."""
+    if "No space left" in str(exc):
+        return True
+    try:
+        stat = os.statvfs(path.parent)
+    except OSError:
+        return False
+    return stat.f_bavail * stat.f_frsize < 1 << 20
+
+
 def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
     """Write ``state`` (plus format/version) atomically: temp file, fsync, rename."""
     path = Path(path)
@@ -67,6 +80,12 @@ def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except RuntimeError as exc:
+        # torch's zip writer reports a short write as "[enforce fail at inline_container.cc]
+        # ... unexpected pos N vs M", naming no file: say what it is, with the path.
+        if _disk_full(tmp, exc):
+            raise OSError(errno.ENOSPC, "No space left on device", str(tmp)) from exc
+        raise
     finally:
         tmp.unlink(missing_ok=True)
     dir_fd = os.open(path.parent, os.O_RDONLY)

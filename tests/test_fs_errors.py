@@ -173,3 +173,20 @@ def test_describe_reads_errors_wrapped_as_text():
     assert "writing a PyTorch file failed" in fs_errors.describe(torch_text)
     assert fs_errors.describe(ValueError("bad value")) is None
     assert fs_errors.describe(FileExistsError(errno.EEXIST, "exists", "/x")) is None
+
+
+def test_disk_full_while_train_saves_a_checkpoint(tmp_path):
+    # torch reports a short write as "[enforce fail at inline_container.cc] unexpected pos":
+    # the user sees one line naming the checkpoint file, and no checkpoint is left behind.
+    from test_model_train import _tokens_dir
+
+    tokens = _tokens_dir(tmp_path / "tokens")
+    disk = tmp_path / "disk"
+    argv = cli("train", str(tokens), "--out", str(disk / "run"), "--model", "tiny",
+               "--steps", "2", "--batch-tokens", "64", "--micro-batch", "2", "--seq-len", "16",
+               "--eval-interval", "2", "--device", "cpu")  # fmt: skip
+    result = in_tmpfs(disk, "size=256k", argv)
+    assert result.returncode == EXIT_FILESYSTEM, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert f"{disk}/run/.checkpoint.pt.tmp-" in last and "no space left on device" in last
