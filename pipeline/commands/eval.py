@@ -103,22 +103,24 @@ def _run_eval(args: argparse.Namespace, extra: list[str]) -> int:
         raise ValueError(f"webtext eval: unrecognized arguments: {' '.join(extra)}")
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
-    summary = run_eval(
-        EvalConfig(
-            run_dir=args.run_dir,
-            tests=args.test,
-            out_dir=args.out,
-            context=args.context,
-            stride=args.stride,
-            batch_size=args.batch_size,
-            device=args.device,
-            detokenize=args.detokenize,
-            max_docs=args.max_docs,
-            progress=not args.no_progress,
-            tokenizer_dir=args.tokenizer,
-            prefix_eot=args.prefix_eot,
-        )
+    config = EvalConfig(
+        run_dir=args.run_dir,
+        tests=args.test,
+        out_dir=args.out,
+        context=args.context,
+        stride=args.stride,
+        batch_size=args.batch_size,
+        device=args.device,
+        detokenize=args.detokenize,
+        max_docs=args.max_docs,
+        progress=not args.no_progress,
+        tokenizer_dir=args.tokenizer,
+        prefix_eot=args.prefix_eot,
     )
+    from pipeline.locks import output_lock
+
+    with output_lock(args.out, "webtext eval"):
+        summary = run_eval(config)
     print(format_summary(summary))
     print(f"-> {args.out}/summary.json, {args.out}/examples/")
     return 0

@@ -54,19 +54,22 @@ def _run_report(args: argparse.Namespace, extra: list[str]) -> int:
     def opt(p: str | None) -> Path | None:
         return Path(p) if p else None
 
-    data = write_report(
-        ReportInputs(
-            run_dir=run_dir,
-            corpus_dir=opt(args.corpus),
-            overlap_dir=opt(args.overlap),
-            eval_dir=opt(args.eval),
-            compare_runs=tuple(Path(p) for p in args.compare_run),
-            num_samples=args.num_samples,
-            sample_tokens=args.sample_tokens,
-            seed=args.seed,
-        ),
-        args.out,
-    )
+    from pipeline.locks import output_lock
+
+    with output_lock(args.out, "webtext report"):
+        data = write_report(
+            ReportInputs(
+                run_dir=run_dir,
+                corpus_dir=opt(args.corpus),
+                overlap_dir=opt(args.overlap),
+                eval_dir=opt(args.eval),
+                compare_runs=tuple(Path(p) for p in args.compare_run),
+                num_samples=args.num_samples,
+                sample_tokens=args.sample_tokens,
+                seed=args.seed,
+            ),
+            args.out,
+        )
     for sid, reason in data["not_built"].items():
         print(f"section {sid} not built: {reason}")
     print(f"report -> {Path(args.out) / 'index.html'}")
