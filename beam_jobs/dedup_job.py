@@ -33,9 +33,9 @@ from beam_jobs.stage_io import BundleStats, WriteStageOutput, finish_empty, inpu
 from dedup import near
 from dedup.minhash import MinHashParams
 from dedup.split import assign_split, check_fractions
-from pipeline import schemas, shards
-from pipeline.locks import output_lock
-from pipeline.stats import StageStats, format_stats
+from pipeline.io import schemas, shards
+from pipeline.io.locks import output_lock
+from pipeline.io.stats import StageStats, format_stats
 
 log = logging.getLogger(__name__)
 DETAILS_TAG = "details"

@@ -21,9 +21,9 @@ from beam_jobs.shard_read import (
     shard_errors_in_one_line,
 )
 from beam_jobs.stage_io import BundleStats, WriteStageOutput, claim_output, finish_empty
-from pipeline import schemas, shards
 from pipeline.extract import ExtractConfig, extract_document
-from pipeline.locks import output_lock
+from pipeline.io import schemas, shards
+from pipeline.io.locks import output_lock
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ was killed finishes pages/ from the ledger as usual and warns how many links the
 reached (ledger rows all older than its start) and how to finish it; the record goes when a
 retry finishes, or when no such link is left.
 
-The output directory is locked for the whole run (pipeline.locks): two fetches on one output
+The output directory is locked for the whole run (pipeline.io.locks): two fetches on one output
 would double the requests to every host.
 """
 
@@ -57,7 +57,6 @@ from beam_jobs.stage_io import (
     finish_empty,
     input_fingerprint,
 )
-from pipeline import schemas, shards
 from pipeline.fetch.client import FetchConfig, FetchOutcome, fetch_urls
 from pipeline.fetch.records import choose_row, page_row, was_retried
 from pipeline.fetch.retry import (
@@ -74,7 +73,8 @@ from pipeline.fetch.warc import (
     url_key,
     write_warc_file,
 )
-from pipeline.locks import output_lock
+from pipeline.io import schemas, shards
+from pipeline.io.locks import output_lock
 
 log = logging.getLogger(__name__)
 LEDGER_DIR = "_fetched"

@@ -23,10 +23,11 @@ from beam_jobs.stage_io import (
     expand_inputs,
     input_fingerprint,
 )
-from pipeline import reddit_live, schemas, shards
+from pipeline import reddit_live
 from pipeline.dumps import Line, iter_lines
+from pipeline.io import schemas, shards
+from pipeline.io.locks import output_lock
 from pipeline.links import LinkAggregate, select_link
-from pipeline.locks import output_lock
 from pipeline.submissions import Post, parse_line, post_from_record
 
 log = logging.getLogger(__name__)

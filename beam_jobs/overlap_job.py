@@ -65,10 +65,10 @@ from dedup.bloom import (
     read_header,
 )
 from eval.testsets import TestSetSpec, parse_test_specs, read_test_set
-from model.shard_verify import record_files
-from pipeline import schemas, shards
-from pipeline.locks import output_lock
-from pipeline.stats import StageStats
+from pipeline.io import schemas, shards
+from pipeline.io.locks import output_lock
+from pipeline.io.shard_verify import record_files
+from pipeline.io.stats import StageStats
 
 log = logging.getLogger(__name__)
 CHARS_PER_NGRAM_ESTIMATE = (

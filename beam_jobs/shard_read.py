@@ -12,14 +12,14 @@ import apache_beam as beam
 import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline import shards
-from pipeline import stats as stats_mod
+from pipeline.io import shards
+from pipeline.io import stats as stats_mod
 
 
 def check_stage_input(directory: str, schema: pa.Schema, what: str) -> list[str]:
     """The shard files of a finished stage directory, each checked against ``schema`` and
     against the shards its stats.json records (names, sizes, footer CRCs, row counts: see
-    ``model.shard_verify``). Errors name the directory or shard and what is wrong before
+    ``pipeline.io.shard_verify``). Errors name the directory or shard and what is wrong before
     any work starts.
 
     A finished stage that wrote 0 records (every link failed to fetch, say) holds no shard
@@ -86,7 +86,7 @@ def fingerprint_stage(directory: str) -> list[str]:
 
 # How a DoFn's exception looks once Beam has re-raised it: the same type with
 # " [while running 'Step/Name']" appended (in-process runners), or a RuntimeError whose text
-# holds the worker's traceback ending in "model.shard_verify.ShardError: message ...".
+# holds the worker's traceback ending in "pipeline.io.shard_verify.ShardError: message ...".
 _STEP_NOTE = re.compile(r"(?: \[while running '[^']*'\])+$")
 _REMOTE = re.compile(r"(?:^|\s|\.)ShardError: (.+?)(?: \[while running '[^']*'\])*$", re.M)
 

@@ -13,9 +13,9 @@ import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindows
 
-from model.shard_verify import record_files
-from pipeline import shards
-from pipeline.stats import StageStats, one_line
+from pipeline.io import shards
+from pipeline.io.shard_verify import record_files
+from pipeline.io.stats import StageStats, one_line
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def _finish(
     data = total.to_dict()
     data["stage"] = stage
     data["shards"] = {name: count for name, count in sorted(written)}
-    # Each shard's size and footer CRC-32, which readers check (model.shard_verify).
+    # Each shard's size and footer CRC-32, which readers check (pipeline.io.shard_verify).
     data.update(record_files(out_dir, [name for name, _ in written]))
     for (group, name), value in sorted(totals or []):
         data.setdefault(group, {})[name] = value

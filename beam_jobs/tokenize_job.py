@@ -38,9 +38,9 @@ from model.tokenizer import (
     load_tokenizer,
     train_bpe,
 )
-from pipeline import schemas, shards
-from pipeline.locks import output_lock
-from pipeline.stats import StageStats, format_stats
+from pipeline.io import schemas, shards
+from pipeline.io.locks import output_lock
+from pipeline.io.stats import StageStats, format_stats
 from pipeline.tokenize import (
     UINT16_LIMIT,
     check_fits_uint16,

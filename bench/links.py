@@ -143,10 +143,10 @@ def make_dump(path: Path, n: int, parts: int, seed: int = 0, pool: int | None = 
 
 
 def run_plain(inputs: list[str], out: str) -> None:
-    from pipeline import schemas, shards
     from pipeline.dumps import Line, iter_lines
+    from pipeline.io import schemas, shards
+    from pipeline.io.stats import StageStats
     from pipeline.links import aggregate, select_link
-    from pipeline.stats import StageStats
     from pipeline.submissions import parse_line
 
     stats = StageStats()

@@ -52,8 +52,7 @@ from eval.testsets import (
     read_test_set,
     split_lambada,
 )
-from model import shard_verify
-from pipeline import shards
+from pipeline.io import shard_verify, shards
 
 EXAMPLES = pa.schema(
     [

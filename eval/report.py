@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.report_sections import BUILDERS, TITLES, ReportInputs, SectionUnavailable
-from pipeline import shards
+from pipeline.io import shards
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ caption{caption-side:top;text-align:left;font-style:italic;padding:.2rem 0}
 def build_sections(inp: ReportInputs) -> list[dict[str, Any]]:
     """Every section, built or marked unavailable with the reason."""
     from model.checkpoint import CheckpointError
-    from pipeline.shards import ShardError
+    from pipeline.io.shards import ShardError
 
     sections = []
     for builder in BUILDERS:

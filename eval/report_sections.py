@@ -94,7 +94,7 @@ def overlap_table(inp: ReportInputs) -> dict[str, Any]:
 
 
 def _overlap_docs(overlap_dir: Path, ref_name: str) -> list[dict[str, Any]]:
-    from pipeline import schemas, shards
+    from pipeline.io import schemas, shards
 
     rows = shards.read_rows(str(overlap_dir / "documents"), schemas.OVERLAP_DOCS)
     return [r for r in rows if r["reference"] == ref_name]
@@ -298,7 +298,7 @@ def train_vs_heldout(inp: ReportInputs) -> dict[str, Any]:
 def _corpus_texts(corpus_dir: Path, splits: set[str]) -> Iterator[tuple[str, str]]:
     """(doc_id, text) of the corpus documents in ``splits``, streamed shard by shard: the
     memorization section passes over the training split several times and never holds it."""
-    from pipeline import schemas, shards
+    from pipeline.io import schemas, shards
 
     shards.require_complete(str(corpus_dir))
     for batch in shards.iter_batches(str(corpus_dir), schemas.CORPUS,

@@ -14,7 +14,7 @@ micro-step i. One process with A*W micro-steps therefore sees exactly the same w
 optimizer step as W ranks with A each, and the data position is two integers (epoch,
 cursor) that a checkpoint can store.
 
-The reader lives here rather than in ``pipeline.shards`` so that ``model/`` needs only torch,
+The reader lives here rather than in ``pipeline.io.shards`` so that ``model/`` needs only torch,
 numpy and pyarrow.
 """
 
@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 import torch
 
 # Shard verification: pyarrow and the standard library only.
-from model.shard_verify import ShardError, open_parquet, reading, verified_shards
+from pipeline.io.shard_verify import ShardError, open_parquet, reading, verified_shards
 
 SPLITS = ("train", "val", "test")
 TOKENIZER_FILES = ("encoder.json", "vocab.bpe")
@@ -47,7 +47,7 @@ class TokenDataError(ValueError):
 
 def list_token_shards(tokens_dir: str | os.PathLike[str]) -> list[Path]:
     """The Parquet shards of a complete tokens directory, sorted by name, checked against
-    the record in its stats.json (see ``model.shard_verify``)."""
+    the record in its stats.json (see ``pipeline.io.shard_verify``)."""
     root = Path(tokens_dir)
     if not root.is_dir():
         raise TokenDataError(f"tokens directory {root} does not exist")

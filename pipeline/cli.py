@@ -12,9 +12,10 @@ import importlib
 import logging
 import sys
 
-from pipeline import __version__, fs_errors
+from pipeline import __version__
 from pipeline.commands import BEAM_EPILOG
 from pipeline.commands.unknown_args import refusal
+from pipeline.io import fs_errors
 from pipeline.logconf import LEVELS, setup_logging
 
 log = logging.getLogger("webtext")
@@ -141,8 +142,8 @@ def _one_line(exc: Exception) -> int:
     """Exit status and one logged line for the errors a user can act on; re-raise the rest."""
     # Only a command that imported shard IO can raise ShardError; `train` on a GPU machine
     # with torch, numpy and pyarrow alone never imports it (nor xxhash, which it needs).
-    shards = sys.modules.get("pipeline.shards")
-    locks = sys.modules.get("pipeline.locks")
+    shards = sys.modules.get("pipeline.io.shards")
+    locks = sys.modules.get("pipeline.io.locks")
     if (shards is not None and isinstance(exc, shards.ShardError)) or (
         locks is not None and isinstance(exc, locks.OutputLocked)
     ):

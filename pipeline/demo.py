@@ -11,9 +11,9 @@ import logging
 import time
 from pathlib import Path
 
-from pipeline import schemas, shards
 from pipeline.demo_data import write_demo_dump
-from pipeline.stats import StageStats, format_stats
+from pipeline.io import schemas, shards
+from pipeline.io.stats import StageStats, format_stats
 
 log = logging.getLogger(__name__)
 

@@ -265,9 +265,9 @@ def run_demo_step(root: Path, beam_args: list[str]) -> None:
     """The demo's fetch + extract: root/links -> root/pages -> root/docs, offline."""
     from beam_jobs.extract_job import ExtractJobConfig, run_extract
     from beam_jobs.fetch_job import FetchJobConfig, run_fetch
-    from pipeline import schemas, shards
     from pipeline.fetch.client import FetchConfig
-    from pipeline.stats import StageStats, format_stats
+    from pipeline.io import schemas, shards
+    from pipeline.io.stats import StageStats, format_stats
     from pipeline.webserver import LoopbackServer
 
     root = Path(root)

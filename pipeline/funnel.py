@@ -19,7 +19,7 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
-from pipeline import shards
+from pipeline.io import shards
 
 # Canonical stage -> the names it goes by (_job.json "stage", stats.json "stage", dir name).
 STAGE_ORDER: list[tuple[str, tuple[str, ...]]] = [

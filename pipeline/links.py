@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.stats import StageStats
+from pipeline.io.stats import StageStats
 from pipeline.submissions import UNKNOWN_TIME, Post
 from pipeline.urls import url_id
 

@@ -19,8 +19,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline.io.stats import StageStats
 from pipeline.link_rules import check_url
-from pipeline.stats import StageStats
 
 
 @dataclass(frozen=True)

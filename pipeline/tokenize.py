@@ -17,8 +17,8 @@ import numpy as np
 import pyarrow as pa
 
 from model.tokenizer import BPETokenizer
-from pipeline import schemas, shards
-from pipeline.stats import StageStats
+from pipeline.io import schemas, shards
+from pipeline.io.stats import StageStats
 
 UINT16_LIMIT = 1 << 16  # ids must be < 65,536 to fit the uint16 shards
 CORPUS_COLUMNS = ["doc_id", "split", "text"]

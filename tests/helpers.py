@@ -12,7 +12,7 @@ from typing import Any
 
 import zstandard
 
-from pipeline import schemas, shards
+from pipeline.io import schemas, shards
 from pipeline.urls import normalize_url, url_id
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import cli, schemas, shards
+from pipeline import cli
+from pipeline.io import schemas, shards
 
 
 def _subcommands() -> list[str]:

@@ -23,7 +23,8 @@ from dedup.bloom import BloomError, BloomFilter, BloomParams, theoretical_fp_rat
 from dedup.overlap import format_table, random_ngram_hashes
 from dedup.synth import prose_documents
 from eval import memorization as mem
-from pipeline import cli, schemas, shards
+from pipeline import cli
+from pipeline.io import schemas, shards
 from tests.helpers import write_prose_corpus
 
 BEAM = ["--direct_num_workers=1"]

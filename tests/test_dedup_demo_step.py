@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from beam_jobs.dedup_job import run_demo_step
 from dedup.synth import jsonl_texts
-from pipeline import schemas, shards
+from pipeline.io import schemas, shards
 from tests.test_dedup_job import doc_row, write_docs
 
 

@@ -13,8 +13,8 @@ from beam_jobs.dedup_job import DedupConfig, run_dedup
 from dedup.split import assign_split
 from dedup.synth import edit_copy, prose_documents, true_jaccard
 from dedup.text import normalise
-from pipeline import schemas, shards
-from pipeline.shards import ShardError
+from pipeline.io import schemas, shards
+from pipeline.io.shards import ShardError
 from tests.helpers import doc_record
 
 

@@ -11,8 +11,9 @@ from beam_jobs.overlap_job import OverlapConfig, read_results, run_overlap
 from dedup.overlap import format_table
 from dedup.split import assign_split
 from dedup.synth import prose_documents
-from pipeline import cli, schemas, shards
-from pipeline.shards import ShardError
+from pipeline import cli
+from pipeline.io import schemas, shards
+from pipeline.io.shards import ShardError
 from tests.helpers import write_prose_corpus
 
 BEAM = ["--direct_num_workers=1"]

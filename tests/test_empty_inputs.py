@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from beam_jobs.links_job import LinksConfig, run_links
-from pipeline import schemas, shards
 from pipeline.cli import main as cli_main
 from pipeline.funnel import load_funnel
+from pipeline.io import schemas, shards
 from tests.helpers import doc_record, submission, write_dump
 
 N_LINKS = 3

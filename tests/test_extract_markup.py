@@ -17,10 +17,10 @@ from test_extract_quality import ARTICLE, cleaneval_page, f1, page, wrap
 from trafilatura.utils import load_html
 
 from beam_jobs.extract_job import ExtractJobConfig, run_extract
-from pipeline import schemas, shards
 from pipeline.extract import ExtractConfig, extract_document, load_page_tree
 from pipeline.fetch.content import detect_charset
 from pipeline.html_markup import first_element_name, looks_like_html_markup
+from pipeline.io import schemas, shards
 
 ANY_LENGTH = ExtractConfig(min_tokens=0)
 

@@ -6,8 +6,8 @@ from collections import Counter
 
 import pytest
 
-from pipeline import schemas, shards
 from pipeline.demo_web import NEAR_COPIES, article_html, run_demo_step
+from pipeline.io import schemas, shards
 
 
 def words(text: str) -> set[str]:

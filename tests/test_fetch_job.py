@@ -14,10 +14,10 @@ from aiohttp import web
 
 from beam_jobs.extract_job import ExtractJobConfig, run_extract
 from beam_jobs.fetch_job import LEDGER_DIR, FetchJobConfig, run_fetch
-from pipeline import schemas, shards
 from pipeline.cli import main as cli_main
 from pipeline.fetch.client import FetchConfig
 from pipeline.fetch.content import decompress_body
+from pipeline.io import schemas, shards
 from pipeline.webserver import LoopbackServer
 from tests.helpers import write_links
 

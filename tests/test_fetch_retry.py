@@ -19,7 +19,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from beam_jobs.fetch_job import LEDGER_DIR, FetchJobConfig, run_fetch
-from pipeline import schemas, shards
 from pipeline.cli import main as cli_main
 from pipeline.fetch.client import RETRY_STATUSES, FetchConfig, classify_exception
 from pipeline.fetch.content import decompress_body
@@ -31,6 +30,7 @@ from pipeline.fetch.retry import (
     parse_retry_classes,
     retry_summary,
 )
+from pipeline.io import schemas, shards
 from pipeline.webserver import LoopbackServer
 from tests.helpers import link_row, write_links
 

@@ -18,9 +18,9 @@ from pathlib import Path
 from aiohttp import web
 
 from beam_jobs.fetch_job import LEDGER_DIR, RETRY_FILE
-from pipeline import schemas, shards
 from pipeline.fetch.retry import interrupted_retry_message, links_left_to_retry
-from pipeline.locks import LOCK_FILE
+from pipeline.io import schemas, shards
+from pipeline.io.locks import LOCK_FILE
 from pipeline.webserver import LoopbackServer
 from tests.helpers import write_links
 

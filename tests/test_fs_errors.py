@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import fs_errors
+from pipeline.io import fs_errors
 from tests.helpers import submission, write_dump
 
 REPO = Path(__file__).resolve().parent.parent

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from beam_jobs.links_job import LinksConfig, run_links
-from pipeline import schemas, shards
 from pipeline.blocklists import BLOCKED_EXTENSIONS
 from pipeline.cli import main as cli_main
+from pipeline.io import schemas, shards
 from pipeline.link_rules import check_url, is_reddit_host, is_wikipedia_host, path_extension
 from tests.helpers import submission, write_dump
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipeline.io.stats import StageStats
 from pipeline.links import aggregate, passes_score_rule, select_link
-from pipeline.stats import StageStats
 from pipeline.submissions import parse_line, post_from_record
 from tests.helpers import submission
 

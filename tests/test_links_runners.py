@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from beam_jobs.links_job import LinksConfig, run_links
-from pipeline import schemas, shards
+from pipeline.io import schemas, shards
 
 pytestmark = pytest.mark.slow
 

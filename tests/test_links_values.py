@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from beam_jobs.links_job import LinksConfig, run_links
-from pipeline import schemas, shards
+from pipeline.io import schemas, shards
+from pipeline.io.stats import StageStats
 from pipeline.links import aggregate, select_link
-from pipeline.stats import StageStats
 from pipeline.submissions import CREATED_UTC_RANGE, SCORE_RANGE, UNKNOWN_TIME, parse_line
 
 # Written as raw JSON text: Python's json module would not produce some of these spellings.

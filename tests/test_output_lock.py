@@ -1,4 +1,4 @@
-"""One writer per output directory (pipeline.locks): real processes, real flock, real stages.
+"""One writer per output directory (pipeline.io.locks): real processes, real flock, real stages.
 
 A second `webtext` run on a directory another process is writing is refused at once with one
 line and exit 2, touching nothing; the first run finishes intact; a holder killed with -9 leaves
@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from pipeline import schemas, shards
-from pipeline.locks import LOCK_FILE, OutputLocked, lease_lock, locked_message, output_lock
+from pipeline.io import schemas, shards
+from pipeline.io.locks import LOCK_FILE, OutputLocked, lease_lock, locked_message, output_lock
 from pipeline.webserver import LoopbackServer
 from tests.helpers import submission, write_dump, write_links
 
@@ -33,7 +33,7 @@ RELEASE = web.AppKey("release", asyncio.Event)
 
 HOLD = """
 import sys
-from pipeline.locks import output_lock
+from pipeline.io.locks import output_lock
 with output_lock(sys.argv[1], sys.argv[2]):
     print("held", flush=True)
     sys.stdin.read()  # until the test closes stdin (or kills us)
@@ -181,7 +181,7 @@ def test_second_fetch_is_refused_and_sends_no_request_while_the_first_finishes(t
 
 COUNT = """
 import sys, time
-from pipeline.locks import OutputLocked, output_lock
+from pipeline.io.locks import OutputLocked, output_lock
 directory, counter, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
 done = 0
 while done < rounds:

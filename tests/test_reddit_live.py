@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from beam_jobs.links_job import LinksConfig, run_links
-from pipeline import reddit_live, schemas, shards
+from pipeline import reddit_live
 from pipeline.cli import main as cli_main
+from pipeline.io import schemas, shards
 from tests.helpers import submission
 from tests.reddit_server import FakeReddit
 

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipeline import schemas, shards
+from pipeline.io import schemas, shards
 from tests.helpers import doc_record, submission, write_dump
 
 REPO = Path(__file__).resolve().parent.parent

@@ -22,10 +22,9 @@ from beam_jobs.dedup_job import DedupConfig, run_dedup
 from beam_jobs.shard_read import check_stage_input, shard_error_from
 from beam_jobs.stage_io import WriteStageOutput
 from beam_jobs.tokenize_job import TokenizeConfig, run_tokenize
-from model import shard_verify
 from model.data import TokenDataError, list_token_shards, read_split
-from pipeline import schemas, shards
-from pipeline.stats import StageStats
+from pipeline.io import schemas, shard_verify, shards
+from pipeline.io.stats import StageStats
 from tests.helpers import doc_record
 
 REPO = Path(__file__).resolve().parent.parent
@@ -261,7 +260,7 @@ def test_the_message_is_found_in_a_remote_workers_traceback() -> None:
     """Multi-process and remote runners re-raise a RuntimeError holding the traceback text."""
     remote = RuntimeError(
         'Pipeline failed:\nTraceback (most recent call last):\n  File "x.py", line 1\n'
-        "model.shard_verify.ShardError: shard part-00001-of-00003.parquet of /d is damaged "
+        "pipeline.io.shard_verify.ShardError: shard part-00001-of-00003.parquet of /d is damaged "
         "(ZSTD decompression failed); rerun `webtext extract` with --overwrite to rebuild /d "
         "[while running 'Dedup/ReadDocs']\n"
     )

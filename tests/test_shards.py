@@ -8,8 +8,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline import schemas, shards
-from pipeline.stats import StageStats
+from pipeline.io import schemas, shards
+from pipeline.io.stats import StageStats
 
 SCHEMA = pa.schema([pa.field("key", pa.string(), nullable=False), pa.field("n", pa.int64())])
 

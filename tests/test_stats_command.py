@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline import cli, shards
+from pipeline import cli
 from pipeline.demo import STEPS
 from pipeline.funnel import (
     COMPLETE,
@@ -26,6 +26,7 @@ from pipeline.funnel import (
     parse_stats,
 )
 from pipeline.funnel_format import format_count, format_pct
+from pipeline.io import shards
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from model.tokenizer import BPETokenizer, load_tokenizer
-from pipeline.stats import StageStats
+from pipeline.io.stats import StageStats
 from pipeline.tokenize import DOCS_PER_SPLIT, TOKENS_PER_SPLIT, row_key, tokenize_batch
 
 

@@ -15,7 +15,8 @@ import pytest
 from beam_jobs.tokenize_job import TokenizeConfig, run_demo_step, run_tokenize
 from model.data import TokenDataError, list_token_shards, read_split
 from model.tokenizer import load_tokenizer
-from pipeline import cli, schemas, shards
+from pipeline import cli
+from pipeline.io import schemas, shards
 from tests.helpers import doc_record
 
 SPLITS = ("train", "train", "train", "train", "train", "train", "train", "train", "val", "test")

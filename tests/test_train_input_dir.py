@@ -11,7 +11,7 @@ import pytest
 
 from model.data import TokenDataError, directory_stage, other_stage_message, write_token_shards
 from model.train import TrainConfig, train
-from pipeline import schemas, shards
+from pipeline.io import schemas, shards
 from tests.helpers import doc_record, write_links, write_prose_corpus
 
 REPO = Path(__file__).resolve().parent.parent

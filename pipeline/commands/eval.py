@@ -117,7 +117,7 @@ def _run_eval(args: argparse.Namespace, extra: list[str]) -> int:
         tokenizer_dir=args.tokenizer,
         prefix_eot=args.prefix_eot,
     )
-    from pipeline.locks import output_lock
+    from pipeline.io.locks import output_lock
 
     with output_lock(args.out, "webtext eval"):
         summary = run_eval(config)

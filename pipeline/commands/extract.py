@@ -59,9 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _run_extract(args: argparse.Namespace, beam_args: list[str]) -> int:
     from beam_jobs.extract_job import ExtractJobConfig, run_extract
-    from pipeline import shards
     from pipeline.extract import ExtractConfig
-    from pipeline.stats import StageStats, format_stats
+    from pipeline.io import shards
+    from pipeline.io.stats import StageStats, format_stats
 
     extract = ExtractConfig(
         min_tokens=args.min_tokens,

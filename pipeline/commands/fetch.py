@@ -82,10 +82,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _run_fetch(args: argparse.Namespace, beam_args: list[str]) -> int:
     from beam_jobs.fetch_job import FetchJobConfig, run_fetch
-    from pipeline import shards
     from pipeline.fetch.client import DEFAULT_USER_AGENT, FetchConfig
     from pipeline.fetch.retry import parse_retry_classes
-    from pipeline.stats import StageStats, format_stats
+    from pipeline.io import shards
+    from pipeline.io.stats import StageStats, format_stats
 
     retry = parse_retry_classes(args.retry_errors) if args.retry_errors is not None else frozenset()
     fetch = FetchConfig(

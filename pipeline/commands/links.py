@@ -38,8 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _run_links(args: argparse.Namespace, beam_args: list[str]) -> int:
     from beam_jobs.links_job import LinksConfig, run_links
-    from pipeline import shards
-    from pipeline.stats import StageStats, format_stats
+    from pipeline.io import shards
+    from pipeline.io.stats import StageStats, format_stats
 
     if args.num_shards < 1:
         raise SystemExit("webtext links: --num-shards must be at least 1")

@@ -54,7 +54,7 @@ def _run_report(args: argparse.Namespace, extra: list[str]) -> int:
     def opt(p: str | None) -> Path | None:
         return Path(p) if p else None
 
-    from pipeline.locks import output_lock
+    from pipeline.io.locks import output_lock
 
     with output_lock(args.out, "webtext report"):
         data = write_report(

@@ -115,7 +115,7 @@ def _run_dir_lock(run_dir: str) -> Iterator[None]:
         yield
         return
     from model.checkpoint import remove_stale_temporaries
-    from pipeline.locks import output_lock
+    from pipeline.io.locks import output_lock
 
     with output_lock(run_dir, "webtext train"):
         for path in remove_stale_temporaries(run_dir):

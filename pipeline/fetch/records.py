@@ -1,4 +1,4 @@
-"""Fetch outcomes -> rows of the pages/ schema (pipeline.schemas.PAGES)."""
+"""Fetch outcomes -> rows of the pages/ schema (pipeline.io.schemas.PAGES)."""
 
 from __future__ import annotations
 

@@ -27,12 +27,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
-import xxhash
 
-# ShardError is re-exported (raised and caught as shards.ShardError); checks: shard_verify.
-from model import shard_verify
-from model.shard_verify import ShardError, damaged, reading  # noqa: F401
-from pipeline.locks import LOCK_FILE
+# ShardError is raised and caught as shards.ShardError; the checks live in shard_verify.
+from pipeline.io import shard_verify
+from pipeline.io.locks import LOCK_FILE
+from pipeline.io.shard_verify import ShardError, damaged, reading  # noqa: F401
 
 SUCCESS_MARKER = "_SUCCESS"
 STATS_FILE = "stats.json"
@@ -57,6 +56,8 @@ def shard_name(index: int, num_shards: int) -> str:
 
 def shard_index(key: str, num_shards: int) -> int:
     """Stable shard assignment (the same on every machine, process and Python version)."""
+    import xxhash  # here, not at the top: readers (the trainer's machine) do without it
+
     return xxhash.xxh64_intdigest(key.encode("utf-8")) % num_shards
 
 
@@ -69,7 +70,7 @@ def exists(path: str) -> bool:
 def naming(path: str) -> Iterator[None]:
     """pyarrow's OSErrors carry an errno but often no file name ("Error writing bytes to
     file"): re-raise them as ``OSError(errno, strerror, path)`` so the one-line message of a
-    full disk or a read-only directory (pipeline.fs_errors) can say where."""
+    full disk or a read-only directory (pipeline.io.fs_errors) can say where."""
     try:
         yield
     except OSError as exc:
@@ -321,7 +322,7 @@ def _same_job(previous: Any, current: dict[str, Any]) -> bool:
 
 
 def _entries(fs: pafs.FileSystem, d: str) -> list[pafs.FileInfo]:
-    """What a claimed directory holds, its lock file aside (pipeline.locks)."""
+    """What a claimed directory holds, its lock file aside (pipeline.io.locks)."""
     if fs.get_file_info(d).type == pafs.FileType.NotFound:
         return []
     infos = fs.get_file_info(pafs.FileSelector(d, recursive=False))
@@ -329,7 +330,7 @@ def _entries(fs: pafs.FileSystem, d: str) -> list[pafs.FileInfo]:
 
 
 def prepare_output(directory: str, spec: JobSpec, *, overwrite: bool = False) -> str:
-    """Claim an output directory for a run (hold its pipeline.locks.output_lock around this
+    """Claim an output directory for a run (hold its pipeline.io.locks.output_lock around this
     and the whole run).
 
     Returns "complete" when a finished run with the same spec is already there (nothing to do),

@@ -25,7 +25,7 @@ test directories) only by their footers being readable.
 
 It lives in ``model/`` and uses only pyarrow and the standard library because the token
 loader (``model.data``) needs it and ``model`` never imports ``pipeline`` (a training machine
-has torch, numpy and pyarrow only); ``pipeline.shards`` re-exports ``ShardError``.
+has torch, numpy and pyarrow only); ``pipeline.io.shards`` re-exports ``ShardError``.
 """
 
 from __future__ import annotations
