@@ -31,6 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from model.names import ATTENTION_BACKENDS, MODEL_NAMES
+
 
 @dataclass(frozen=True)
 class GPT2Config:
@@ -85,6 +87,7 @@ CONFIGS: dict[str, GPT2Config] = {
     "mini": GPT2Config(n_layer=4, n_head=4, n_embd=128, block_size=256),
     "tiny": GPT2Config(n_layer=2, n_head=2, n_embd=64, block_size=128),
 }
+assert tuple(CONFIGS) == MODEL_NAMES, "model/names.py lists the names of CONFIGS"
 
 
 def config_for(name: str, **overrides: Any) -> GPT2Config:
@@ -92,12 +95,6 @@ def config_for(name: str, **overrides: Any) -> GPT2Config:
     if name not in CONFIGS:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(CONFIGS)}")
     return replace(CONFIGS[name], **overrides)
-
-
-# ``scaled_dot_product_attention`` kernels a run may pin (``webtext train --attention``). "auto"
-# lets PyTorch choose (flash first on recent GPUs); "cudnn" is cuDNN's fused attention, which on
-# Hopper GPUs is usually the fastest; "math" is the reference implementation (any device).
-ATTENTION_BACKENDS = ("auto", "flash", "cudnn", "efficient", "math")
 
 
 def attention_backend(name: str) -> contextlib.AbstractContextManager:

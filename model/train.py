@@ -22,7 +22,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +42,14 @@ from model.data import (
     tokenizer_fingerprint,
     tokenizer_vocab_size,
 )
-from model.gpt2 import ATTENTION_BACKENDS, GPT2, GPT2Config, attention_backend, config_for
+from model.gpt2 import (
+    GPT2,
+    GPT2Config,
+    attention_backend,
+    config_for,
+)
 from model.resume import config_changes, describe_changes, identity_mismatch, token_identity
+from model.train_config import TrainConfig
 
 log = logging.getLogger("webtext.train")
 
@@ -59,49 +65,6 @@ class TrainingError(RuntimeError):
 
 class TrainingDiverged(TrainingError):
     """The loss or the gradient norm became NaN/inf."""
-
-
-@dataclass
-class TrainConfig:
-    """Every setting of a run; stored in each checkpoint."""
-
-    tokens_dir: str
-    out_dir: str
-    model: str = "gpt2"
-    steps: int = 1000
-    batch_tokens: int = 512 * 1024
-    micro_batch: int = 16
-    seq_len: int | None = None  # default: the model's context
-    lr: float = 6e-4
-    min_lr_ratio: float = 0.1
-    warmup_steps: int | None = None  # default: min(2000, steps // 10)
-    weight_decay: float = 0.1
-    beta1: float = 0.9
-    beta2: float = 0.95
-    grad_clip: float = 1.0
-    dropout: float = 0.0
-    eval_interval: int = 250
-    eval_batches: int = 20
-    ckpt_interval: int = 500
-    log_interval: int = 10
-    seed: int = 1337
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    dtype: str = "auto"  # auto (bf16 on CUDA, float32 on CPU) | bfloat16 | float32
-    compile: bool = False
-    loss_chunks: int = 1
-    attention: str = "auto"  # SDPA kernel: auto | flash | cudnn | efficient | math
-    vocab_size: int | None = None  # default: entries of TOKENS_DIR/tokenizer/encoder.json
-    resume: bool = False
-    stop_at: int | None = None  # stop (with a checkpoint) after this step, as if interrupted
-    peak_tflops: float | None = None  # default: from the GPU's name
-    fsdp: bool = False  # shard parameters, gradients and optimizer state (torchrun only)
-    init_from: str | None = None  # start from another run's (or an imported) weights
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def resolved_warmup(self) -> int:
-        if self.warmup_steps is not None:
-            return self.warmup_steps
-        return max(1, min(2000, self.steps // 10))
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -283,10 +246,6 @@ class Trainer:
         if self.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
-        if cfg.attention not in ATTENTION_BACKENDS:
-            raise ValueError(
-                f"--attention {cfg.attention!r}: choose one of {', '.join(ATTENTION_BACKENDS)}"
-            )
         if cfg.attention in ("cudnn", "efficient") and self.device.type != "cuda":
             raise ValueError(
                 f"--attention {cfg.attention} needs a CUDA device (this run: {self.device}); "

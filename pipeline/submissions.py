@@ -133,7 +133,9 @@ def post_from_record(
     created = _as_int(raw_created)
     if created is None:
         created = UNKNOWN_TIME
-        stats.repaired["created_utc_missing" if raw_created is None else "created_utc_unparsable"] += 1
+        stats.repaired[
+            "created_utc_missing" if raw_created is None else "created_utc_unparsable"
+        ] += 1
     elif not _in_range(created, CREATED_UTC_RANGE):
         created = UNKNOWN_TIME
         stats.repaired["created_utc_out_of_range"] += 1
