@@ -236,6 +236,27 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig) -> None:
         self.cfg = cfg
+        self.run_dir = Path(cfg.out_dir)
+        self.tokens_dir = Path(cfg.tokens_dir)
+        self._setup_device()
+        self._setup_shapes()
+        state = self._existing_checkpoint()
+        self._setup_model(state)
+        position = self._setup_optimizer(state)
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self._copy_tokenizer()
+        self._setup_data(state, position)
+        self._setup_wrappers()
+        self.metrics = (
+            MetricsLog(self.run_dir, self.step if state is not None else None)
+            if self.dist.is_main
+            else None
+        )
+
+    def _setup_device(self) -> None:
+        """Processes (torchrun or one), this one's device, and device-dependent refusals."""
+        cfg = self.cfg
         device_type = (
             "cuda"
             if cfg.device.startswith("cuda") or (cfg.device == "auto" and torch.cuda.is_available())
@@ -251,9 +272,10 @@ class Trainer:
                 f"--attention {cfg.attention} needs a CUDA device (this run: {self.device}); "
                 "use auto, flash or math"
             )
-        self.run_dir = Path(cfg.out_dir)
-        self.tokens_dir = Path(cfg.tokens_dir)
 
+    def _setup_shapes(self) -> None:
+        """Vocabulary, model config, sequence length and gradient accumulation, all checked."""
+        cfg = self.cfg
         list_token_shards(self.tokens_dir)  # an empty or unfinished tokens/ stops here, clearly
         self.vocab_size = self._vocab_size()
         self.fingerprint = tokenizer_fingerprint(self.tokens_dir / "tokenizer")
@@ -275,7 +297,9 @@ class Trainer:
             )
         self.grad_accum = cfg.batch_tokens // per_micro
 
-        state = self._existing_checkpoint()
+    def _setup_model(self, state: dict[str, Any] | None) -> None:
+        """The model: seeded init, checkpoint or --init-from weights, FSDP sharding."""
+        cfg = self.cfg
         torch.manual_seed(cfg.seed + self.dist.rank)
         self.model = GPT2(self.model_config).to(self.device)
         self.model.loss_chunks = cfg.loss_chunks
@@ -295,50 +319,41 @@ class Trainer:
             for block in self.model.blocks:
                 fully_shard(block)
             fully_shard(self.model)
-        self.optimizer = make_optimizer(self.model, cfg, self.device)
-        self.step = 0
-        position = DataPosition()
-        self.config_history: list[dict[str, Any]] = []
-        if state is not None:
-            # load_state_dict restores the saved groups' hyperparameters too; the settings of
-            # this invocation win (a changed --weight-decay must train, not only be recorded).
-            fresh = [
-                {k: g[k] for k in ("weight_decay", "betas")} for g in self.optimizer.param_groups
-            ]
-            self._load_optimizer(state["optimizer"])
-            for group, settings in zip(self.optimizer.param_groups, fresh, strict=True):
-                group.update(settings)
-            self.config_history = list(state.get("config_history", []))
-            self._note_changes(state)
-            self.step = int(state["step"])
-            position = DataPosition(**state["data"])
-            rng = state["rng"]
-            if len(rng) == self.dist.world_size:
-                _set_rng_state(rng[self.dist.rank], self.device)
-            else:
-                log.warning(
-                    "checkpoint has RNG states of %d processes, this run has %d: dropout noise "
-                    "will differ from an uninterrupted run",
-                    len(rng),
-                    self.dist.world_size,
-                )
-        self.last_good_step = self.step if state is not None else None
 
-        if self.dist.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            self._copy_tokenizer()
-        cache_dir = self.run_dir / "token_cache"
-        if self.dist.local_rank == 0:
-            train_tokens = load_split_cached(self.tokens_dir, "train", cache_dir, self.vocab_size)
-            val_tokens = load_split_cached(self.tokens_dir, "val", cache_dir, self.vocab_size)
-        self.dist.barrier()
-        if self.dist.local_rank != 0:
-            train_tokens = load_split_cached(
-                self.tokens_dir, "train", cache_dir, self.vocab_size, build=False
+    def _setup_optimizer(self, state: dict[str, Any] | None) -> DataPosition:
+        """The optimizer, and on resume its state, the step, the RNGs and the settings that
+        changed. Returns where the data stream stands."""
+        self.optimizer = make_optimizer(self.model, self.cfg, self.device)
+        self.step = 0
+        self.config_history: list[dict[str, Any]] = []
+        self.last_good_step = None
+        if state is None:
+            return DataPosition()
+        # load_state_dict restores the saved groups' hyperparameters too; the settings of this
+        # invocation win (a changed --weight-decay must train, not only be recorded).
+        fresh = [{k: g[k] for k in ("weight_decay", "betas")} for g in self.optimizer.param_groups]
+        self._load_optimizer(state["optimizer"])
+        for group, settings in zip(self.optimizer.param_groups, fresh, strict=True):
+            group.update(settings)
+        self.config_history = list(state.get("config_history", []))
+        self._note_changes(state)
+        self.step = self.last_good_step = int(state["step"])
+        rng = state["rng"]
+        if len(rng) == self.dist.world_size:
+            _set_rng_state(rng[self.dist.rank], self.device)
+        else:
+            log.warning(
+                "checkpoint has RNG states of %d processes, this run has %d: dropout noise "
+                "will differ from an uninterrupted run",
+                len(rng),
+                self.dist.world_size,
             )
-            val_tokens = load_split_cached(
-                self.tokens_dir, "val", cache_dir, self.vocab_size, build=False
-            )
+        return DataPosition(**state["data"])
+
+    def _setup_data(self, state: dict[str, Any] | None, position: DataPosition) -> None:
+        """Token splits (one memory-mapped copy per node), checked against a resumed run's."""
+        cfg = self.cfg
+        train_tokens, val_tokens = self._load_splits()
         self.data_identity = token_identity({"train": train_tokens, "val": val_tokens})
         if state is not None:
             self._check_same_data(state)
@@ -363,6 +378,26 @@ class Trainer:
             self.dist.world_size,
         )
 
+    def _load_splits(self) -> tuple[np.ndarray, np.ndarray]:
+        """Local rank 0 builds the token cache; the other ranks of the node map it after."""
+        cache_dir = self.run_dir / "token_cache"
+
+        def load(build: bool) -> tuple[np.ndarray, np.ndarray]:
+            return tuple(  # type: ignore[return-value]
+                load_split_cached(self.tokens_dir, split, cache_dir, self.vocab_size, build=build)
+                for split in ("train", "val")
+            )
+
+        if self.dist.local_rank == 0:
+            splits = load(build=True)
+        self.dist.barrier()
+        if self.dist.local_rank != 0:
+            splits = load(build=False)
+        return splits
+
+    def _setup_wrappers(self) -> None:
+        """DDP and torch.compile around the model, autocast, and the throughput constants."""
+        cfg = self.cfg
         self.forward_model: torch.nn.Module = self.model
         self.ddp: torch.nn.Module | None = None
         if self.dist.world_size > 1 and not self.fsdp:
@@ -378,11 +413,6 @@ class Trainer:
         self.tokens_per_step = cfg.batch_tokens
         self.flops_per_token = self.model.flops_per_token(self.seq_len)
         self.peak = peak_flops(self.device, cfg)
-        self.metrics = (
-            MetricsLog(self.run_dir, self.step if state is not None else None)
-            if self.dist.is_main
-            else None
-        )
 
     # -- setup helpers -------------------------------------------------------------------
 
