@@ -28,11 +28,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from datasketch import MinHash  # noqa: E402
+from synthetic import jsonl_texts, near_duplicate_set, prose_documents  # noqa: E402
 
 from dedup import near  # noqa: E402
 from dedup.clusters import UnionFind  # noqa: E402
 from dedup.minhash import MinHashParams  # noqa: E402
-from dedup.synth import jsonl_texts, near_duplicate_set, prose_documents  # noqa: E402
 from dedup.text import words  # noqa: E402
 
 

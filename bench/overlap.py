@@ -47,11 +47,12 @@ import xxhash  # noqa: E402
 
 sys.path.insert(0, str(_BENCH.parent))
 
+from synthetic import prose_sentences  # noqa: E402
+
 from dedup import partitioned as part  # noqa: E402
 from dedup import text as T  # noqa: E402
 from dedup.bloom import BloomFilter, BloomParams, resolve_backend  # noqa: E402
 from dedup.overlap import format_verification, verify  # noqa: E402
-from dedup.synth import prose_sentences  # noqa: E402
 
 
 def best_of(fn, repeat: int = 5) -> tuple[float, object]:

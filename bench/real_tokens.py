@@ -27,7 +27,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from model.data import write_token_shards  # noqa: E402
+from synthetic import write_token_shards  # noqa: E402
+
 from model.tokenizer import load_tokenizer  # noqa: E402
 
 DRAGNET_COMMENTS = "!@#$%^&*()  COMMENTS"

@@ -46,8 +46,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.append(str(Path(__file__).resolve().parent))
 
 from nanogpt_baseline import BaselineGPT  # noqa: E402
+from synthetic import write_token_shards  # noqa: E402
 
-from model.data import TokenBatches, read_split, write_token_shards  # noqa: E402
+from model.data import TokenBatches, read_split  # noqa: E402
 from model.gpt2 import GPT2, attention_backend, config_for  # noqa: E402
 
 H100_PEAK = 989e12

@@ -4,6 +4,7 @@ with a reason when it is absent (a user's clone) and fail when WEBTEXT_REQUIRE_S
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,9 @@ settings.register_profile("explore", derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# bench/synthetic.py (synthetic corpora and token directories) serves tests and benchmarks alike.
+# Appended, not prepended: bench/dedup.py and friends must not shadow the packages.
+sys.path.append(str(REPO_ROOT / "bench"))
 SHARED_DATA = Path(os.environ.get("WEBTEXT_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 
 

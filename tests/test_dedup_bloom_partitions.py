@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from synthetic import prose_documents
 
 from beam_jobs.overlap_job import OverlapConfig, run_overlap
 from dedup import partitioned as part
 from dedup import text as textmod
 from dedup.bloom import BloomError, BloomFilter, BloomParams, theoretical_fp_rate
 from dedup.overlap import format_table, random_ngram_hashes
-from dedup.synth import prose_documents
 from eval import memorization as mem
 from pipeline import cli
 from pipeline.io import schemas, shards

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from synthetic import jsonl_texts
+
 from beam_jobs.dedup_job import run_demo_step
-from dedup.synth import jsonl_texts
 from pipeline.io import schemas, shards
 from tests.test_dedup_job import doc_row, write_docs
 

@@ -8,10 +8,10 @@ from collections import Counter
 
 import pytest
 import xxhash
+from synthetic import edit_copy, prose_documents, true_jaccard
 
 from beam_jobs.dedup_job import DedupConfig, run_dedup
 from dedup.split import assign_split
-from dedup.synth import edit_copy, prose_documents, true_jaccard
 from dedup.text import normalise
 from pipeline.io import schemas, shards
 from pipeline.io.shards import ShardError

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from synthetic import edit_copy, near_duplicate_set, prose_documents, true_jaccard
 
 from dedup import near
 from dedup.clusters import bucket_pairs, connected_components, keeper_rank, resolve_clusters
@@ -20,7 +21,6 @@ from dedup.minhash import (
     signatures,
 )
 from dedup.split import assign_split, check_fractions
-from dedup.synth import edit_copy, near_duplicate_set, prose_documents, true_jaccard
 from dedup.text import normalised_codepoints
 
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from synthetic import prose_documents
 
 from beam_jobs.overlap_job import OverlapConfig, read_results, run_overlap
 from dedup.overlap import format_table
 from dedup.split import assign_split
-from dedup.synth import prose_documents
 from pipeline import cli
 from pipeline.io import schemas, shards
 from pipeline.io.shards import ShardError

@@ -88,7 +88,7 @@ def test_ngram_hashes_are_order_sensitive_and_counted():
 
 
 def test_real_prose_hashes_are_collision_free(shared_file):
-    from dedup.synth import prose_sentences
+    from synthetic import prose_sentences
 
     sentences = prose_sentences(shared_file("prose", "nltk_gutenberg_17books.tar.xz"))
     text = " ".join(line for _, (_book, line) in zip(range(40_000), sentences, strict=False))

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from synthetic import write_token_shards
 from test_model_train import _tokens_dir
 
 from model.checkpoint import load_checkpoint
-from model.data import write_token_shards
 from pipeline.cli import main
 
 REPO = Path(__file__).resolve().parent.parent

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from synthetic import write_token_shards
 
-from model.data import write_token_shards
 from model.gpt2 import GPT2, attention_backend, config_for
 from model.train import TrainConfig, TrainingError, read_metrics, train
 

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from synthetic import write_token_shards
 
 from model.data import (
     DataPosition,
@@ -20,7 +21,6 @@ from model.data import (
     read_split,
     tokenizer_fingerprint,
     tokenizer_vocab_size,
-    write_token_shards,
 )
 
 

@@ -9,9 +9,10 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from synthetic import write_token_shards
 
 from model.checkpoint import CheckpointError, checkpoint_path, load_checkpoint
-from model.data import TokenDataError, write_token_shards
+from model.data import TokenDataError
 from model.train import TrainConfig, TrainingDiverged, lr_at, read_metrics, train
 
 VOCAB = 64

@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from synthetic import write_token_shards
 
-from model.data import TokenDataError, directory_stage, other_stage_message, write_token_shards
+from model.data import TokenDataError, directory_stage, other_stage_message
 from model.train import TrainConfig, train
 from pipeline.io import schemas, shards
 from tests.helpers import doc_record, write_links, write_prose_corpus

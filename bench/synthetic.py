@@ -1,4 +1,9 @@
-"""Labelled near-duplicate data from real text, for measuring de-duplication quality.
+"""Synthetic inputs for tests and benchmarks (nothing in the packages imports this).
+
+Token directories: :func:`write_token_shards` writes documents of given ids as a finished
+tokens/ directory (the schema ``webtext tokenize`` writes, pipeline.io.schemas.TOKENS).
+
+Labelled near-duplicate data from real text, for measuring de-duplication quality.
 
 Real documents are cut from real prose (the NLTK Gutenberg books, one sentence a line) or taken
 from a JSON-lines file; near-duplicates are copies with controlled edits — words inserted from
@@ -9,14 +14,18 @@ with its exact shingle Jaccard, so precision and recall can be measured at any t
 from __future__ import annotations
 
 import json
+import os
 import random
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from dedup.minhash import exact_jaccard
-from dedup.text import words
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.io import schemas, shards
 
 BOILERPLATE = [
     "Share this article on Facebook Twitter and email. Subscribe to our newsletter.",
@@ -73,11 +82,15 @@ def jsonl_texts(path: str | Path, field: str = "text", limit: int | None = None)
 
 
 def shingles(text: str, n: int = 5) -> set[tuple[str, ...]]:
+    from dedup.text import words  # here: the GPU benchmarks import this file without dedup's deps
+
     w = words(text)
     return {tuple(w[i : i + n]) for i in range(len(w) - n + 1)}
 
 
 def true_jaccard(a: str, b: str, n: int = 5) -> float:
+    from dedup.minhash import exact_jaccard
+
     return exact_jaccard(shingles(a, n), shingles(b, n))
 
 
@@ -130,3 +143,40 @@ def near_duplicate_set(
         a, b = rng.sample(range(len(texts)), 2)
         pairs.append(LabelledPair(a, b, true_jaccard(texts[a], texts[b]), "unrelated"))
     return docs, pairs
+
+
+def write_token_shards(
+    tokens_dir: str | os.PathLike[str],
+    docs: list[tuple[str, str, np.ndarray | list[int]]],
+    num_shards: int = 2,
+) -> Path:
+    """Write ``(doc_id, split, ids)`` documents as a complete tokens directory.
+
+    The same layout ``webtext tokenize`` produces (columns doc_id, split, n_tokens, tokens;
+    ``_SUCCESS`` last), for tests, benchmarks and synthetic runs. Shards are written to a
+    temporary name and renamed. ``ids`` should already end with <|endoftext|>.
+    """
+    root = Path(tokens_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    schema = schemas.TOKENS
+    for shard in range(num_shards):
+        part = docs[shard::num_shards]
+        arrays = [np.asarray(ids, dtype=np.uint16) for _, _, ids in part]
+        offsets = np.zeros(len(arrays) + 1, dtype=np.int32)
+        np.cumsum([len(a) for a in arrays], out=offsets[1:])
+        values = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.uint16)
+        table = pa.table(
+            {
+                "doc_id": pa.array([d for d, _, _ in part], pa.string()),
+                "split": pa.array([s for _, s, _ in part], pa.string()),
+                "n_tokens": pa.array([len(a) for a in arrays], pa.int64()),
+                "tokens": pa.ListArray.from_arrays(pa.array(offsets), pa.array(values)),
+            },
+            schema=schema,
+        )
+        name = shards.shard_name(shard, num_shards)
+        tmp = root / f"_tmp-{name}"
+        pq.write_table(table, tmp, compression="zstd", write_page_checksum=True)
+        os.replace(tmp, root / name)
+    (root / "_SUCCESS").write_text("", encoding="utf-8")
+    return root
