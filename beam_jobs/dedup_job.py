@@ -17,7 +17,6 @@ import logging
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
@@ -403,21 +402,3 @@ def summarize(config: DedupConfig) -> str:
             f"(kept {d['keeper_url']})"
         )
     return "\n".join(lines)
-
-
-def run_demo_step(root: Path, beam_args: list[str]) -> None:
-    """`webtext demo`: root/docs -> root/corpus + root/dups, then overlap of the train split
-    against the held-out splits and a test file with copied training paragraphs."""
-    from beam_jobs.overlap_job import run_demo_overlap
-
-    config = DedupConfig(
-        docs_dir=str(root / "docs"),
-        out_dir=str(root / "corpus"),
-        dups_dir=str(root / "dups"),
-        num_shards=2,
-        val_fraction=0.1,
-        test_fraction=0.1,
-    )
-    run_dedup(config, beam_args)
-    print(summarize(config).replace("dedup ->", "[demo] dedup ->", 1))
-    run_demo_overlap(root, beam_args)

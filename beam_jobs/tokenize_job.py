@@ -255,19 +255,3 @@ def summary(out_dir: str, title: str) -> str:
     for split, count in sorted(data.get("tokens_per_split", {}).items()):
         lines.append(f"  {split:<6} {docs.get(split, 0):>10,} docs {count:>14,} tokens")
     return "\n".join(lines)
-
-
-def run_demo_step(root: Path, beam_args: list[str]) -> None:
-    """`webtext demo`: train a 2,000-id BPE on root/corpus's train split, tokenize the corpus
-    into root/tokens, and print the counts and a decoded sample."""
-    from model.data import read_split
-
-    corpus_dir, out_dir = str(root / "corpus"), str(root / "tokens")
-    config = TokenizeConfig(corpus_dir=corpus_dir, out_dir=out_dir, vocab_size=2000, num_shards=2)
-    run_tokenize(config, beam_args)
-    print(summary(out_dir, f"[demo] tokenize -> {out_dir}"))
-    tokenizer = load_tokenizer(Path(out_dir) / TOKENIZER_SUBDIR)
-    train = read_split(out_dir, "train")
-    print(f"[demo] tokenizer: {tokenizer.vocab_size:,} ids (trained on the train split)")
-    sample = train[:40].tolist()
-    print(f"[demo] first train tokens: {sample[:12]} ... -> {tokenizer.decode(sample)!r}")

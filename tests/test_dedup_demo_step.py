@@ -1,10 +1,11 @@
-"""run_demo_step: docs -> corpus + dups -> overlap table showing the planted contamination."""
+"""The demo's dedup + overlap step: docs -> corpus + dups -> overlap table showing the planted
+contamination."""
 
 from __future__ import annotations
 
 from synthetic import jsonl_texts
 
-from beam_jobs.dedup_job import run_demo_step
+from pipeline.demo.dedup_overlap import dedup_overlap_step
 from pipeline.io import schemas, shards
 from tests.test_dedup_job import doc_row, write_docs
 
@@ -14,7 +15,7 @@ def test_demo_step_prints_dedup_and_contamination(shared_file, tmp_path, capsys)
     rows = [doc_row(t, f"web:{i}") for i, t in enumerate(texts)]
     rows.append(doc_row(texts[0] + "  ", "web:copy", score=1))  # an exact duplicate
     write_docs(tmp_path / "docs", rows, num_shards=2)
-    run_demo_step(tmp_path, ["--direct_num_workers=1"])
+    dedup_overlap_step(tmp_path, ["--direct_num_workers=1"])
     out = capsys.readouterr().out
     assert "[demo] dedup -> " in out and "41 in -> 40 out" in out
     assert "Percentage of test set 8-grams found" in out
@@ -29,7 +30,7 @@ def test_demo_step_prints_dedup_and_contamination(shared_file, tmp_path, capsys)
 def test_demo_step_on_empty_docs(tmp_path, capsys):
     shards.write_shard(str(tmp_path / "docs"), shards.shard_name(0, 1), [], schemas.DOCS)
     shards.finish_output(str(tmp_path / "docs"), {})
-    run_demo_step(tmp_path, ["--direct_num_workers=1"])
+    dedup_overlap_step(tmp_path, ["--direct_num_workers=1"])
     out = capsys.readouterr().out
     assert "0 in -> 0 out" in out and "overlap skipped" in out
     assert shards.read_rows(str(tmp_path / "corpus"), schemas.CORPUS) == []

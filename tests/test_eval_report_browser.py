@@ -35,13 +35,13 @@ def _browser(exe: str, profile, *args: str) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 def test_demo_report_renders_in_chromium(tmp_path, capsys):
     exe = _chromium()
-    from eval.demo import run_demo_step
     from eval.report import write_report
     from eval.report_sections import ReportInputs
+    from pipeline.demo.eval_report import eval_report_step
 
     root = tmp_path / "demo"
     run_demo(str(root))
-    run_demo_step(root, [])
+    eval_report_step(root, [])
     assert f"[demo] report: {root / 'report' / 'index.html'}" in capsys.readouterr().out
     report = root / "report"
     data = json.loads((report / "report.json").read_text())

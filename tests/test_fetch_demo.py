@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from pipeline.demo_web import NEAR_COPIES, article_html, run_demo_step
+from pipeline.demo.web import NEAR_COPIES, article_html, fetch_extract_step
 from pipeline.io import schemas, shards
 
 
@@ -35,7 +35,7 @@ def test_demo_step_fetches_and_extracts_offline(tmp_path, capsys):
     from pipeline.demo import run_demo
 
     run_demo(str(tmp_path), [])
-    run_demo_step(tmp_path, [])
+    fetch_extract_step(tmp_path, [])
     out = capsys.readouterr().out
     assert "[demo] fetch ->" in out and "[demo] extract ->" in out
     pages = shards.read_stats(str(tmp_path / "pages"))

@@ -81,7 +81,7 @@ def test_train_sample_convert_round_trip(tmp_path, capsys):
 @pytest.mark.slow
 def test_demo_step_trains_and_samples(tmp_path, shared_file, capsys):
     tok_mod = pytest.importorskip("model.tokenizer")
-    from model.demo import run_demo_step
+    from pipeline.demo.train_sample import train_sample_step
 
     gpt2 = shared_file("gpt2")
     tokens = tmp_path / "tokens"
@@ -98,12 +98,12 @@ def test_demo_step_trains_and_samples(tmp_path, shared_file, capsys):
         for i, p in enumerate(paras)
     ]
     write_token_shards(tokens, docs)
-    run_demo_step(tmp_path, [], steps=40)  # `webtext demo` trains DEMO_STEPS (test_cli.py)
+    train_sample_step(tmp_path, [], steps=40)  # `webtext demo` trains DEMO_STEPS (test_cli.py)
     out = capsys.readouterr().out
     assert "[demo] model: tiny GPT-2 trained 40 steps" in out
     assert out.count("[demo] sample") == 2
     assert load_checkpoint(tmp_path / "runs" / "demo")["step"] == 40
-    run_demo_step(tmp_path, [], steps=40)  # a rerun reuses the finished run
+    train_sample_step(tmp_path, [], steps=40)  # a rerun reuses the finished run
     assert "already trained" in capsys.readouterr().out
     run = str(tmp_path / "runs" / "demo")
     args = ["sample", run, "--prompt", "The city", "--max-new-tokens", "8", "--seed", "3"]
@@ -118,7 +118,7 @@ def test_model_package_imports_without_beam_pipeline_or_transformers():
     code = (
         "import sys\n"
         "import model, model.gpt2, model.data, model.checkpoint, model.train, model.sample, "
-        "model.hf_convert, model.demo\n"
+        "model.hf_convert\n"
         "bad = [m for m in ('apache_beam', 'transformers', 'safetensors', 'xxhash')"
         " if m in sys.modules]\n"
         "bad += [m for m in sys.modules if m.startswith('pipeline.') and"

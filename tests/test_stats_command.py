@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 import shutil
@@ -39,11 +38,10 @@ DEMO_ORDER = ["links", "pages", "docs", "dups", "corpus", "tokens", "overlap", "
 def demo_root(tmp_path_factory) -> Path:
     """A real demo run (links -> pages -> docs -> corpus/dups -> tokens, overlap), once."""
     root = tmp_path_factory.mktemp("stats_demo")
-    for title, target in STEPS:
+    for title, step in STEPS:
         if title not in STAGE_STEPS:
             continue
-        module, _, name = target.partition(":")
-        getattr(importlib.import_module(module), name)(root, ["--direct_num_workers=1"])
+        step(root, ["--direct_num_workers=1"])
     return root
 
 
@@ -54,8 +52,8 @@ TRAIN_STEPS = 10
 def trained_root(demo_root: Path, tmp_path_factory) -> Path:
     """A copy of the demo tree carried on through the demo's train, eval and report steps
     (a short training run), to read those stages back."""
-    from eval.demo import run_demo_step as eval_and_report
-    from model.demo import run_demo_step as train_and_sample
+    from pipeline.demo.eval_report import eval_report_step as eval_and_report
+    from pipeline.demo.train_sample import train_sample_step as train_and_sample
 
     root = tmp_path_factory.mktemp("stats_trained") / "run"
     shutil.copytree(demo_root, root)

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from beam_jobs.tokenize_job import TokenizeConfig, run_demo_step, run_tokenize
+from beam_jobs.tokenize_job import TokenizeConfig, run_tokenize
 from model.data import TokenDataError, list_token_shards, read_split
 from model.tokenizer import load_tokenizer
 from pipeline import cli
@@ -223,8 +223,10 @@ def test_cli(tmp_path: Path, corpus_dir: Path, shared_file, capsys) -> None:
 
 
 def test_demo_step(tmp_path: Path, webtext_docs, capsys) -> None:
+    from pipeline.demo.tokenize import tokenize_step
+
     write_corpus(tmp_path / "corpus", [corpus_row(*doc) for doc in webtext_docs])
-    run_demo_step(tmp_path, [])
+    tokenize_step(tmp_path, [])
     printed = capsys.readouterr().out
     assert "[demo] tokenize ->" in printed
     tok = load_tokenizer(tmp_path / "tokens" / "tokenizer")

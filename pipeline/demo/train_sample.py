@@ -1,9 +1,9 @@
-"""The model stage of ``webtext demo``: train a tiny GPT-2 on the demo's tokens, then sample.
+"""The demo's train + sample step: train a tiny GPT-2 on the demo's tokens, then sample.
 
-Wired into ``pipeline/demo.py`` by the lead as ``run_demo_step(root, beam_args)``. It reads
-``root/tokens`` (vocabulary size from ``tokens/tokenizer/encoder.json``), trains the ``tiny``
-configuration for 300 steps (4 x 64 tokens each, ~1 minute) on CPU into ``root/runs/demo`` (resuming if a previous
-demo run left a checkpoint there), and prints the losses and two short samples.
+It reads ``root/tokens`` (vocabulary size from ``tokens/tokenizer/encoder.json``), trains the
+``tiny`` configuration for 300 steps (4 x 64 tokens each, ~1 minute) on CPU into
+``root/runs/demo`` (resuming if a previous demo run left a checkpoint there), and prints the
+losses and two short samples.
 """
 
 from __future__ import annotations
@@ -12,21 +12,24 @@ import logging
 import math
 from pathlib import Path
 
+import torch
+
+from model.checkpoint import checkpoint_path, load_checkpoint
+from model.data import read_split, tokenizer_vocab_size
+from model.sample import SamplingConfig, generate, load_run_model
+from model.tokenizer import load_tokenizer
+from model.train import TrainConfig, read_metrics, train
+
 DEMO_STEPS = 300
 DEMO_SEQ_LEN = 64
 DEMO_MICRO_BATCH = 4
 
 
-def run_demo_step(root: Path, beam_args: list[str] | None = None, steps: int = DEMO_STEPS) -> None:
+def train_sample_step(
+    root: Path, beam_args: list[str] | None = None, steps: int = DEMO_STEPS
+) -> None:
     """Train the tiny demo model on ``root/tokens`` into ``root/runs/demo`` and sample."""
     del beam_args  # training is not a Beam job
-    import torch
-
-    from model.checkpoint import checkpoint_path, load_checkpoint
-    from model.data import read_split, tokenizer_vocab_size
-    from model.sample import SamplingConfig, generate, load_run_model
-    from model.train import TrainConfig, read_metrics, train
-
     root = Path(root)
     tokens_dir = root / "tokens"
     run_dir = root / "runs" / "demo"
@@ -72,8 +75,6 @@ def run_demo_step(root: Path, beam_args: list[str] | None = None, steps: int = D
         f"{run_dir}; loss {losses[0]:.3f} -> {losses[-1]:.3f}{val_text} "
         f"(uniform guess: {math.log(vocab):.3f})"
     )
-
-    from model.tokenizer import load_tokenizer
 
     tokenizer = load_tokenizer(run_dir / "tokenizer")
     model = load_run_model(run_dir)

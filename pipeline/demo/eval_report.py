@@ -1,25 +1,26 @@
-"""The evaluation stage of ``webtext demo``: eval the demo run, then write its report.
+"""The demo's eval + report step: eval the demo run, then write its report.
 
-Wired into ``pipeline/demo.py`` by the lead as ``eval.demo:run_demo_step``. It scores the demo
-overlap step's two test sets (held-out corpus documents, and a file that copies training
-paragraphs next to held-out ones) with the demo model, so the report's bucket analysis has
-both clean and contaminated examples, then writes root/report and prints its index.html.
+It scores the two test sets the dedup + overlap step wrote to root/overlap_input (held-out
+corpus documents, and a file that copies training paragraphs next to held-out ones) with the
+demo model into root/eval, so the report's bucket analysis has both clean and contaminated
+examples, then writes root/report and prints its index.html.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from eval.evaluate import EvalConfig, format_summary, run_eval
+from eval.report import write_report
+from eval.report_sections import ReportInputs
+
 DEMO_SAMPLES = 8
 DEMO_SAMPLE_TOKENS = 48
 
 
-def run_demo_step(root: Path, beam_args: list[str]) -> None:
+def eval_report_step(root: Path, beam_args: list[str]) -> None:
+    """root/runs/demo on root/overlap_input's test sets -> root/eval, then root/report."""
     del beam_args  # neither eval nor the report is a Beam job
-    from eval.evaluate import EvalConfig, format_summary, run_eval
-    from eval.report import write_report
-    from eval.report_sections import ReportInputs
-
     root = Path(root)
     run_dir = root / "runs" / "demo"
     inputs = root / "overlap_input"

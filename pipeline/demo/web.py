@@ -21,7 +21,13 @@ from pathlib import Path
 
 from aiohttp import web
 
-from pipeline.demo_data import NEWS_SITES
+from beam_jobs.extract_job import ExtractJobConfig, run_extract
+from beam_jobs.fetch_job import FetchJobConfig, run_fetch
+from pipeline.demo.data import NEWS_SITES
+from pipeline.fetch.client import FetchConfig
+from pipeline.io import schemas, shards
+from pipeline.io.stats import StageStats, format_stats
+from pipeline.webserver import LoopbackServer
 
 SLOW_HOST = "blog.sciencecorner.io"
 SLOW_DELAY_S = 0.4
@@ -261,15 +267,8 @@ def demo_resolve_rules(port: int) -> tuple[str, ...]:
     return tuple(f"{host}:80:127.0.0.1:{port}" for host in NEWS_SITES)
 
 
-def run_demo_step(root: Path, beam_args: list[str]) -> None:
+def fetch_extract_step(root: Path, beam_args: list[str]) -> None:
     """The demo's fetch + extract: root/links -> root/pages -> root/docs, offline."""
-    from beam_jobs.extract_job import ExtractJobConfig, run_extract
-    from beam_jobs.fetch_job import FetchJobConfig, run_fetch
-    from pipeline.fetch.client import FetchConfig
-    from pipeline.io import schemas, shards
-    from pipeline.io.stats import StageStats, format_stats
-    from pipeline.webserver import LoopbackServer
-
     root = Path(root)
     links_dir, pages_dir, docs_dir = (str(root / n) for n in ("links", "pages", "docs"))
     with LoopbackServer(demo_web_app()) as server:
