@@ -68,25 +68,7 @@ EXAMPLES = pa.schema(
     metadata={"webtext.stage": "eval-examples"},
 )
 SUMMARY_NAME = "summary.json"
-# When a context is conditioned on <|endoftext|>: every time (OpenAI's GPT-2 scoring, the
-# default), or only when it is empty (lm-evaluation-harness).
-PREFIX_EOT = ("always", "empty-context")
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    run_dir: str
-    tests: list[str]  # NAME[:FORMAT[:FIELD]]=PATH
-    out_dir: str
-    context: int | None = None  # default: the model's block size
-    stride: int | None = None  # default: = context (disjoint windows)
-    batch_size: int = 8
-    device: str = "auto"
-    detokenize: str = "auto"  # auto: WikiText and PTB formats; none: never
-    max_docs: int | None = None  # first N documents of each set (quick looks)
-    progress: bool = True
-    tokenizer_dir: str | None = None
-    prefix_eot: str = "always"  # one of PREFIX_EOT
+from eval.eval_config import PREFIX_EOT, EvalConfig  # noqa: E402,F401 (re-exported)
 
 
 @dataclass
@@ -290,10 +272,6 @@ def run_eval(config: EvalConfig) -> dict[str, Any]:
     from model.checkpoint import load_checkpoint, model_from_checkpoint
     from model.tokenizer import load_tokenizer
 
-    if config.prefix_eot not in PREFIX_EOT:
-        raise ValueError(
-            f"--prefix-eot must be one of {', '.join(PREFIX_EOT)}, got {config.prefix_eot!r}"
-        )
     specs = parse_test_specs(config.tests)
     for spec in specs:  # fail on a bad test file before loading the model
         docs = read_test_set(spec)

@@ -11,7 +11,7 @@ import pytest
 
 from model.train_config import TrainConfig
 from pipeline.cli import build_parser, command_parsers
-from pipeline.io.options import flag_of
+from pipeline.io.options import dest_of, flag_of
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -22,11 +22,11 @@ def test_every_train_option_is_a_flag_with_the_configs_default():
     for field in dataclasses.fields(TrainConfig):
         if "help" not in field.metadata:
             continue
-        action = by_dest[field.name]
+        action = by_dest[dest_of(field)]
         assert flag_of(field) in action.option_strings
         assert action.default == field.default, field.name
     args = parser.parse_args(["tokens", "--out", "run"])
-    assert {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+    assert {f.name: getattr(args, dest_of(f)) for f in dataclasses.fields(TrainConfig)
             if "help" in f.metadata} == {f.name: f.default for f in dataclasses.fields(TrainConfig)
                                          if "help" in f.metadata}  # fmt: skip
 

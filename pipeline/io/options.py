@@ -30,14 +30,39 @@ def option(
     min_value: float | None = None,
     metavar: str | None = None,
     flag: str | None = None,
+    required: bool = False,
 ) -> Any:
-    """A dataclass field that is also a command-line option (``--field-name`` unless ``flag``)."""
-    meta = {"help": help, "choices": choices, "min": min_value, "metavar": metavar, "flag": flag}
+    """A dataclass field that is also a command-line option (``--field-name`` unless ``flag``).
+
+    A ``bool`` option is a switch: one that defaults to False is set by its flag, one that
+    defaults to True is cleared by it (give it a ``--no-...`` flag). A ``list[...]`` option is
+    repeated (``--test A --test B``); ``required`` options have no default.
+    """
+    meta = {
+        "help": help,
+        "choices": choices,
+        "min": min_value,
+        "metavar": metavar,
+        "flag": flag,
+        "required": required,
+    }
+    if isinstance(default, list):
+        return dataclasses.field(default_factory=lambda: list(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
 
 
 def flag_of(field: dataclasses.Field) -> str:
     return field.metadata.get("flag") or "--" + field.name.replace("_", "-")
+
+
+def dest_of(field: dataclasses.Field) -> str:
+    """The argparse name: the flag's (``--no-progress`` -> ``no_progress``)."""
+    return flag_of(field).lstrip("-").replace("-", "_")
+
+
+def _inverted(field: dataclasses.Field) -> bool:
+    """A switch that clears a setting that is on by default (``--no-progress``)."""
+    return field.default is True
 
 
 def _option_fields(config_cls: type) -> list[dataclasses.Field]:
@@ -60,20 +85,42 @@ def add_options(parser: argparse.ArgumentParser, config_cls: type) -> None:
         meta = field.metadata
         if kind is bool:
             parser.add_argument(
-                flag_of(field), dest=field.name, action="store_true", help=meta["help"]
+                flag_of(field), dest=dest_of(field), action="store_true", help=meta["help"]
             )
             continue
-        kwargs: dict[str, Any] = {"type": kind, "default": field.default, "help": meta["help"]}
+        kwargs: dict[str, Any] = {"default": _default(field), "help": meta["help"]}
+        if typing.get_origin(kind) is list:
+            (item,) = typing.get_args(kind)
+            kwargs |= {"action": "append", "type": item}
+            kwargs["default"] = None  # argparse appends to a given default list
+        else:
+            kwargs["type"] = kind
+        if meta.get("required"):
+            kwargs |= {"required": True, "help": meta["help"] + " (required)"}
         if meta["choices"] is not None:
             kwargs["choices"] = list(meta["choices"])
         if meta["metavar"] is not None:
             kwargs["metavar"] = meta["metavar"]
-        parser.add_argument(flag_of(field), dest=field.name, **kwargs)
+        parser.add_argument(flag_of(field), dest=dest_of(field), **kwargs)
+
+
+def _default(field: dataclasses.Field) -> Any:
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return None
 
 
 def config_from_args(config_cls: type, args: argparse.Namespace, **given: Any) -> Any:
     """``config_cls`` from the parsed options (plus ``given`` fields, e.g. positionals)."""
-    values = {f.name: getattr(args, f.name) for f in _option_fields(config_cls)}
+    values = {}
+    for field in _option_fields(config_cls):
+        parsed = getattr(args, dest_of(field))
+        if _inverted(field):
+            values[field.name] = not parsed
+        else:
+            values[field.name] = parsed if parsed is not None else _default(field)
     return config_cls(**(values | given))
 
 
@@ -81,7 +128,9 @@ def check_options(config: Any) -> None:
     """Lower bounds and choices of every :func:`option` field; a ValueError names the flag."""
     for field in _option_fields(type(config)):
         value = getattr(config, field.name)
-        if value is None or isinstance(value, bool):
+        if field.metadata.get("required") and not value:
+            raise ValueError(f"{flag_of(field)} is required")
+        if value is None or isinstance(value, bool | list):
             continue
         low, choices = field.metadata["min"], field.metadata["choices"]
         if low is not None and value < low:
