@@ -9,8 +9,8 @@ already written by an interrupted run with the same parameters is reused. Every 
 bits.
 
 Filter build, P partitions by hash range (--filter-partitions P, a power of two; routing and
-sizing in dedup.partitioned): corpus shard paths -> ParDo: hash the split's 8-grams, route each
-batch of ~1M hashes by partition and emit (partition, uint64 array of its local items) -> Flatten
+sizing in dedup.ngram.partitioned): corpus shard paths -> ParDo: hash the split's 8-grams, route
+each batch of ~1M hashes by partition and emit (partition, uint64 array of its local items) -> Flatten
 with one empty array per partition (so every partition is built, even one no 8-gram reached) ->
 GroupByKey on the partition -> ParDo: one filter of m / P bits per partition, written atomically
 to filters/part-{i:05d}-of-{P:05d}.bloom. A partition file already complete with the same parameters
@@ -52,10 +52,10 @@ from beam_jobs.shard_read import (
     shard_errors_in_one_line,
 )
 from beam_jobs.stage_io import input_fingerprint
-from dedup import overlap
-from dedup import partitioned as part
 from dedup import text as textmod
-from dedup.bloom import (
+from dedup.ngram import overlap
+from dedup.ngram import partitioned as part
+from dedup.ngram.bloom import (
     BloomError,
     BloomFilter,
     BloomParams,
@@ -168,7 +168,7 @@ def build_reference_filter(
 ) -> tuple[Path, dict[str, int]]:
     """Build (or reuse) the corpus split's filter: out_dir/filters/reference.bloom, or with
     filter_partitions > 1 the partition files and out_dir/filters/manifest.json. Returns the
-    path to load (dedup.partitioned.load_filter takes either) and the split's counts."""
+    path to load (dedup.ngram.partitioned.load_filter takes either) and the split's counts."""
     part.check_partition_count(config.filter_partitions)
     n = config.expected_ngrams or estimate_ngrams(config.corpus_dir, config.split)
     if config.filter_partitions > 1:

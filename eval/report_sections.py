@@ -311,7 +311,7 @@ def _corpus_texts(corpus_dir: Path, splits: set[str]) -> Iterator[tuple[str, str
 
 def memorization(inp: ReportInputs) -> dict[str, Any]:
     from dedup import text as textmod
-    from dedup.partitioned import find_reference_filter, load_filter
+    from dedup.ngram.partitioned import find_reference_filter, load_filter
     from eval import memorization as mem
     from model.checkpoint import CheckpointError
     from model.sample import SamplingConfig, generate, load_run_model

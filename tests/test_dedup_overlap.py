@@ -9,7 +9,7 @@ import pytest
 from synthetic import prose_documents
 
 from beam_jobs.overlap_job import OverlapConfig, read_results, run_overlap
-from dedup.overlap import format_table
+from dedup.ngram.overlap import format_table
 from dedup.split import assign_split
 from pipeline import cli
 from pipeline.io import schemas, shards

@@ -89,7 +89,7 @@ def _run_overlap(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pathlib import Path
 
     from beam_jobs.overlap_job import OverlapConfig, run_overlap
-    from dedup.overlap import Verification, format_table, format_verification
+    from dedup.ngram.overlap import Verification, format_table, format_verification
 
     config = OverlapConfig(
         corpus_dir=args.corpus_dir,
@@ -119,8 +119,8 @@ def _run_overlap(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def _run_verify(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from dedup.overlap import format_verification, verify
-    from dedup.partitioned import PartitionedBloom, load_filter
+    from dedup.ngram.overlap import format_verification, verify
+    from dedup.ngram.partitioned import PartitionedBloom, load_filter
 
     bloom = load_filter(args.filter, mmap=True)
     p = bloom.params

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from beam_jobs.dedup_job import DedupConfig, run_dedup, summarize
 from beam_jobs.overlap_job import OverlapConfig, run_overlap
-from dedup import overlap
+from dedup.ngram import overlap
 from pipeline.io import schemas, shards
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dedup import text as textmod
-from dedup.bloom import NgramFilter, theoretical_fp_rate
+from dedup.ngram.bloom import NgramFilter, theoretical_fp_rate
 
 
 @dataclass
