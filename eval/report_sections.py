@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from dedup.ngram import overlap_dir as odir
 from eval import figures
 
 BUCKETS = ("none", "(0, 15%]", "> 15%")
@@ -54,11 +55,9 @@ def _need(path: Path | None, what: str, option: str) -> Path:
 
 def _overlap_sets(overlap_dir: Path) -> tuple[list[dict[str, Any]], str]:
     """(per-set results, the corpus reference's name) of a finished overlap directory."""
-    if not (overlap_dir / "_SUCCESS").exists():
+    if not odir.is_complete(overlap_dir):
         raise SectionUnavailable(f"overlap directory {overlap_dir} is incomplete (no _SUCCESS)")
-    sets = json.loads((overlap_dir / "sets.json").read_text(encoding="utf-8"))["sets"]
-    job = json.loads((overlap_dir / "_job.json").read_text(encoding="utf-8"))
-    return sets, job["params"]["reference_name"]
+    return odir.read_sets(overlap_dir), odir.read_reference_name(overlap_dir)
 
 
 def _pct(x: float | None) -> str:
@@ -93,19 +92,12 @@ def overlap_table(inp: ReportInputs) -> dict[str, Any]:
     return sec
 
 
-def _overlap_docs(overlap_dir: Path, ref_name: str) -> list[dict[str, Any]]:
-    from pipeline.io import schemas, shards
-
-    rows = shards.read_rows(str(overlap_dir / "documents"), schemas.OVERLAP_DOCS)
-    return [r for r in rows if r["reference"] == ref_name]
-
-
 # -- 2. per-example overlap distribution ---------------------------------------------------------
 def overlap_distribution(inp: ReportInputs) -> dict[str, Any]:
     sec = _section("overlap_distribution", "2. Per-example overlap distribution")
     overlap_dir = _need(inp.overlap_dir, "overlap directory", "--overlap")
     sets, ref_name = _overlap_sets(overlap_dir)
-    docs = _overlap_docs(overlap_dir, ref_name)
+    docs = odir.read_documents(overlap_dir, ref_name)
     series: dict[str, list[float]] = {}
     for s in sets:
         if s["reference"] == ref_name:
@@ -158,7 +150,7 @@ def metrics_by_overlap(inp: ReportInputs) -> dict[str, Any]:
     examples = read_examples(eval_dir)
     _, ref_name = _overlap_sets(overlap_dir)
     frac = {(d["test_set"], d["doc_index"]): d["fraction"]
-            for d in _overlap_docs(overlap_dir, ref_name)}  # fmt: skip
+            for d in odir.read_documents(overlap_dir, ref_name)}  # fmt: skip
     measured = {t for t, _ in frac}
     joined = [t for t in summary if t in measured]
     if not joined:
@@ -311,7 +303,7 @@ def _corpus_texts(corpus_dir: Path, splits: set[str]) -> Iterator[tuple[str, str
 
 def memorization(inp: ReportInputs) -> dict[str, Any]:
     from dedup import text as textmod
-    from dedup.ngram.partitioned import find_reference_filter, load_filter
+    from dedup.ngram.partitioned import load_filter
     from eval import memorization as mem
     from model.checkpoint import CheckpointError
     from model.sample import SamplingConfig, generate, load_run_model
@@ -346,7 +338,7 @@ def memorization(inp: ReportInputs) -> dict[str, Any]:
     for i, words in enumerate(sample_words):  # held-out doc i, cut to sample i's length
         held_words.append(textmod.word_hashes(held[i % len(held)])[: max(len(words), 8)])
     # One filter (reference.bloom) or a partitioned one (manifest.json): the same answers.
-    bloom_path = find_reference_filter(inp.overlap_dir / "filters") if inp.overlap_dir else None
+    bloom_path = odir.find_reference_filter(inp.overlap_dir) if inp.overlap_dir else None
     if bloom_path is not None:
         bloom, bloom_source = load_filter(bloom_path, mmap=True), str(bloom_path)
     else:

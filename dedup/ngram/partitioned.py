@@ -76,6 +76,7 @@ from dedup.ngram.bloom import (
 
 ROUTING_SCHEME = "top-bits-range/shift-out/v1"
 MANIFEST_NAME = "manifest.json"
+SINGLE_FILTER_NAME = "reference.bloom"  # webtext overlap's filters/: the one (P = 1) filter
 MANIFEST_FORMAT = "webtext-partitioned-bloom"
 MANIFEST_VERSION = 1
 MAX_PARTITIONS = 1 << 16  # partition ids fit in uint16 (numpy radix-sorts those)
@@ -411,9 +412,9 @@ def load_filter(
     if path.is_dir():
         if (path / MANIFEST_NAME).is_file():
             return PartitionedBloom.load(path, mmap=mmap, backend=backend)
-        if (path / "reference.bloom").is_file():
-            return BloomFilter.load(path / "reference.bloom", mmap=mmap, backend=backend)
-        raise BloomError(f"{path}: holds neither {MANIFEST_NAME} nor reference.bloom")
+        if (path / SINGLE_FILTER_NAME).is_file():
+            return BloomFilter.load(path / SINGLE_FILTER_NAME, mmap=mmap, backend=backend)
+        raise BloomError(f"{path}: holds neither {MANIFEST_NAME} nor {SINGLE_FILTER_NAME}")
     if path.suffix == ".json":
         return PartitionedBloom.load(path, mmap=mmap, backend=backend)
     return BloomFilter.load(path, mmap=mmap, backend=backend)
@@ -423,7 +424,7 @@ def find_reference_filter(filters_dir: str | os.PathLike) -> Path | None:
     """webtext overlap's reference filter in OVERLAP_DIR/filters: reference.bloom (one filter)
     or manifest.json (partitioned); None when neither is there."""
     filters_dir = Path(filters_dir)
-    for name in ("reference.bloom", MANIFEST_NAME):
+    for name in (SINGLE_FILTER_NAME, MANIFEST_NAME):
         if (filters_dir / name).is_file():
             return filters_dir / name
     return None
