@@ -9,8 +9,8 @@ already written by an interrupted run with the same parameters is reused. Every 
 bits.
 
 Filter build, P partitions by hash range (--filter-partitions P, a power of two; routing and
-sizing in dedup.partitioned): corpus shard paths -> ParDo: hash the split's 8-grams, route each
-batch of ~1M hashes by partition and emit (partition, uint64 array of its local items) -> Flatten
+sizing in dedup.ngram.partitioned): corpus shard paths -> ParDo: hash the split's 8-grams, route
+each batch of ~1M hashes by partition and emit (partition, uint64 array of its local items) -> Flatten
 with one empty array per partition (so every partition is built, even one no 8-gram reached) ->
 GroupByKey on the partition -> ParDo: one filter of m / P bits per partition, written atomically
 to filters/part-{i:05d}-of-{P:05d}.bloom. A partition file already complete with the same parameters
@@ -18,19 +18,10 @@ is kept on rerun and its hashes are dropped before the shuffle. The counts trave
 output to one CombineGlobally; the driver writes filters/manifest.json last, after checking every
 partition file. No worker holds more than m / P bits (plus one batch of hashes).
 
-Queries (plain Python): test sets are small (MBs) next to the corpus, and one process with the
-merged filter memory-mapped answers them at millions of 8-grams a second; per-document results
-go to documents/ (Parquet, stage conventions), per-set results to sets.json, the Table-6-shaped
-table to table.txt, and the verification (1M random 8-grams) to verify.json.
-
-Output directory:
-  filters/reference.bloom   the merged filter (header + bits)               (P = 1)
-  filters/partial/*.bloom   per-shard filters (removed after the merge)     (P = 1)
-  filters/part-*-of-*.bloom one filter per hash range                       (P > 1)
-  filters/manifest.json     P, routing scheme, parameters (written last)    (P > 1)
-  filters/reference.json    counts of the indexed split (documents, 8-grams)
-  documents/                per-(test set, reference, document) rows, stats.json, _SUCCESS
-  sets.json  table.txt  verify.json  _job.json  _SUCCESS
+Queries (plain Python, dedup.ngram.overlap): test sets are small (MBs) next to the corpus, and
+one process with the merged filter memory-mapped answers them at millions of 8-grams a second.
+The output directory (filters/, documents/, sets.json, table.txt, verify.json) is laid out, written
+and read back by dedup.ngram.overlap_dir.
 """
 
 from __future__ import annotations
@@ -52,10 +43,10 @@ from beam_jobs.shard_read import (
     shard_errors_in_one_line,
 )
 from beam_jobs.stage_io import input_fingerprint
-from dedup import overlap
-from dedup import partitioned as part
 from dedup import text as textmod
-from dedup.bloom import (
+from dedup.ngram import overlap, overlap_dir
+from dedup.ngram import partitioned as part
+from dedup.ngram.bloom import (
     BloomError,
     BloomFilter,
     BloomParams,
@@ -64,11 +55,9 @@ from dedup.bloom import (
     ngram_hashes_normalised,
     read_header,
 )
-from eval.testsets import TestSetSpec, parse_test_specs, read_test_set
+from eval.testsets import parse_test_specs, read_test_set
 from pipeline.io import schemas, shards
 from pipeline.io.locks import output_lock
-from pipeline.io.shard_verify import record_files
-from pipeline.io.stats import StageStats
 
 log = logging.getLogger(__name__)
 CHARS_PER_NGRAM_ESTIMATE = (
@@ -168,21 +157,21 @@ def build_reference_filter(
 ) -> tuple[Path, dict[str, int]]:
     """Build (or reuse) the corpus split's filter: out_dir/filters/reference.bloom, or with
     filter_partitions > 1 the partition files and out_dir/filters/manifest.json. Returns the
-    path to load (dedup.partitioned.load_filter takes either) and the split's counts."""
+    path to load (dedup.ngram.partitioned.load_filter takes either) and the split's counts."""
     part.check_partition_count(config.filter_partitions)
     n = config.expected_ngrams or estimate_ngrams(config.corpus_dir, config.split)
     if config.filter_partitions > 1:
         return build_partitioned_filter(config, n, beam_args)
     inputs = shards.list_shards(config.corpus_dir)
     params = BloomParams.for_capacity(n, config.fp_rate, ngram=config.ngram)
-    filters = Path(config.out_dir) / "filters"
-    partial = filters / "partial"
+    partial = overlap_dir.partial_dir(config.out_dir)
     partial.mkdir(parents=True, exist_ok=True)
-    final = filters / "reference.bloom"
+    final = overlap_dir.reference_filter_path(config.out_dir)
+    counts_path = overlap_dir.reference_counts_path(config.out_dir)
     if not inputs:  # an empty corpus: an empty filter, nothing to merge
         BloomFilter(params).save(final)
         counts = {"documents": 0, "ngrams": 0, "documents_shorter_than_ngram": 0}
-        shards.write_json_atomic(str(filters / "reference.json"), counts)
+        overlap_dir.write_reference_counts(counts, counts_path)
         partial.rmdir()
         return final, counts
     log.info(
@@ -200,9 +189,9 @@ def build_reference_filter(
             | "BuildShardFilters"
             >> beam.ParDo(BuildShardFilter(params, str(partial), config.split))
             | "AllPartials" >> beam.combiners.ToList()
-            | "OrMerge" >> beam.Map(_merge_partials, str(final), str(filters / "reference.json"))
+            | "OrMerge" >> beam.Map(_merge_partials, str(final), str(counts_path))
         )
-    counts = json.loads((filters / "reference.json").read_text())
+    counts = overlap_dir.read_reference_counts(config.out_dir)
     for leftover in partial.glob("*"):
         leftover.unlink()
     partial.rmdir()
@@ -299,10 +288,10 @@ def build_partitioned_filter(
     partitions = config.filter_partitions
     params = part.partition_params(n, config.fp_rate, partitions, ngram=config.ngram)
     manifest = part.Manifest(partitions, n, config.fp_rate, params)
-    filters = Path(config.out_dir) / "filters"
+    filters = overlap_dir.filters_dir(config.out_dir)
     filters.mkdir(parents=True, exist_ok=True)
     shards.clean_temporaries(str(filters))
-    counts_path = filters / "reference.json"
+    counts_path = overlap_dir.reference_counts_path(config.out_dir)
     (filters / part.MANIFEST_NAME).unlink(missing_ok=True)  # written again once all are there
     todo = [
         i
@@ -351,23 +340,19 @@ def build_partitioned_filter(
             _ = (
                 hashed[HashShardByPartition.COUNTS]
                 | "SumCounts" >> beam.CombineGlobally(_sum_counts)
-                | "WriteCounts" >> beam.Map(_write_counts, str(counts_path))
+                | "WriteCounts" >> beam.Map(overlap_dir.write_reference_counts, str(counts_path))
             )
     for i in range(partitions):  # names the first missing or wrong file
         part.check_partition_file(
             filters / part.partition_file_name(i, partitions), params, i, partitions
         )
-    return manifest.write(filters), json.loads(counts_path.read_text())
-
-
-def _write_counts(counts: dict[str, int], path: str) -> None:
-    shards.write_json_atomic(path, counts)
+    return manifest.write(filters), overlap_dir.read_reference_counts(config.out_dir)
 
 
 def _merge_partials(parts: list[tuple[str, dict[str, int]]], final: str, counts_path: str) -> None:
     """The global step: OR the per-shard filters into one file, sum their counts."""
     merge_files(sorted(path for path, _ in parts), final)
-    shards.write_json_atomic(counts_path, _sum_counts(c for _, c in parts))
+    overlap_dir.write_reference_counts(_sum_counts(c for _, c in parts), counts_path)
 
 
 def _sum_counts(counts: Iterable[dict[str, int]]) -> dict[str, int]:
@@ -376,19 +361,6 @@ def _sum_counts(counts: Iterable[dict[str, int]]) -> dict[str, int]:
         for k, v in c.items():
             total[k] = total.get(k, 0) + v
     return total
-
-
-def _own_train_filter(spec: TestSetSpec, ngram: int, fp_rate: float) -> BloomFilter:
-    docs = read_test_set(spec)
-    n = overlap.count_ngrams((d.text for d in docs), ngram)
-    if n == 0:
-        raise ValueError(
-            f"{spec.describe()}: no 8-grams (every document is shorter than {ngram} words)"
-        )
-    bloom = BloomFilter(BloomParams.for_capacity(n, fp_rate, ngram=ngram))
-    for d in docs:
-        bloom.add_text(d.text)
-    return bloom
 
 
 def run_overlap(
@@ -412,7 +384,7 @@ def run_overlap(
         state = shards.prepare_output(config.out_dir, spec, overwrite=overwrite)
         if state == "complete":
             log.info("%s is already complete for these inputs; nothing to do", config.out_dir)
-            return read_results(config.out_dir)
+            return overlap_dir.read_results(config.out_dir)
         if not inputs:  # an empty reference: every test set's overlap is 0%
             out = config.out_dir
             action = f"measuring the test sets against an empty reference (0% overlap) in {out}"
@@ -424,99 +396,15 @@ def run_overlap(
             (config.reference_name, reference, [t.name for t in tests])
         ]
         for name, s in own.items():
-            refs.append(
-                (f"{name} own train", _own_train_filter(s, config.ngram, config.fp_rate), [name])
-            )
+            texts = [d.text for d in read_test_set(s)]
+            bloom = overlap.text_filter(texts, config.ngram, config.fp_rate, s.describe())
+            refs.append((f"{name} own train", bloom, [name]))
 
-        results = []
-        for ref_name, bloom, names in refs:
-            for name in names:
-                docs = [(d.key, d.text) for d in test_docs[name]]
-                results.append(overlap.measure(bloom, name, ref_name, docs))
+        results = overlap.measure_all(
+            refs, {name: [(d.key, d.text) for d in docs] for name, docs in test_docs.items()}
+        )
         verification = (
             overlap.verify(reference, config.verify_queries) if config.verify_queries else None
         )
-        write_results(config.out_dir, results, counts, reference, verification)
+        overlap_dir.write_results(config.out_dir, results, counts, reference, verification)
         return results
-
-
-def write_results(
-    out_dir: str,
-    results: list[overlap.SetOverlap],
-    counts: dict[str, int],
-    reference: BloomFilter | part.PartitionedBloom,
-    verification: overlap.Verification | None,
-) -> None:
-    docs_dir = shards.join(out_dir, "documents")
-    stats = StageStats()
-    rows = []
-    for r in results:
-        stats.records_in += len(r.documents) + r.skipped_short
-        stats.drop("shorter_than_ngram", r.skipped_short)
-        for d in r.documents:
-            stats.records_out += 1
-            rows.append(
-                {
-                    "test_set": r.test_set,
-                    "reference": r.reference,
-                    "doc_index": d.doc_index,
-                    "doc_key": d.doc_key,
-                    "n_ngrams": d.n_ngrams,
-                    "n_found": d.n_found,
-                    "fraction": d.fraction,
-                }
-            )
-    stats.check_balance()
-    name = shards.shard_name(0, 1)
-    count = shards.write_shard(docs_dir, name, rows, schemas.OVERLAP_DOCS)
-    # The shard, its row count, size and footer CRC-32, which readers check (shard_verify).
-    record = {"shards": {name: count}, **record_files(docs_dir, [name])}
-    shards.finish_output(docs_dir, {**stats.to_dict(), "stage": "overlap-documents", **record})
-    p = reference.params
-    # Only a partitioned filter says so: sets.json of P = 1 stays as it always was.
-    partitions = (
-        {"partitions": reference.partitions, "routing": part.ROUTING_SCHEME}
-        if isinstance(reference, part.PartitionedBloom)
-        else {}
-    )
-    shards.write_json_atomic(
-        shards.join(out_dir, "sets.json"),
-        {
-            "sets": [r.summary() for r in results],
-            "reference_filter": partitions
-            | {
-                "split_counts": counts,
-                "num_bits": p.num_bits,
-                "num_hashes": p.num_hashes,
-                "expected_items": p.expected_items,
-                "target_fp_rate": p.target_fp_rate,
-                "bits_per_expected_8gram": p.bits_per_item(),
-                "items_inserted": reference.items_inserted,
-                "fill_ratio": reference.fill_ratio(),
-                "estimated_distinct_8grams": reference.estimated_distinct_items(),
-            },
-        },
-    )
-    table = overlap.format_table(results)
-    shards.write_bytes_atomic(shards.join(out_dir, "table.txt"), (table + "\n").encode())
-    if verification is not None:
-        shards.write_json_atomic(shards.join(out_dir, "verify.json"), verification.as_dict())
-    shards.write_bytes_atomic(shards.join(out_dir, shards.SUCCESS_MARKER), b"")
-
-
-def read_results(out_dir: str) -> list[overlap.SetOverlap]:
-    """Per-set results of a finished overlap directory, rebuilt from documents/ and sets.json."""
-    rows = shards.read_rows(shards.join(out_dir, "documents"), schemas.OVERLAP_DOCS)
-    sets = json.loads(shards.read_text(shards.join(out_dir, "sets.json")))["sets"]
-    results = []
-    for s in sets:
-        r = overlap.SetOverlap(
-            s["test_set"], s["reference"], skipped_short=s["documents_skipped_shorter_than_ngram"]
-        )
-        r.documents = [
-            overlap.DocOverlap(x["doc_index"], x["doc_key"], x["n_ngrams"], x["n_found"])
-            for x in rows
-            if x["test_set"] == r.test_set and x["reference"] == r.reference
-        ]
-        results.append(r)
-    return results

@@ -9,13 +9,13 @@ Prints, on the prose books of ../shared/data (1.6M words) and the WebText/LAMBAD
   * MB/s of raw text end to end (normalise + hash + insert, and normalise + hash + query);
   * bits per 8-gram at p = 1e-8 (theory: 38.3) and the false positives of 1M random 8-grams.
 
-The filter's two backends (dedup.bloom: the numpy code, which was the only implementation
+The filter's two backends (dedup.ngram.bloom: the numpy code, which was the only implementation
 before the compiled kernels, and the numba kernels) are timed side by side in this process,
 alternating run by run, so that both see the same machine load; each figure is the best of
 --repeat runs, as wall-clock time and as this thread's CPU time (time.thread_time: the time the
 work had a core, which on a shared, overloaded VM is the fairer "per core" figure).
 
-With --partitions P it also compares the filter partitioned by hash range (dedup.partitioned,
+With --partitions P it also compares the filter partitioned by hash range (dedup.ngram.partitioned,
 `webtext overlap --filter-partitions P`) with one filter on the same data: query throughput for
 P = 1 and P, and the peak memory (tracemalloc: numpy's allocations) of building the whole filter
 vs one partition, each fed 8-gram hashes in batches as the Beam workers are.
@@ -49,10 +49,10 @@ sys.path.insert(0, str(_BENCH.parent))
 
 from synthetic import prose_sentences  # noqa: E402
 
-from dedup import partitioned as part  # noqa: E402
 from dedup import text as T  # noqa: E402
-from dedup.bloom import BloomFilter, BloomParams, resolve_backend  # noqa: E402
-from dedup.overlap import format_verification, verify  # noqa: E402
+from dedup.ngram import partitioned as part  # noqa: E402
+from dedup.ngram.bloom import BloomFilter, BloomParams, resolve_backend  # noqa: E402
+from dedup.ngram.overlap import format_verification, verify  # noqa: E402
 
 
 def best_of(fn, repeat: int = 5) -> tuple[float, object]:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 
 from dedup import text as textmod
-from dedup.bloom import BloomFilter, BloomParams, NgramFilter
+from dedup.ngram.bloom import BloomFilter, BloomParams, NgramFilter
 
 
 def word_hash_arrays(texts: Sequence[str]) -> list[np.ndarray]:

@@ -19,7 +19,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from eval.report_sections import BUILDERS, TITLES, ReportInputs, SectionUnavailable
+from eval.report_sections import SECTIONS, ReportInputs, SectionUnavailable
 from pipeline.io import shards
 
 log = logging.getLogger(__name__)
@@ -39,14 +39,12 @@ def build_sections(inp: ReportInputs) -> list[dict[str, Any]]:
     from pipeline.io.shards import ShardError
 
     sections = []
-    for builder in BUILDERS:
-        sid = builder.__name__
+    for section in SECTIONS:
         try:
-            sections.append(builder(inp))
+            sections.append(section.build(inp))
         except (SectionUnavailable, FileNotFoundError, ShardError, CheckpointError) as exc:
-            log.warning("report section %s not built: %s", sid, exc)
-            sections.append({"id": sid, "title": TITLES[sid], "status": "unavailable",
-                             "reason": str(exc), "tables": [], "figures": [], "numbers": {}})  # fmt: skip
+            log.warning("report section %s not built: %s", section.id, exc)
+            sections.append(section.unavailable(str(exc)))
     return sections
 
 
@@ -61,12 +59,17 @@ def _html_table(table: dict[str, Any]) -> str:
 
 
 def render_html(title: str, sections: list[dict[str, Any]]) -> str:
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-             f"</title><style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"]  # fmt: skip
+    parts = [
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+        f"</title><style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"
+    ]
     missing = [s for s in sections if s["status"] != "ok"]
     if missing:
-        parts.append("<p class='missing'>Sections not built: " + "; ".join(
-            f"{html.escape(s['title'])}: {html.escape(s['reason'])}" for s in missing) + "</p>")  # fmt: skip
+        parts.append(
+            "<p class='missing'>Sections not built: "
+            + "; ".join(f"{html.escape(s['title'])}: {html.escape(s['reason'])}" for s in missing)
+            + "</p>"
+        )
     for s in sections:
         parts.append(f"<section id='{s['id']}'><h2>{html.escape(s['title'])}</h2>")
         if s["status"] != "ok":
@@ -75,9 +78,11 @@ def render_html(title: str, sections: list[dict[str, Any]]) -> str:
             parts.append(_html_table(table))
         for fig in s["figures"]:
             data = base64.b64encode(fig["png"]).decode("ascii")
-            parts.append(f"<figure><img alt='{html.escape(fig['name'])}' "
-                         f"src='data:image/png;base64,{data}'></figure>"
-                         f"<p class='reading'>{html.escape(fig['reading'])}</p>")  # fmt: skip
+            parts.append(
+                f"<figure><img alt='{html.escape(fig['name'])}' "
+                f"src='data:image/png;base64,{data}'></figure>"
+                f"<p class='reading'>{html.escape(fig['reading'])}</p>"
+            )
         parts.append("</section>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
@@ -94,9 +99,12 @@ def render_markdown(title: str, sections: list[dict[str, Any]]) -> str:
         if s["status"] != "ok":
             out += [f"**Not built:** {s['reason']}", ""]
         for t in s["tables"]:
-            out += [f"*{t.get('caption', '')}*", "",
-                    "| " + " | ".join(_md_cell(c) for c in t["columns"]) + " |",
-                    "|" + "---|" * len(t["columns"])]  # fmt: skip
+            out += [
+                f"*{t.get('caption', '')}*",
+                "",
+                "| " + " | ".join(_md_cell(c) for c in t["columns"]) + " |",
+                "|" + "---|" * len(t["columns"]),
+            ]
             out += ["| " + " | ".join(_md_cell(v) for v in row) + " |" for row in t["rows"]]
             out.append("")
         for fig in s["figures"]:
@@ -112,7 +120,7 @@ def report_json(title: str, inp: ReportInputs, sections: list[dict[str, Any]]) -
             for k, v in vars(inp).items()
             if k != "compare_runs"
         }
-        | {"compare_runs": [str(p) for p in inp.compare_runs]},  # fmt: skip
+        | {"compare_runs": [str(p) for p in inp.compare_runs]},
         "sections": [
             {
                 "id": s["id"],
@@ -124,7 +132,7 @@ def report_json(title: str, inp: ReportInputs, sections: list[dict[str, Any]]) -
                 "figures": [{"name": f["name"], "reading": f["reading"]} for f in s["figures"]],
             }
             for s in sections
-        ],  # fmt: skip
+        ],
         "not_built": {s["id"]: s["reason"] for s in sections if s["status"] != "ok"},
     }
 

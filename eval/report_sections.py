@@ -1,9 +1,12 @@
 """The five sections of `webtext report`, each built from the run's parts into plain data.
 
-A section is a dict: id, title, status ("ok" or "unavailable"), reason (why not), tables
+:data:`SECTIONS` lists them in report order, each a :class:`Section` (id, title, builder). A
+built section is a dict: id, title, status ("ok" or "unavailable"), reason (why not), tables
 ({"columns", "rows"}), figures ({"name", "png", "reading"}: the reading is the one plain-words
 sentence under the figure), numbers (what report.json keeps). A builder raises
 :class:`SectionUnavailable` naming the part that is missing; the report renders the rest.
+A builder takes the inputs and the section's dict (id, title and status already filled) and adds
+its tables, figures and numbers.
 """
 
 from __future__ import annotations
@@ -11,13 +14,15 @@ from __future__ import annotations
 import heapq
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from dedup.ngram import overlap_dir as odir
+from dedup.ngram.bloom import NgramFilter
 from eval import figures
 
 BUCKETS = ("none", "(0, 15%]", "> 15%")
@@ -39,9 +44,39 @@ class ReportInputs:
     seed: int = 0
 
 
-def _section(sid: str, title: str) -> dict[str, Any]:
-    return {"id": sid, "title": title, "status": "ok", "reason": None, "tables": [],
-            "figures": [], "numbers": {}}  # fmt: skip
+Builder = Callable[[ReportInputs, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Section:
+    """One section of the report: ``id`` (the HTML anchor and report.json's key), ``title``
+    (the heading) and ``builder``, which fills the section's tables, figures and numbers."""
+
+    id: str
+    title: str
+    builder: Builder
+
+    def blank(self, status: str = "ok", reason: str | None = None) -> dict[str, Any]:
+        """The section's dict with nothing in it yet."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "status": status,
+            "reason": reason,
+            "tables": [],
+            "figures": [],
+            "numbers": {},
+        }
+
+    def build(self, inp: ReportInputs) -> dict[str, Any]:
+        """The built section; raises SectionUnavailable (or a missing file's error)."""
+        sec = self.blank()
+        self.builder(inp, sec)
+        return sec
+
+    def unavailable(self, reason: str) -> dict[str, Any]:
+        """The section as not built, with the reason."""
+        return self.blank("unavailable", reason)
 
 
 def _need(path: Path | None, what: str, option: str) -> Path:
@@ -54,11 +89,9 @@ def _need(path: Path | None, what: str, option: str) -> Path:
 
 def _overlap_sets(overlap_dir: Path) -> tuple[list[dict[str, Any]], str]:
     """(per-set results, the corpus reference's name) of a finished overlap directory."""
-    if not (overlap_dir / "_SUCCESS").exists():
+    if not odir.is_complete(overlap_dir):
         raise SectionUnavailable(f"overlap directory {overlap_dir} is incomplete (no _SUCCESS)")
-    sets = json.loads((overlap_dir / "sets.json").read_text(encoding="utf-8"))["sets"]
-    job = json.loads((overlap_dir / "_job.json").read_text(encoding="utf-8"))
-    return sets, job["params"]["reference_name"]
+    return odir.read_sets(overlap_dir), odir.read_reference_name(overlap_dir)
 
 
 def _pct(x: float | None) -> str:
@@ -70,42 +103,36 @@ def _num(x: float | None, digits: int = 3) -> str:
 
 
 # -- 1. the overlap table ----------------------------------------------------------------------
-def overlap_table(inp: ReportInputs) -> dict[str, Any]:
-    sec = _section("overlap_table", "1. Test-set 8-grams found in the training data (Table 6)")
+def overlap_table(inp: ReportInputs, sec: dict[str, Any]) -> None:
     sets, ref_name = _overlap_sets(_need(inp.overlap_dir, "overlap directory", "--overlap"))
     tests = list(dict.fromkeys(s["test_set"] for s in sets))
     refs = list(dict.fromkeys(s["reference"] for s in sets))
     cell = {(s["reference"], s["test_set"]): s["percent_ngrams_found"] for s in sets}
-    sec["tables"].append({
-        "caption": "% of each test set's 8-grams found in the reference (rows)",
-        "columns": ["reference \\ test", *tests],
-        "rows": [[r, *(_pct(cell.get((r, t))) for t in tests)] for r in refs],
-    })  # fmt: skip
+    sec["tables"].append(
+        {
+            "caption": "% of each test set's 8-grams found in the reference (rows)",
+            "columns": ["reference \\ test", *tests],
+            "rows": [[r, *(_pct(cell.get((r, t))) for t in tests)] for r in refs],
+        }
+    )
     main = [cell.get((ref_name, t), 0.0) for t in tests]
     sec["numbers"] = {"percent_found": {f"{r} / {t}": v for (r, t), v in sorted(cell.items())}}
     worst = tests[int(np.argmax(main))]
-    sec["figures"].append({
-        "name": "overlap_table.png",
-        "png": figures.bar_chart(tests, main, "% of 8-grams", f"found in {ref_name}"),
-        "reading": f"{worst} shares the most with {ref_name}: {max(main):.2f}% of its 8-grams "
-        f"are in the training data (lowest: {min(main):.2f}%).",
-    })  # fmt: skip
-    return sec
-
-
-def _overlap_docs(overlap_dir: Path, ref_name: str) -> list[dict[str, Any]]:
-    from pipeline.io import schemas, shards
-
-    rows = shards.read_rows(str(overlap_dir / "documents"), schemas.OVERLAP_DOCS)
-    return [r for r in rows if r["reference"] == ref_name]
+    sec["figures"].append(
+        {
+            "name": "overlap_table.png",
+            "png": figures.bar_chart(tests, main, "% of 8-grams", f"found in {ref_name}"),
+            "reading": f"{worst} shares the most with {ref_name}: {max(main):.2f}% of its 8-grams "
+            f"are in the training data (lowest: {min(main):.2f}%).",
+        }
+    )
 
 
 # -- 2. per-example overlap distribution ---------------------------------------------------------
-def overlap_distribution(inp: ReportInputs) -> dict[str, Any]:
-    sec = _section("overlap_distribution", "2. Per-example overlap distribution")
+def overlap_distribution(inp: ReportInputs, sec: dict[str, Any]) -> None:
     overlap_dir = _need(inp.overlap_dir, "overlap directory", "--overlap")
     sets, ref_name = _overlap_sets(overlap_dir)
-    docs = _overlap_docs(overlap_dir, ref_name)
+    docs = odir.read_documents(overlap_dir, ref_name)
     series: dict[str, list[float]] = {}
     for s in sets:
         if s["reference"] == ref_name:
@@ -115,29 +142,41 @@ def overlap_distribution(inp: ReportInputs) -> dict[str, Any]:
     rows = []
     for name, values in series.items():
         arr = np.asarray(values)
-        rows.append([name, len(values), _pct(float(np.median(arr)) if len(arr) else None),
-                     _pct(float(arr.mean()) if len(arr) else None),
-                     _pct(100 * float((arr > 0).mean()) if len(arr) else None)])  # fmt: skip
+        rows.append(
+            [
+                name,
+                len(values),
+                _pct(float(np.median(arr)) if len(arr) else None),
+                _pct(float(arr.mean()) if len(arr) else None),
+                _pct(100 * float((arr > 0).mean()) if len(arr) else None),
+            ]
+        )
         sec["numbers"][name] = {
             "documents": len(values),
             "median_percent": float(np.median(arr)) if len(arr) else None,
             "mean_percent": float(arr.mean()) if len(arr) else None,
             "share_with_any_overlap": float((arr > 0).mean()) if len(arr) else None,
         }
-    sec["tables"].append({
-        "caption": f"per-document % of 8-grams found in {ref_name}",
-        "columns": ["test set", "documents", "median", "mean", "documents with any overlap"],
-        "rows": rows,
-    })  # fmt: skip
+    sec["tables"].append(
+        {
+            "caption": f"per-document % of 8-grams found in {ref_name}",
+            "columns": ["test set", "documents", "median", "mean", "documents with any overlap"],
+            "rows": rows,
+        }
+    )
     top = max(sec["numbers"], key=lambda n: sec["numbers"][n]["median_percent"] or 0)
-    sec["figures"].append({
-        "name": "overlap_distribution.png",
-        "png": figures.histograms(series, "% of the document's 8-grams in training data",
-                                  "per-document overlap (dashed: median)"),
-        "reading": f"The typical {top} document has {sec['numbers'][top]['median_percent']:.1f}% "
-        f"of its 8-grams in the training data (the median; dashed line).",
-    })  # fmt: skip
-    return sec
+    sec["figures"].append(
+        {
+            "name": "overlap_distribution.png",
+            "png": figures.histograms(
+                series,
+                "% of the document's 8-grams in training data",
+                "per-document overlap (dashed: median)",
+            ),
+            "reading": f"The typical {top} document has {sec['numbers'][top]['median_percent']:.1f}% "
+            f"of its 8-grams in the training data (the median; dashed line).",
+        }
+    )
 
 
 def bucket_of(fraction: float | None) -> str:
@@ -148,17 +187,18 @@ def bucket_of(fraction: float | None) -> str:
 
 
 # -- 3. metrics by overlap bucket -----------------------------------------------------------------
-def metrics_by_overlap(inp: ReportInputs) -> dict[str, Any]:
+def metrics_by_overlap(inp: ReportInputs, sec: dict[str, Any]) -> None:
     from eval.evaluate import read_examples, read_summary, summarize_rows
 
-    sec = _section("metrics_by_overlap", "3. Metrics by overlap bucket, and excluding overlap")
     eval_dir = _need(inp.eval_dir, "eval directory", "--eval")
     overlap_dir = _need(inp.overlap_dir, "overlap directory", "--overlap")
     summary = {s["test_set"]: s for s in read_summary(eval_dir)["sets"]}
     examples = read_examples(eval_dir)
     _, ref_name = _overlap_sets(overlap_dir)
-    frac = {(d["test_set"], d["doc_index"]): d["fraction"]
-            for d in _overlap_docs(overlap_dir, ref_name)}  # fmt: skip
+    frac = {
+        (d["test_set"], d["doc_index"]): d["fraction"]
+        for d in odir.read_documents(overlap_dir, ref_name)
+    }
     measured = {t for t, _ in frac}
     joined = [t for t in summary if t in measured]
     if not joined:
@@ -171,27 +211,47 @@ def metrics_by_overlap(inp: ReportInputs) -> dict[str, Any]:
     for name in joined:
         unit, fmt = summary[name]["unit"], summary[name]["format"]
         mine = [r for r in examples if r["test_set"] == name]
-        groups = {b: [r for r in mine if bucket_of(frac.get((name, r["doc_index"]))) == b]
-                  for b in BUCKETS}  # fmt: skip
+        groups = {
+            b: [r for r in mine if bucket_of(frac.get((name, r["doc_index"]))) == b]
+            for b in BUCKETS
+        }
         groups["all"] = mine
         groups["excluding overlapping"] = groups["none"]
         sec["numbers"][name] = {}
         for label, group in groups.items():
             m = summarize_rows(group, unit, fmt)
             sec["numbers"][name][label] = m
-            rows.append([name, label, m["examples"], m["tokens"], _num(m["loss_per_token"]),
-                         _num(m[f"ppl_per_{unit}"], 2) + f" /{unit}",
-                         _num(m["bits_per_byte"]),
-                         _pct(100 * m["accuracy"]) if m.get("accuracy") is not None else "-"])  # fmt: skip
+            rows.append(
+                [
+                    name,
+                    label,
+                    m["examples"],
+                    m["tokens"],
+                    _num(m["loss_per_token"]),
+                    _num(m[f"ppl_per_{unit}"], 2) + f" /{unit}",
+                    _num(m["bits_per_byte"]),
+                    _pct(100 * m["accuracy"]) if m.get("accuracy") is not None else "-",
+                ]
+            )
             if label in chart:
                 chart[label].append(m["loss_per_token"])
-    sec["tables"].append({
-        "caption": "pooled metrics of the examples in each bucket of per-example overlap with "
-        f"{ref_name} ('excluding overlapping' = no 8-gram found)",
-        "columns": ["test set", "bucket", "examples", "tokens", "loss/token", "perplexity",
-                    "bits/byte", "accuracy"],
-        "rows": rows,
-    })  # fmt: skip
+    sec["tables"].append(
+        {
+            "caption": "pooled metrics of the examples in each bucket of per-example overlap with "
+            f"{ref_name} ('excluding overlapping' = no 8-gram found)",
+            "columns": [
+                "test set",
+                "bucket",
+                "examples",
+                "tokens",
+                "loss/token",
+                "perplexity",
+                "bits/byte",
+                "accuracy",
+            ],
+            "rows": rows,
+        }
+    )
     # Read the set where excluding overlap leaves something, else the first.
     pick = next(
         (n for n in joined if sec["numbers"][n]["excluding overlapping"]["examples"]), joined[0]
@@ -208,12 +268,13 @@ def metrics_by_overlap(inp: ReportInputs) -> dict[str, Any]:
             else " (every example overlaps)."
         )
     )
-    sec["figures"].append({
-        "name": "metrics_by_overlap.png",
-        "png": figures.grouped_bars(joined, chart, "loss / token", "loss by overlap bucket"),
-        "reading": reading,
-    })  # fmt: skip
-    return sec
+    sec["figures"].append(
+        {
+            "name": "metrics_by_overlap.png",
+            "png": figures.grouped_bars(joined, chart, "loss / token", "loss by overlap bucket"),
+            "reading": reading,
+        }
+    )
 
 
 # -- 4. train versus held-out loss ----------------------------------------------------------------
@@ -241,8 +302,7 @@ def _param_count(run_dir: Path) -> int | None:
         return GPT2(config).num_params()
 
 
-def train_vs_heldout(inp: ReportInputs) -> dict[str, Any]:
-    sec = _section("train_vs_heldout", "4. Train versus held-out loss (is it still underfitting?)")
+def train_vs_heldout(inp: ReportInputs, sec: dict[str, Any]) -> None:
     runs = [inp.run_dir, *inp.compare_runs]
     curves: dict[str, tuple[list[int], list[float]]] = {}
     sizes, rows = [], []
@@ -258,40 +318,55 @@ def train_vs_heldout(inp: ReportInputs) -> dict[str, Any]:
         final_val = val[-1][1] if val else None
         params = _param_count(run)
         sizes.append((label, params or 0, final_train, final_val))
-        sec["numbers"][label] = {"parameters": params, "steps": train[-1][0] if train else 0,
-                                 "final_train_loss": final_train, "final_heldout_loss": final_val,
-                                 "heldout_curve": [list(p) for p in val]}  # fmt: skip
-        rows.append([label, f"{params:,}" if params else "-", train[-1][0] if train else 0,
-                     _num(final_train), _num(final_val),
-                     _num(final_val - final_train) if final_val is not None and final_train
-                     is not None else "-"])  # fmt: skip
+        sec["numbers"][label] = {
+            "parameters": params,
+            "steps": train[-1][0] if train else 0,
+            "final_train_loss": final_train,
+            "final_heldout_loss": final_val,
+            "heldout_curve": [list(p) for p in val],
+        }
+        rows.append(
+            [
+                label,
+                f"{params:,}" if params else "-",
+                train[-1][0] if train else 0,
+                _num(final_train),
+                _num(final_val),
+                _num(final_val - final_train)
+                if final_val is not None and final_train is not None
+                else "-",
+            ]
+        )
     if not curves:
         raise SectionUnavailable(f"{inp.run_dir}/metrics.jsonl holds no losses")
-    sec["tables"].append({
-        "caption": "final losses (train: mean of the last 10% of steps; held-out: last evaluation)",
-        "columns": ["run", "parameters", "steps", "train loss", "held-out loss", "gap"],
-        "rows": rows,
-    })  # fmt: skip
+    sec["tables"].append(
+        {
+            "caption": "final losses (train: mean of the last 10% of steps; held-out: last evaluation)",
+            "columns": ["run", "parameters", "steps", "train loss", "held-out loss", "gap"],
+            "rows": rows,
+        }
+    )
     main = sec["numbers"][inp.run_dir.name]
     val = main["heldout_curve"]
     if len(val) >= 2:
         falling = val[-1][1] < val[-2][1]
-        reading = (
-            f"Held-out loss went from {val[0][1]:.3f} to {val[-1][1]:.3f} and was "
-            + ("still falling at the last evaluation: the model is still underfitting; "
-               "more training should help." if falling else
-               "no longer falling at the last evaluation: more steps alone may not help.")
-        )  # fmt: skip
+        reading = f"Held-out loss went from {val[0][1]:.3f} to {val[-1][1]:.3f} and was " + (
+            "still falling at the last evaluation: the model is still underfitting; "
+            "more training should help."
+            if falling
+            else "no longer falling at the last evaluation: more steps alone may not help."
+        )
     elif val:
         reading = f"One held-out evaluation ({val[0][1]:.3f}): too few points to see a trend."
     else:
         reading = "Only training loss was logged (no held-out split evaluated during training)."
-    sec["figures"].append({
-        "name": "train_vs_heldout.png",
-        "png": figures.loss_curves(curves, sizes, "loss over training steps"),
-        "reading": reading,
-    })  # fmt: skip
-    return sec
+    sec["figures"].append(
+        {
+            "name": "train_vs_heldout.png",
+            "png": figures.loss_curves(curves, sizes, "loss over training steps"),
+            "reading": reading,
+        }
+    )
 
 
 # -- 5. memorization of generations ---------------------------------------------------------------
@@ -301,34 +376,37 @@ def _corpus_texts(corpus_dir: Path, splits: set[str]) -> Iterator[tuple[str, str
     from pipeline.io import schemas, shards
 
     shards.require_complete(str(corpus_dir))
-    for batch in shards.iter_batches(str(corpus_dir), schemas.CORPUS,
-                                     columns=["doc_id", "text", "split"]):  # fmt: skip
-        for d, t, s in zip(*(batch.column(c).to_pylist() for c in ("doc_id", "text", "split")),
-                           strict=True):  # fmt: skip
+    for batch in shards.iter_batches(
+        str(corpus_dir), schemas.CORPUS, columns=["doc_id", "text", "split"]
+    ):
+        for d, t, s in zip(
+            *(batch.column(c).to_pylist() for c in ("doc_id", "text", "split")), strict=True
+        ):
             if s in splits:
                 yield d, t
 
 
-def memorization(inp: ReportInputs) -> dict[str, Any]:
+def _train_words(corpus: Path) -> Callable[[], Iterator[np.ndarray]]:
+    """A function that streams the train split's word hashes afresh on every call (one pass)."""
     from dedup import text as textmod
-    from dedup.partitioned import find_reference_filter, load_filter
-    from eval import memorization as mem
+
+    def train_words() -> Iterator[np.ndarray]:
+        return (textmod.word_hashes(t) for _, t in _corpus_texts(corpus, {"train"}))
+
+    return train_words
+
+
+def _heldout_texts(corpus: Path, count: int) -> list[str]:
+    """The held-out baseline: the first ``count`` val/test documents by id."""
+    return [t for _, t in heapq.nsmallest(count, _corpus_texts(corpus, {"val", "test"}))]
+
+
+def _sample(inp: ReportInputs) -> tuple[list[str], int]:
+    """(decoded unconditional samples of the run's model, tokens generated per sample)."""
     from model.checkpoint import CheckpointError
     from model.sample import SamplingConfig, generate, load_run_model
     from model.tokenizer import load_tokenizer
 
-    sec = _section("memorization", "5. Memorization of generations")
-    corpus = _need(inp.corpus_dir, "corpus directory", "--corpus")
-
-    def train_words() -> Iterator[np.ndarray]:  # one streamed pass over the train split
-        return (textmod.word_hashes(t) for _, t in _corpus_texts(corpus, {"train"}))
-
-    # The held-out baseline: the first documents by id (only as many as there are samples).
-    held = [t for _, t in heapq.nsmallest(inp.num_samples, _corpus_texts(corpus, {"val", "test"}))]
-    if next(train_words(), None) is None:
-        raise SectionUnavailable(f"{corpus} has no train split documents")
-    if not held:
-        raise SectionUnavailable(f"{corpus} has no val/test documents for the held-out baseline")
     try:
         model = load_run_model(inp.run_dir)
     except CheckpointError as exc:
@@ -337,80 +415,176 @@ def memorization(inp: ReportInputs) -> dict[str, Any]:
     if not tok_dir.is_dir():
         raise SectionUnavailable(f"no tokenizer at {tok_dir}")
     tokenizer = load_tokenizer(tok_dir)
-    cfg = SamplingConfig(max_new_tokens=min(inp.sample_tokens, model.config.block_size - 1),
-                         temperature=1.0, top_k=40, seed=inp.seed)  # fmt: skip
+    cfg = SamplingConfig(
+        max_new_tokens=min(inp.sample_tokens, model.config.block_size - 1),
+        temperature=1.0,
+        top_k=40,
+        seed=inp.seed,
+    )
     rows = generate(model, [], inp.num_samples, cfg, eot_id=tokenizer.eot_id)
-    samples = [tokenizer.decode(r) for r in rows]
-    sample_words = mem.word_hash_arrays(samples)
-    held_words = []
-    for i, words in enumerate(sample_words):  # held-out doc i, cut to sample i's length
-        held_words.append(textmod.word_hashes(held[i % len(held)])[: max(len(words), 8)])
-    # One filter (reference.bloom) or a partitioned one (manifest.json): the same answers.
-    bloom_path = find_reference_filter(inp.overlap_dir / "filters") if inp.overlap_dir else None
+    return [tokenizer.decode(r) for r in rows], cfg.max_new_tokens
+
+
+def _heldout_words(held: list[str], sample_words: list[np.ndarray]) -> list[np.ndarray]:
+    """Held-out document i (cycling) cut to sample i's word count (at least one 8-gram)."""
+    from dedup import text as textmod
+
+    return [
+        textmod.word_hashes(held[i % len(held)])[: max(len(words), 8)]
+        for i, words in enumerate(sample_words)
+    ]
+
+
+def _train_filter(
+    overlap_dir: Path | None, train_words: Callable[[], Iterator[np.ndarray]]
+) -> tuple[NgramFilter, str]:
+    """(the train split's 8-gram filter, where it came from): the overlap stage's (one filter or
+    a partitioned one: the same answers), else one built here from the corpus."""
+    from dedup.ngram.partitioned import load_filter
+    from eval import memorization as mem
+
+    bloom_path = odir.find_reference_filter(overlap_dir) if overlap_dir else None
     if bloom_path is not None:
-        bloom, bloom_source = load_filter(bloom_path, mmap=True), str(bloom_path)
-    else:
-        n = sum(max(0, len(w) - 7) for w in train_words())
-        bloom, bloom_source = mem.bloom_from_texts(train_words(), n), "built from the corpus"
-    longest = mem.longest_matches(sample_words + held_words, train_words)
-    stats = {}
-    for label, words, lengths in (("samples", sample_words, longest[: len(sample_words)]),
-                                  ("held-out", held_words, longest[len(sample_words):])):  # fmt: skip
-        counts = [mem.ngram_share(bloom, w) for w in words]
-        shares = [100 * f / n for n, f in counts if n]
-        total_n = sum(n for n, _ in counts)
-        stats[label] = {
-            "texts": len(words),
-            "words_mean": float(np.mean([len(w) for w in words])) if words else 0.0,
-            "percent_8grams_in_train": 100 * sum(f for _, f in counts) / total_n
-            if total_n
-            else None,
-            "per_text_percent": mem.describe(shares),
-            "longest_match_words": mem.describe(lengths),
-            "longest_match_per_text": [int(x) for x in lengths],
-        }
-    sec["numbers"] = stats | {"bloom_filter": bloom_source, "num_samples": inp.num_samples,
-                              "sample_tokens": cfg.max_new_tokens, "seed": inp.seed,
-                              "sampling": "top-k 40, temperature 1, unconditional"}  # fmt: skip
+        return load_filter(bloom_path, mmap=True), str(bloom_path)
+    n = sum(max(0, len(w) - 7) for w in train_words())
+    return mem.bloom_from_texts(train_words(), n), "built from the corpus"
+
+
+def _text_stats(bloom: NgramFilter, words: list[np.ndarray], lengths: list[int]) -> dict[str, Any]:
+    """The numbers of one group of texts (samples or held-out): their share of 8-grams in the
+    filter, and their longest verbatim matches (``lengths``)."""
+    from eval import memorization as mem
+
+    counts = [mem.ngram_share(bloom, w) for w in words]
+    shares = [100 * f / n for n, f in counts if n]
+    total_n = sum(n for n, _ in counts)
+    return {
+        "texts": len(words),
+        "words_mean": float(np.mean([len(w) for w in words])) if words else 0.0,
+        "percent_8grams_in_train": 100 * sum(f for _, f in counts) / total_n if total_n else None,
+        "per_text_percent": mem.describe(shares),
+        "longest_match_words": mem.describe(lengths),
+        "longest_match_per_text": [int(x) for x in lengths],
+    }
+
+
+def _copying_verdict(samples_percent: float | None, heldout_percent: float | None) -> str:
+    ratio = (samples_percent or 0) - (heldout_percent or 0)
+    if ratio > 5:
+        return "more than held-out text does: a sign of copying"
+    if ratio > -5:
+        return "about as much as held-out text does: no sign of copying beyond common phrases"
+    return "less than held-out text does: no sign of copying"
+
+
+def _memorization_tables(
+    stats: dict[str, dict[str, Any]], samples: list[str]
+) -> list[dict[str, Any]]:
+    first = stats["samples"]["longest_match_per_text"]
+    return [
+        {
+            "caption": "8-grams found in the training data, and the longest verbatim run in words",
+            "columns": [
+                "texts",
+                "count",
+                "mean words",
+                "% 8-grams in train",
+                "longest match median",
+                "longest match max",
+            ],
+            "rows": [
+                [
+                    k,
+                    v["texts"],
+                    _num(v["words_mean"], 1),
+                    _pct(v["percent_8grams_in_train"]),
+                    _num(v["longest_match_words"]["median"], 1),
+                    _num(v["longest_match_words"]["max"], 0),
+                ]
+                for k, v in stats.items()
+            ],
+        },
+        {
+            "caption": "the first samples (decoded; the same seed gives the same samples)",
+            "columns": ["#", "sample", "longest match (words)"],
+            "rows": [[i + 1, t.strip()[:300], first[i]] for i, t in enumerate(samples[:5])],
+        },
+    ]
+
+
+def _memorization_figure(stats: dict[str, dict[str, Any]]) -> dict[str, Any]:
     s, h = stats["samples"], stats["held-out"]
-    sec["tables"].append({
-        "caption": "8-grams found in the training data, and the longest verbatim run in words",
-        "columns": ["texts", "count", "mean words", "% 8-grams in train", "longest match median",
-                    "longest match max"],
-        "rows": [[k, v["texts"], _num(v["words_mean"], 1), _pct(v["percent_8grams_in_train"]),
-                  _num(v["longest_match_words"]["median"], 1),
-                  _num(v["longest_match_words"]["max"], 0)] for k, v in stats.items()],
-    })  # fmt: skip
-    sec["tables"].append({
-        "caption": "the first samples (decoded; the same seed gives the same samples)",
-        "columns": ["#", "sample", "longest match (words)"],
-        "rows": [[i + 1, t.strip()[:300], s["longest_match_per_text"][i]]
-                 for i, t in enumerate(samples[:5])],
-    })  # fmt: skip
-    ratio = (s["percent_8grams_in_train"] or 0) - (h["percent_8grams_in_train"] or 0)
-    verdict = (
-        "more than held-out text does: a sign of copying" if ratio > 5
-        else "about as much as held-out text does: no sign of copying beyond common phrases"
-        if ratio > -5 else "less than held-out text does: no sign of copying"
-    )  # fmt: skip
-    sec["figures"].append({
+    verdict = _copying_verdict(s["percent_8grams_in_train"], h["percent_8grams_in_train"])
+    return {
         "name": "memorization.png",
-        "png": figures.paired_points(["samples", "held-out"],
-                                     s["longest_match_per_text"], h["longest_match_per_text"],
-                                     "longest verbatim match (words)",
-                                     "longest match with training data"),
+        "png": figures.paired_points(
+            ["samples", "held-out"],
+            s["longest_match_per_text"],
+            h["longest_match_per_text"],
+            "longest verbatim match (words)",
+            "longest match with training data",
+        ),
         "reading": f"Samples share {_pct(s['percent_8grams_in_train'])} of their 8-grams with the "
         f"training data against {_pct(h['percent_8grams_in_train'])} for held-out documents, "
         f"{verdict}.",
-    })  # fmt: skip
-    return sec
+    }
 
 
-BUILDERS = [overlap_table, overlap_distribution, metrics_by_overlap, train_vs_heldout, memorization]
-TITLES = {
-    "overlap_table": "1. Test-set 8-grams found in the training data (Table 6)",
-    "overlap_distribution": "2. Per-example overlap distribution",
-    "metrics_by_overlap": "3. Metrics by overlap bucket, and excluding overlap",
-    "train_vs_heldout": "4. Train versus held-out loss (is it still underfitting?)",
-    "memorization": "5. Memorization of generations",
-}
+def memorization(inp: ReportInputs, sec: dict[str, Any]) -> None:
+    from eval import memorization as mem
+
+    corpus = _need(inp.corpus_dir, "corpus directory", "--corpus")
+    train_words = _train_words(corpus)
+    held = _heldout_texts(corpus, inp.num_samples)  # only as many as there are samples
+    if next(train_words(), None) is None:
+        raise SectionUnavailable(f"{corpus} has no train split documents")
+    if not held:
+        raise SectionUnavailable(f"{corpus} has no val/test documents for the held-out baseline")
+    samples, sample_tokens = _sample(inp)
+    sample_words = mem.word_hash_arrays(samples)
+    held_words = _heldout_words(held, sample_words)
+    bloom, bloom_source = _train_filter(inp.overlap_dir, train_words)
+    longest = mem.longest_matches(sample_words + held_words, train_words)
+    stats = {
+        "samples": _text_stats(bloom, sample_words, longest[: len(sample_words)]),
+        "held-out": _text_stats(bloom, held_words, longest[len(sample_words) :]),
+    }
+    sec["numbers"] = stats | {
+        "bloom_filter": bloom_source,
+        "num_samples": inp.num_samples,
+        "sample_tokens": sample_tokens,
+        "seed": inp.seed,
+        "sampling": "top-k 40, temperature 1, unconditional",
+    }
+    sec["tables"] += _memorization_tables(stats, samples)
+    sec["figures"].append(_memorization_figure(stats))
+
+
+# The report's sections, in order.
+SECTIONS: Sequence[Section] = (
+    Section(
+        id="overlap_table",
+        title="1. Test-set 8-grams found in the training data (Table 6)",
+        builder=overlap_table,
+    ),
+    Section(
+        id="overlap_distribution",
+        title="2. Per-example overlap distribution",
+        builder=overlap_distribution,
+    ),
+    Section(
+        id="metrics_by_overlap",
+        title="3. Metrics by overlap bucket, and excluding overlap",
+        builder=metrics_by_overlap,
+    ),
+    Section(
+        id="train_vs_heldout",
+        title="4. Train versus held-out loss (is it still underfitting?)",
+        builder=train_vs_heldout,
+    ),
+    Section(
+        id="memorization",
+        title="5. Memorization of generations",
+        builder=memorization,
+    ),
+)

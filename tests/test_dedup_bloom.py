@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from dedup.bloom import (
+from dedup.ngram.bloom import (
     HASH_SCHEME,
     BloomError,
     BloomFilter,
@@ -18,7 +18,7 @@ from dedup.bloom import (
     next_prime,
     theoretical_fp_rate,
 )
-from dedup.overlap import random_ngram_hashes, verify
+from dedup.ngram.overlap import random_ngram_hashes, verify
 
 
 def random_items(n: int, seed: int) -> np.ndarray:

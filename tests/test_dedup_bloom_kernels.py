@@ -13,10 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from synthetic import jsonl_texts
 
-from dedup import bloom as bloommod
 from dedup import text as T
-from dedup.bloom import BloomError, BloomFilter, BloomParams
-from dedup.overlap import random_ngram_hashes, verify
+from dedup.ngram import bloom as bloommod
+from dedup.ngram.bloom import BloomError, BloomFilter, BloomParams
+from dedup.ngram.overlap import random_ngram_hashes, verify
 
 HAVE_NUMBA = importlib.util.find_spec("numba") is not None
 needs_numba = pytest.mark.skipif(not HAVE_NUMBA, reason="numba not installed (optional)")

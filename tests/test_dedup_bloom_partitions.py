@@ -1,4 +1,4 @@
-"""The Bloom filter partitioned by hash range (dedup.partitioned, `webtext overlap
+"""The Bloom filter partitioned by hash range (dedup.ngram.partitioned, `webtext overlap
 --filter-partitions P`): routing properties, the same answers as one filter, the false-positive
 rate within the statistical bound of theory, files (manifest, missing or wrong partitions), and
 the Beam build end to end: identical overlap results for P = 1 and P = 4, resume keeping the
@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 from synthetic import prose_documents
 
 from beam_jobs.overlap_job import OverlapConfig, run_overlap
-from dedup import partitioned as part
 from dedup import text as textmod
-from dedup.bloom import BloomError, BloomFilter, BloomParams, theoretical_fp_rate
-from dedup.overlap import format_table, random_ngram_hashes
+from dedup.ngram import partitioned as part
+from dedup.ngram.bloom import BloomError, BloomFilter, BloomParams, theoretical_fp_rate
+from dedup.ngram.overlap import format_table, random_ngram_hashes
 from eval import memorization as mem
 from pipeline import cli
 from pipeline.io import schemas, shards

@@ -8,8 +8,9 @@ import json
 import pytest
 from synthetic import prose_documents
 
-from beam_jobs.overlap_job import OverlapConfig, read_results, run_overlap
-from dedup.overlap import format_table
+from beam_jobs.overlap_job import OverlapConfig, run_overlap
+from dedup.ngram.overlap import format_table
+from dedup.ngram.overlap_dir import read_results
 from dedup.split import assign_split
 from pipeline import cli
 from pipeline.io import schemas, shards

@@ -85,11 +85,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_overlap(args: argparse.Namespace, beam_args: list[str]) -> int:
-    import json
-    from pathlib import Path
-
     from beam_jobs.overlap_job import OverlapConfig, run_overlap
-    from dedup.overlap import Verification, format_table, format_verification
+    from dedup.ngram.overlap import format_table, format_verification
+    from dedup.ngram.overlap_dir import read_verification
 
     config = OverlapConfig(
         corpus_dir=args.corpus_dir,
@@ -112,15 +110,15 @@ def _run_overlap(args: argparse.Namespace, beam_args: list[str]) -> int:
             f"8-grams, {s['documents_measured']:,} documents "
             f"({s['documents_skipped_shorter_than_ngram']:,} shorter than 8 words skipped)"
         )
-    verify = Path(args.out) / "verify.json"
-    if verify.exists():
-        print(format_verification(Verification(**json.loads(verify.read_text()))))
+    verification = read_verification(args.out)
+    if verification is not None:
+        print(format_verification(verification))
     return 0
 
 
 def _run_verify(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from dedup.overlap import format_verification, verify
-    from dedup.partitioned import PartitionedBloom, load_filter
+    from dedup.ngram.overlap import format_verification, verify
+    from dedup.ngram.partitioned import PartitionedBloom, load_filter
 
     bloom = load_filter(args.filter, mmap=True)
     p = bloom.params

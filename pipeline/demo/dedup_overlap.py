@@ -10,7 +10,7 @@ from pathlib import Path
 
 from beam_jobs.dedup_job import DedupConfig, run_dedup, summarize
 from beam_jobs.overlap_job import OverlapConfig, run_overlap
-from dedup import overlap
+from dedup.ngram import overlap, overlap_dir
 from pipeline.io import schemas, shards
 
 
@@ -66,8 +66,9 @@ def overlap_step(root: Path, beam_args: list[str]) -> None:
         f"{len(clean)} held-out ones in contaminated.txt)"
     )
     print(overlap.format_table(results))
-    verify = json.loads((Path(config.out_dir) / "verify.json").read_text())
+    verify = overlap_dir.read_verification(config.out_dir)
+    assert verify is not None  # verify_queries > 0
     print(
-        f"[demo] filter check: {verify['false_positives']} false positives in "
-        f"{verify['queries']:,} random 8-grams (theory {verify['rate_from_fill']:.2g})"
+        f"[demo] filter check: {verify.false_positives} false positives in "
+        f"{verify.queries:,} random 8-grams (theory {verify.rate_from_fill:.2g})"
     )

@@ -9,13 +9,13 @@ skipped.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from dedup import text as textmod
-from dedup.bloom import NgramFilter, theoretical_fp_rate
+from dedup.ngram.bloom import BloomFilter, BloomParams, NgramFilter, theoretical_fp_rate
 
 
 @dataclass
@@ -76,6 +76,31 @@ def measure(
             continue
         result.documents.append(DocOverlap(index, key, n, found))
     return result
+
+
+def measure_all(
+    references: Sequence[tuple[str, NgramFilter, Sequence[str]]],
+    test_docs: Mapping[str, Sequence[tuple[str, str]]],
+) -> list[SetOverlap]:
+    """Every (reference name, filter, test set names) against those test sets' (key, text)
+    documents, in that order."""
+    return [
+        measure(bloom, name, ref_name, test_docs[name])
+        for ref_name, bloom, names in references
+        for name in names
+    ]
+
+
+def text_filter(texts: Sequence[str], ngram: int, fp_rate: float, what: str) -> BloomFilter:
+    """A filter sized exactly for these texts' 8-grams (a test set's own train split); ``what``
+    names them in the error when there are none."""
+    n = count_ngrams(texts, ngram)
+    if n == 0:
+        raise ValueError(f"{what}: no 8-grams (every document is shorter than {ngram} words)")
+    bloom = BloomFilter(BloomParams.for_capacity(n, fp_rate, ngram=ngram))
+    for text in texts:
+        bloom.add_text(text)
+    return bloom
 
 
 def count_ngrams(texts: Iterable[str], n: int = 8) -> int:

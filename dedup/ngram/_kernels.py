@@ -1,10 +1,10 @@
 """Compiled (numba) kernels for the 8-gram Bloom filter: the optional fast path.
 
-Each kernel computes exactly what the numpy code in :mod:`dedup.text` and :mod:`dedup.bloom`
+Each kernel computes exactly what the numpy code in :mod:`dedup.text` and :mod:`dedup.ngram.bloom`
 computes (same word hash, same n-gram hash, same probe positions, same bits), but in one pass
 with no temporaries: the numpy path makes ~20 passes over its arrays per probe round and pays
 numpy's per-call overhead for every one of the k rounds. Importing this module needs numba;
-:mod:`dedup.bloom` falls back to numpy when it is missing.
+:mod:`dedup.ngram.bloom` falls back to numpy when it is missing.
 
 The query kernels test probes round by round over a block of items, keeping only the survivors
 (the same early exit the numpy path has): an absent 8-gram costs about two probes on a

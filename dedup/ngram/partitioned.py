@@ -1,12 +1,12 @@
 """A Bloom filter split into P independent filters by hash range, so that no worker ever holds
-more than m / P bits, with the query API of :class:`dedup.bloom.BloomFilter`.
+more than m / P bits, with the query API of :class:`dedup.ngram.bloom.BloomFilter`.
 
 Routing (``ROUTING_SCHEME``). P is a power of two, P = 2**r. An item's 64-bit 8-gram hash g goes
 to partition ``g >> (64 - r)`` (its top r bits: partition i owns the hash range
 [i * 2**64 / P, (i + 1) * 2**64 / P)), and inside that partition it is the item
 ``g << r`` (mod 2**64): the same hash with the routing bits shifted out. The probe positions of
 a filter are computed from the item alone (a = item mod m, b = 1 + rotl(item, 32) mod (m - 1);
-see dedup.bloom), so inside a partition they depend on bits 0 .. 63 - r of g only, and the
+see dedup.ngram.bloom), so inside a partition they depend on bits 0 .. 63 - r of g only, and the
 partition on bits 64 - r .. 63 only: disjoint bits. For hashes whose bits are independent and
 uniform (each 8-gram hash is a polynomial in fmix64-mixed word hashes), the partition an item
 lands in therefore tells nothing about where its probes fall, and every partition is an ordinary
@@ -64,7 +64,7 @@ from typing import Any
 
 import numpy as np
 
-from dedup.bloom import (
+from dedup.ngram.bloom import (
     HASH_SCHEME,
     BloomError,
     BloomFilter,
@@ -76,6 +76,7 @@ from dedup.bloom import (
 
 ROUTING_SCHEME = "top-bits-range/shift-out/v1"
 MANIFEST_NAME = "manifest.json"
+SINGLE_FILTER_NAME = "reference.bloom"  # webtext overlap's filters/: the one (P = 1) filter
 MANIFEST_FORMAT = "webtext-partitioned-bloom"
 MANIFEST_VERSION = 1
 MAX_PARTITIONS = 1 << 16  # partition ids fit in uint16 (numpy radix-sorts those)
@@ -411,9 +412,9 @@ def load_filter(
     if path.is_dir():
         if (path / MANIFEST_NAME).is_file():
             return PartitionedBloom.load(path, mmap=mmap, backend=backend)
-        if (path / "reference.bloom").is_file():
-            return BloomFilter.load(path / "reference.bloom", mmap=mmap, backend=backend)
-        raise BloomError(f"{path}: holds neither {MANIFEST_NAME} nor reference.bloom")
+        if (path / SINGLE_FILTER_NAME).is_file():
+            return BloomFilter.load(path / SINGLE_FILTER_NAME, mmap=mmap, backend=backend)
+        raise BloomError(f"{path}: holds neither {MANIFEST_NAME} nor {SINGLE_FILTER_NAME}")
     if path.suffix == ".json":
         return PartitionedBloom.load(path, mmap=mmap, backend=backend)
     return BloomFilter.load(path, mmap=mmap, backend=backend)
@@ -423,7 +424,7 @@ def find_reference_filter(filters_dir: str | os.PathLike) -> Path | None:
     """webtext overlap's reference filter in OVERLAP_DIR/filters: reference.bloom (one filter)
     or manifest.json (partitioned); None when neither is there."""
     filters_dir = Path(filters_dir)
-    for name in ("reference.bloom", MANIFEST_NAME):
+    for name in (SINGLE_FILTER_NAME, MANIFEST_NAME):
         if (filters_dir / name).is_file():
             return filters_dir / name
     return None

@@ -22,8 +22,8 @@ are the same on every platform), or in a memory-mapped file. A saved filter is a
 version, JSON parameters: m, k, n, p, hash scheme, seed, items inserted) followed by the bits;
 loading checks the size and the parameters, and merging refuses filters with other parameters.
 
-Two backends compute the same answers and the same bits: compiled kernels (:mod:`dedup._kernels`,
-numba, used when it is installed) and the numpy code below (the fallback, and the reference the
+Two backends compute the same answers and the same bits: compiled kernels
+(:mod:`dedup.ngram._kernels`, numba, used when it is installed) and the numpy code below (the fallback, and the reference the
 kernels are tested against). ``BloomFilter(..., backend="numpy")`` or the environment variable
 ``WEBTEXT_BLOOM_BACKEND=numpy`` selects the numpy path; ``backend="numba"`` requires the kernels.
 The kernels hash and probe in one pass over cache-sized blocks (``query_normalised``: normalised
@@ -49,7 +49,7 @@ from dedup import text as textmod
 
 BACKENDS = ("auto", "numba", "numpy")
 BACKEND_ENV = "WEBTEXT_BLOOM_BACKEND"
-_KERNELS: object | None = None  # dedup._kernels once imported; False if numba is missing
+_KERNELS: object | None = None  # dedup.ngram._kernels once imported; False if numba is missing
 
 MAGIC = b"WTBLOOM\x00"
 FORMAT_VERSION = 1
@@ -143,7 +143,7 @@ def _kernels_or_none():
     global _KERNELS
     if _KERNELS is None:
         try:
-            from dedup import _kernels
+            from dedup.ngram import _kernels
         except ImportError:
             _KERNELS = False
         else:
@@ -171,7 +171,7 @@ def resolve_backend(backend: str = "auto") -> str:
 
 class NgramFilter(Protocol):
     """What the overlap queries need of a filter: BloomFilter, and the partitioned filter of
-    dedup.partitioned, which answers the same questions from P filters."""
+    dedup.ngram.partitioned, which answers the same questions from P filters."""
 
     params: BloomParams
 
@@ -199,7 +199,7 @@ def hashing_kernels(backend: str = "auto") -> object | None:
 
 class TextMethods:
     """``add_text`` / ``query_text`` on top of a filter's hash-level methods (shared by
-    :class:`BloomFilter` and ``dedup.partitioned.PartitionedBloom``)."""
+    :class:`BloomFilter` and ``dedup.ngram.partitioned.PartitionedBloom``)."""
 
     def add_text(self, text: str) -> int:
         """Normalise, hash and insert a document's 8-grams. Returns how many."""
@@ -385,7 +385,7 @@ class BloomFilter(TextMethods):
     def save(self, path: str | os.PathLike, *, extra: dict[str, Any] | None = None) -> None:
         """Write header + bits to a temporary sibling, then rename (atomic). `extra` adds
         JSON-serialisable keys to the header (a partition's index and routing scheme, see
-        dedup.partitioned); without it the file is what this format has always been."""
+        dedup.ngram.partitioned); without it the file is what this format has always been."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"_tmp-{uuid.uuid4().hex}-{path.name}")
