@@ -20,21 +20,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.window import GlobalWindows
 
-from beam_jobs.shard_read import (
-    check_stage_input,
-    empty_input_message,
-    shard_errors_in_one_line,
-)
-from beam_jobs.stage_io import BundleStats, WriteStageOutput, finish_empty, input_fingerprint
+from beam_jobs.stage_io import BundleStats
+from beam_jobs.stage_job import StageJob, StageOutput, check_positive
 from dedup import near
 from dedup.minhash import MinHashParams
 from dedup.split import assign_split, check_fractions
 from pipeline.io import schemas, shards
-from pipeline.io.locks import output_lock
-from pipeline.io.stats import StageStats, format_stats
 
 log = logging.getLogger(__name__)
 DETAILS_TAG = "details"
@@ -50,6 +43,10 @@ class DedupConfig:
     test_fraction: float = 0.005
     num_shards: int = 8
     max_bucket_neighbours: int = 64
+
+    def __post_init__(self) -> None:
+        check_positive(num_shards=self.num_shards)
+        check_fractions(self.val_fraction, self.test_fraction)
 
     def params(self) -> dict[str, Any]:
         mh = self.minhash
@@ -219,38 +216,36 @@ class Finalize(BundleStats):
         yield doc_id, out
 
 
-class DeduplicateDocs(beam.PTransform):
-    """PCollection of docs/ shard paths -> {"corpus", "dups", "stats", "details"}."""
+class ExactGroups(beam.PTransform):
+    """(exact key, Fingerprint) -> {"reps": one representative Fingerprint per exact group,
+    "members": (representative id, (its url, member id)) for every other member}."""
 
-    def __init__(self, config: DedupConfig) -> None:
-        super().__init__()
-        self.config = config
-
-    def expand(self, paths: beam.PCollection) -> dict[str, beam.PCollection]:
-        cfg = self.config
-        read = paths | "ReadDocs" >> beam.ParDo(ReadDocs()).with_outputs(
-            BundleStats.STATS_TAG, main="rows"
-        )
-        prepared = (
-            read.rows
-            | "GroupById" >> beam.GroupByKey()
-            | "Fingerprint"
-            >> beam.ParDo(PrepareDocs(cfg.minhash)).with_outputs(
-                BundleStats.STATS_TAG, DETAILS_TAG, "prints", main="rows"
-            )
-        )
-        exact = (
-            prepared.prints
+    def expand(self, prints: beam.PCollection) -> dict[str, beam.PCollection]:
+        groups = (
+            prints
             | "GroupByExactKey" >> beam.GroupByKey()
             | "ExactGroups" >> beam.FlatMap(_exact_groups).with_outputs("members", main="reps")
         )
+        return {"reps": groups.reps, "members": groups.members}
+
+
+class NearEdges(beam.PTransform):
+    """Representatives -> verified near-duplicate edges ``(a, b, similarity)``, one per pair;
+    the figures of the bucket checks on the "details" output."""
+
+    def __init__(self, minhash: MinHashParams, max_bucket_neighbours: int) -> None:
+        super().__init__()
+        self.minhash = minhash
+        self.max_bucket_neighbours = max_bucket_neighbours
+
+    def expand(self, reps: beam.PCollection) -> dict[str, beam.PCollection]:
         verified = (
-            exact.reps
-            | "BandKeys" >> beam.FlatMap(near.band_entries, cfg.minhash)
+            reps
+            | "BandKeys" >> beam.FlatMap(near.band_entries, self.minhash)
             | "GroupByBand" >> beam.GroupByKey()
             | "VerifyBuckets"
             >> beam.ParDo(
-                VerifyBuckets(cfg.minhash.threshold, cfg.max_bucket_neighbours)
+                VerifyBuckets(self.minhash.threshold, self.max_bucket_neighbours)
             ).with_outputs(DETAILS_TAG, main="edges")
         )
         edges = (
@@ -258,6 +253,16 @@ class DeduplicateDocs(beam.PTransform):
             | "GroupByPair" >> beam.GroupByKey()  # a pair found in several bands: one edge
             | "OneEdge" >> beam.Map(lambda kv: next(iter(kv[1])))
         )
+        return {"edges": edges, "details": verified[DETAILS_TAG]}
+
+
+class Removals(beam.PTransform):
+    """Edges and exact members -> (doc_id, Removal) for every removed document: clusters of
+    edges resolved globally (the keeper is each component's best document), then the members
+    of exact groups whose representative was removed. "near" holds the near removals alone."""
+
+    def expand(self, inputs: dict[str, beam.PCollection]) -> dict[str, beam.PCollection]:
+        edges, members = inputs["edges"], inputs["members"]
         clusters = (
             edges
             | "SlimEdges" >> beam.Map(lambda e: near.slim_edge(e[0], e[1]))
@@ -282,13 +287,42 @@ class DeduplicateDocs(beam.PTransform):
             | "NearRemovals" >> beam.FlatMap(_near_removals)
         )
         member_removals = (
-            {"members": exact.members, "near": near_removals}
+            {"members": members, "near": near_removals}
             | "JoinRepresentatives" >> beam.CoGroupByKey()
             | "ResolveMembers" >> beam.FlatMap(_resolve_members)
         )
         removals = (near_removals, member_removals) | "AllRemovals" >> beam.Flatten()
+        return {"all": removals, "near": near_removals}
+
+
+class DeduplicateDocs(beam.PTransform):
+    """PCollection of docs/ shard paths -> {"corpus", "dups", "stats", "details"}:
+    read -> one row per id + fingerprint -> ExactGroups -> NearEdges -> Removals -> Finalize."""
+
+    def __init__(self, config: DedupConfig) -> None:
+        super().__init__()
+        self.config = config
+
+    def expand(self, paths: beam.PCollection) -> dict[str, beam.PCollection]:
+        cfg = self.config
+        read = paths | "ReadDocs" >> beam.ParDo(ReadDocs()).with_outputs(
+            BundleStats.STATS_TAG, main="rows"
+        )
+        prepared = (
+            read.rows
+            | "GroupById" >> beam.GroupByKey()
+            | "Fingerprint"
+            >> beam.ParDo(PrepareDocs(cfg.minhash)).with_outputs(
+                BundleStats.STATS_TAG, DETAILS_TAG, "prints", main="rows"
+            )
+        )
+        exact = prepared.prints | "Exact" >> ExactGroups()
+        near_edges = exact["reps"] | "Near" >> NearEdges(cfg.minhash, cfg.max_bucket_neighbours)
+        removals = {"edges": near_edges["edges"], "members": exact["members"]} | (
+            "Removals" >> Removals()
+        )
         final = (
-            {"row": prepared.rows, "removal": removals}
+            {"row": prepared.rows, "removal": removals["all"]}
             | "JoinRemovals" >> beam.CoGroupByKey()
             | "Finalize"
             >> beam.ParDo(Finalize(cfg.val_fraction, cfg.test_fraction)).with_outputs(
@@ -296,15 +330,29 @@ class DeduplicateDocs(beam.PTransform):
             )
         )
         stats = (read.stats, prepared.stats, final.stats) | "AllStats" >> beam.Flatten()
-        details = (prepared.details, verified.details) | "AllDetails" >> beam.Flatten()
-        edge_count = edges | "CountEdges" >> beam.combiners.Count.Globally()
-        removal_count = near_removals | "CountNear" >> beam.combiners.Count.Globally()
-        details = (
-            details,
-            edge_count | beam.Map(lambda n: Counter({"verified_edges": n})),
-            removal_count | beam.Map(lambda n: Counter({"near_duplicates_of_representatives": n})),
-        ) | "AllDetailsAndCounts" >> beam.Flatten()
-        return {"corpus": final.corpus, "dups": final.dups, "stats": stats, "details": details}
+        return {
+            "corpus": final.corpus,
+            "dups": final.dups,
+            "stats": stats,
+            "details": _all_details(prepared, near_edges, removals["near"]),
+        }
+
+
+def _all_details(
+    prepared: beam.pvalue.DoOutputsTuple,
+    near_edges: dict[str, beam.PCollection],
+    near_removals: beam.PCollection,
+) -> beam.PCollection:
+    """Every Counter of figures that are not drops: short documents, candidate pairs checked,
+    verified edges, near duplicates of representatives."""
+    edge_count = near_edges["edges"] | "CountEdges" >> beam.combiners.Count.Globally()
+    removal_count = near_removals | "CountNear" >> beam.combiners.Count.Globally()
+    return (
+        prepared[DETAILS_TAG],
+        near_edges["details"],
+        edge_count | beam.Map(lambda n: Counter({"verified_edges": n})),
+        removal_count | beam.Map(lambda n: Counter({"near_duplicates_of_representatives": n})),
+    ) | "AllDetailsAndCounts" >> beam.Flatten()
 
 
 # dups/ is a side output: its stats.json counts the removed documents by reason.
@@ -325,80 +373,59 @@ def _detail_totals(counter: Counter) -> Iterable[tuple[tuple[str, str], int]]:
         yield ("details", name), value
 
 
+class DedupJob(StageJob):
+    """docs/ -> corpus/ (with splits) + dups/ (a side output: what was removed, and why)."""
+
+    command = "dedup"
+    input_name = "docs"
+    input_schema = schemas.DOCS
+
+    def input_dir(self) -> str:
+        return self.config.docs_dir
+
+    def outputs(self) -> list[StageOutput]:
+        cfg = self.config
+        return [
+            StageOutput(cfg.out_dir, "corpus", schemas.CORPUS, cfg.num_shards),
+            StageOutput(
+                cfg.dups_dir,
+                "dups",
+                schemas.DUPS,
+                cfg.num_shards,
+                empty_stats={"removed": dict.fromkeys(DUP_REASONS, 0)},
+            ),
+        ]
+
+    def expand(self, p: beam.Pipeline, inputs: list[str]) -> dict[str, dict[str, Any]]:
+        result = p | "Inputs" >> beam.Create(inputs) | "Dedup" >> DeduplicateDocs(self.config)
+        totals = result["details"] | "DetailTotals" >> beam.FlatMap(_detail_totals)
+        return {
+            "corpus": {"rows": result["corpus"], "stats": result["stats"], "totals": totals},
+            "dups": {"rows": result["dups"], "totals": _removed_totals(p, result["dups"])},
+        }
+
+    def summary_lines(self, data: dict[str, Any]) -> list[str]:
+        """The figures that are not drops, the split sizes, a few removed documents."""
+        cfg = self.config
+        lines = [f"  {key:<36} {value:>10,}" for key, value in data.get("details", {}).items()]
+        splits = Counter(
+            r["split"] for r in shards.read_rows(cfg.out_dir, schemas.CORPUS, columns=["split"])
+        )
+        lines.append(
+            "  splits: " + ", ".join(f"{s} {splits.get(s, 0):,}" for s in ("train", "val", "test"))
+        )
+        dups = shards.read_rows(cfg.dups_dir, schemas.DUPS)
+        for d in sorted(dups, key=lambda r: (r["reason"], -r["similarity"], r["doc_id"]))[:5]:
+            lines.append(
+                f"  removed {d['reason']:<5} J={d['similarity']:.2f} {d['url']} "
+                f"(kept {d['keeper_url']})"
+            )
+        return lines
+
+
 def run_dedup(
     config: DedupConfig, beam_args: list[str] | None = None, *, overwrite: bool = False
 ) -> str:
     """Run the dedup job. Returns "complete" when both outputs were already finished, else
     "ran". A rerun after a crash keeps the shards already written (they are identical)."""
-    check_fractions(config.val_fraction, config.test_fraction)
-    # Schema errors name the file and column before any output directory is touched.
-    inputs = check_stage_input(config.docs_dir, schemas.DOCS, "docs")
-    fingerprint = input_fingerprint(inputs)
-    with (
-        output_lock(config.out_dir, "webtext dedup"),
-        output_lock(config.dups_dir, "webtext dedup"),
-    ):
-        states = [
-            shards.prepare_output(
-                config.out_dir,
-                shards.JobSpec("corpus", config.params(), fingerprint),
-                overwrite=overwrite,
-            ),
-            shards.prepare_output(
-                config.dups_dir,
-                shards.JobSpec("dups", config.params(), fingerprint),
-                overwrite=overwrite,
-            ),
-        ]
-        if states == ["complete", "complete"]:
-            log.info(
-                "%s and %s are already complete for these inputs; nothing to do",
-                config.out_dir,
-                config.dups_dir,
-            )
-            return "complete"
-        for directory in (config.out_dir, config.dups_dir):
-            removed = shards.clean_temporaries(directory)
-            if removed:
-                log.info("%s: removed %d temporary files of an interrupted run", directory, removed)
-        if not inputs:
-            log.info("%s", empty_input_message(config.docs_dir, "docs", "corpus"))
-            finish_empty(config.out_dir, "corpus")
-            finish_empty(config.dups_dir, "dups", {"removed": dict.fromkeys(DUP_REASONS, 0)})
-            return "ran"
-        options = PipelineOptions(beam_args or [])
-        with shard_errors_in_one_line(), beam.Pipeline(options=options) as p:
-            result = p | "Inputs" >> beam.Create(inputs) | "Dedup" >> DeduplicateDocs(config)
-            totals = result["details"] | "DetailTotals" >> beam.FlatMap(_detail_totals)
-            _ = {"rows": result["corpus"], "stats": result["stats"], "totals": totals} | (
-                "WriteCorpus"
-                >> WriteStageOutput(config.out_dir, schemas.CORPUS, config.num_shards, "corpus")
-            )
-            removed = _removed_totals(p, result["dups"])
-            _ = {"rows": result["dups"], "totals": removed} | (
-                "WriteDups"
-                >> WriteStageOutput(config.dups_dir, schemas.DUPS, config.num_shards, "dups")
-            )
-        return "ran"
-
-
-def summarize(config: DedupConfig) -> str:
-    """A short report of a finished run: counts, split sizes, a few removed documents."""
-    stats = StageStats.from_dict(shards.read_stats(config.out_dir))
-    details = shards.read_stats(config.out_dir).get("details", {})
-    lines = [format_stats(stats, f"dedup -> {config.out_dir}")]
-    for key, value in details.items():
-        lines.append(f"  {key:<36} {value:>10,}")
-    splits = Counter(
-        r["split"] for r in shards.read_rows(config.out_dir, schemas.CORPUS, columns=["split"])
-    )
-    lines.append(
-        "  splits: " + ", ".join(f"{s} {splits.get(s, 0):,}" for s in ("train", "val", "test"))
-    )
-    dups = shards.read_rows(config.dups_dir, schemas.DUPS)
-    for d in sorted(dups, key=lambda r: (r["reason"], -r["similarity"], r["doc_id"]))[:5]:
-        lines.append(
-            f"  removed {d['reason']:<5} J={d['similarity']:.2f} {d['url']} "
-            f"(kept {d['keeper_url']})"
-        )
-    return "\n".join(lines)
+    return DedupJob(config).run(beam_args, overwrite=overwrite)

@@ -1,6 +1,7 @@
 """Stage 3 as a Beam job: pages/ -> docs/.
 
 page shards -> rows -> Reshuffle (spread the CPU-bound work) -> ExtractDocs -> WriteStageOutput
+(the claim, empty input, writing and summary: beam_jobs.stage_job)
 """
 
 from __future__ import annotations
@@ -11,19 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
 
-from beam_jobs.shard_read import (
-    ReadShardRows,
-    check_stage_input,
-    empty_input_message,
-    fingerprint_stage,
-    shard_errors_in_one_line,
-)
-from beam_jobs.stage_io import BundleStats, WriteStageOutput, claim_output, finish_empty
+from beam_jobs.shard_read import ReadShardRows
+from beam_jobs.stage_io import BundleStats
+from beam_jobs.stage_job import StageJob, StageOutput, check_positive
 from pipeline.extract import ExtractConfig, extract_document
-from pipeline.io import schemas, shards
-from pipeline.io.locks import output_lock
+from pipeline.io import schemas
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +28,9 @@ class ExtractJobConfig:
     out_dir: str
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     num_shards: int = 8
+
+    def __post_init__(self) -> None:
+        check_positive(num_shards=self.num_shards)
 
     def params(self) -> dict[str, Any]:
         return {
@@ -61,32 +58,36 @@ class ExtractDocs(BundleStats):
         yield doc["doc_id"], doc
 
 
+class ExtractJob(StageJob):
+    """pages/ -> docs/."""
+
+    command = "extract"
+    input_name = "pages"
+    input_schema = schemas.PAGES
+
+    def input_dir(self) -> str:
+        return self.config.pages_dir
+
+    def outputs(self) -> list[StageOutput]:
+        cfg = self.config
+        return [StageOutput(cfg.out_dir, "docs", schemas.DOCS, cfg.num_shards)]
+
+    def expand(self, p: beam.Pipeline, inputs: list[str]) -> dict[str, dict[str, Any]]:
+        docs = (
+            p
+            | "PageShards" >> beam.Create(inputs)
+            | "ReadPages" >> beam.ParDo(ReadShardRows(schemas.PAGES))
+            | "Spread" >> beam.Reshuffle()
+            | "ExtractDocs"
+            >> beam.ParDo(ExtractDocs(self.config.extract)).with_outputs(
+                BundleStats.STATS_TAG, main="rows"
+            )
+        )
+        return {"docs": {"rows": docs.rows, "stats": docs.stats}}
+
+
 def run_extract(
     config: ExtractJobConfig, beam_args: list[str] | None = None, *, overwrite: bool = False
 ) -> str:
     """Run the extract job. Returns "complete" when it had already finished, else "ran"."""
-    page_files = check_stage_input(config.pages_dir, schemas.PAGES, "pages")
-    spec = shards.JobSpec("docs", config.params(), fingerprint_stage(config.pages_dir))
-    with output_lock(config.out_dir, "webtext extract"):
-        if claim_output(config.out_dir, spec, overwrite=overwrite) == "complete":
-            return "complete"
-        if not page_files:
-            log.info("%s", empty_input_message(config.pages_dir, "pages", "docs"))
-            finish_empty(config.out_dir, "docs")
-            return "ran"
-        options = PipelineOptions(beam_args or [])
-        with shard_errors_in_one_line(), beam.Pipeline(options=options) as p:
-            docs = (
-                p
-                | "PageShards" >> beam.Create(page_files)
-                | "ReadPages" >> beam.ParDo(ReadShardRows(schemas.PAGES))
-                | "Spread" >> beam.Reshuffle()
-                | "Extract"
-                >> beam.ParDo(ExtractDocs(config.extract)).with_outputs(
-                    BundleStats.STATS_TAG, main="rows"
-                )
-            )
-            _ = {"rows": docs.rows, "stats": docs.stats} | "Write" >> WriteStageOutput(
-                config.out_dir, schemas.DOCS, config.num_shards, "docs"
-            )
-        return "ran"
+    return ExtractJob(config).run(beam_args, overwrite=overwrite)

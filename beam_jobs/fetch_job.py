@@ -40,23 +40,11 @@ from typing import Any
 import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.window import GlobalWindows
 
-from beam_jobs.shard_read import (
-    ReadShardRows,
-    check_stage_input,
-    empty_input_message,
-    fingerprint_stage,
-    shard_errors_in_one_line,
-)
-from beam_jobs.stage_io import (
-    BundleStats,
-    WriteStageOutput,
-    expand_inputs,
-    finish_empty,
-    input_fingerprint,
-)
+from beam_jobs.shard_read import ReadShardRows
+from beam_jobs.stage_io import BundleStats, expand_inputs, fingerprint_inputs
+from beam_jobs.stage_job import StageJob, StageOutput
 from pipeline.fetch.client import FetchConfig, FetchOutcome, fetch_urls
 from pipeline.fetch.records import choose_row, page_row, was_retried
 from pipeline.fetch.retry import (
@@ -74,7 +62,6 @@ from pipeline.fetch.warc import (
     write_warc_file,
 )
 from pipeline.io import schemas, shards
-from pipeline.io.locks import output_lock
 
 log = logging.getLogger(__name__)
 LEDGER_DIR = "_fetched"
@@ -411,87 +398,120 @@ def _report_interrupted_retry(config: FetchJobConfig) -> None:
         _end_retry(config.out_dir)
 
 
+class FetchJob(StageJob):
+    """links/ (+ WARC files) -> pages/, resumable from its ledger (pages/_fetched/)."""
+
+    command = "fetch"
+    input_name = "links"
+    input_schema = schemas.LINKS
+
+    def __init__(self, config: FetchJobConfig) -> None:
+        super().__init__(config)
+        self.ledger: list[str] = []
+        self.warc_files: list[str] = []
+
+    def input_dir(self) -> str:
+        return self.config.links_dir
+
+    def outputs(self) -> list[StageOutput]:
+        cfg = self.config
+        return [StageOutput(cfg.out_dir, "pages", schemas.PAGES, cfg.num_shards)]
+
+    def check(self) -> None:
+        warc = self.config.warc_inputs
+        self.warc_files = expand_inputs(list(warc)) if warc else []
+
+    def fingerprint(self, inputs: list[str]) -> list[str]:
+        return fingerprint_inputs([self.config.links_dir, *self.warc_files])
+
+    def claim(self, fingerprint: list[str], overwrite: bool) -> str:
+        """A finished pages/ is done unless errors are to be retried; then, as after a kill,
+        the run resumes from its ledger (temporaries are removed before the pipeline)."""
+        cfg = self.config
+        spec = shards.JobSpec("pages", self.params(), fingerprint)
+        state = shards.prepare_output(cfg.out_dir, spec, overwrite=overwrite)
+        if state == "complete" and not cfg.retry_errors:
+            log.info("%s is already complete for these inputs; nothing to do", cfg.out_dir)
+            return "complete"
+        return "fresh" if state == "fresh" else "resume"
+
+    def on_complete(self) -> None:
+        _report_interrupted_retry(self.config)
+
+    def before_pipeline(self, state: str) -> None:
+        if state == "resume":
+            self.ledger = _resume_from_ledger(self.config)
+
+    def expand(self, p: beam.Pipeline, inputs: list[str]) -> dict[str, dict[str, Any]]:
+        cfg = self.config
+        links = (
+            p
+            | "LinkShards" >> beam.Create(inputs)
+            | "ReadLinks" >> beam.ParDo(ReadShardRows(schemas.LINKS))
+        )
+        if self.warc_files:
+            rows = _warc_rows(p, cfg, links, self.warc_files)
+        else:
+            rows = _live_rows(p, cfg, links, self.ledger)
+        accounted = rows | "Account" >> beam.ParDo(Account()).with_outputs(
+            BundleStats.STATS_TAG, Account.TOTALS_TAG, main="rows"
+        )
+        return {
+            "pages": {
+                "rows": accounted.rows,
+                "stats": accounted.stats,
+                "totals": accounted[Account.TOTALS_TAG],
+            }
+        }
+
+    def after_pipeline(self) -> None:
+        if self.config.retry_errors:
+            _end_retry(self.config.out_dir)
+        else:
+            _report_interrupted_retry(self.config)
+
+    def summary_lines(self, data: dict[str, Any]) -> list[str]:
+        """How many links a --retry-errors run fetched again, and how many now have a page."""
+        retried = data.get("retry", {})
+        if not retried.get("retried"):
+            return []
+        return [
+            f"  retry: {retried['retried']:,} links fetched again after an error, "
+            f"{retried.get('recovered', 0):,} of them now with a page"
+        ]
+
+
+def _resume_from_ledger(config: FetchJobConfig) -> list[str]:
+    """An earlier run's output (unfinished, or finished with errors to retry): its ledger
+    files, temporaries removed; with --retry-errors, pages/ reopened to be rebuilt."""
+    if config.retry_errors:
+        _start_retry(config)
+        # pages/ is rebuilt from the whole ledger, new rows included: shards kept from an
+        # earlier run would miss the recovered pages. _SUCCESS goes first, so a kill from
+        # here on leaves an unfinished run that any rerun resumes.
+        reopened = shards.reopen_output(config.out_dir)
+        log.info(
+            "%s: retrying errors, so its %d shards and stats are rebuilt from the ledger",
+            config.out_dir,
+            reopened,
+        )
+    removed = shards.clean_temporaries(config.out_dir) + shards.clean_temporaries(config.ledger_dir)
+    ledger = shards.list_shards(config.ledger_dir)
+    done = sum(shards.shard_row_count(path) for path in ledger)
+    log.info(
+        "resuming %s: %d ledger rows (fetch outcomes) in %d files (%d temporary files removed)",
+        config.out_dir,
+        done,
+        len(ledger),
+        removed,
+    )
+    return ledger
+
+
 def run_fetch(
     config: FetchJobConfig, beam_args: list[str] | None = None, *, overwrite: bool = False
 ) -> str:
     """Run the fetch job. Returns "complete" when it had already finished (and no retry was
     asked for), else "ran". The output directory is locked for the whole run: a second fetch
     on it would double the requests to every host."""
-    link_files = check_stage_input(config.links_dir, schemas.LINKS, "links")
-    warc_files = expand_inputs(list(config.warc_inputs)) if config.warc_inputs else []
-    spec = shards.JobSpec(
-        "pages",
-        config.params(),
-        fingerprint_stage(config.links_dir) + input_fingerprint(warc_files),
-    )
-    with output_lock(config.out_dir, "webtext fetch"):
-        return _run_fetch_locked(config, spec, link_files, warc_files, beam_args, overwrite)
-
-
-def _run_fetch_locked(
-    config: FetchJobConfig,
-    spec: shards.JobSpec,
-    link_files: list[str],
-    warc_files: list[str],
-    beam_args: list[str] | None,
-    overwrite: bool,
-) -> str:
-    state = shards.prepare_output(config.out_dir, spec, overwrite=overwrite)
-    if state == "complete" and not config.retry_errors:
-        log.info("%s is already complete for these inputs; nothing to do", config.out_dir)
-        _report_interrupted_retry(config)
-        return "complete"
-    if not link_files:
-        shards.clean_temporaries(config.out_dir)
-        log.info("%s", empty_input_message(config.links_dir, "links", "pages"))
-        finish_empty(config.out_dir, "pages")
-        return "ran"
-    ledger: list[str] = []
-    if state in ("resume", "complete"):
-        if config.retry_errors:
-            _start_retry(config)
-            # pages/ is rebuilt from the whole ledger, new rows included: shards kept from an
-            # earlier run would miss the recovered pages. _SUCCESS goes first, so a kill from
-            # here on leaves an unfinished run that any rerun resumes.
-            reopened = shards.reopen_output(config.out_dir)
-            log.info(
-                "%s: retrying errors, so its %d shards and stats are rebuilt from the ledger",
-                config.out_dir,
-                reopened,
-            )
-        removed = shards.clean_temporaries(config.out_dir) + shards.clean_temporaries(
-            config.ledger_dir
-        )
-        ledger = shards.list_shards(config.ledger_dir)
-        done = sum(shards.shard_row_count(path) for path in ledger)
-        log.info(
-            "resuming %s: %d ledger rows (fetch outcomes) in %d files (%d temporary files removed)",
-            config.out_dir,
-            done,
-            len(ledger),
-            removed,
-        )
-    options = PipelineOptions(beam_args or [])
-    with shard_errors_in_one_line(), beam.Pipeline(options=options) as p:
-        links = (
-            p
-            | "LinkShards" >> beam.Create(link_files)
-            | "ReadLinks" >> beam.ParDo(ReadShardRows(schemas.LINKS))
-        )
-        if warc_files:
-            rows = _warc_rows(p, config, links, warc_files)
-        else:
-            rows = _live_rows(p, config, links, ledger)
-        accounted = rows | "Account" >> beam.ParDo(Account()).with_outputs(
-            BundleStats.STATS_TAG, Account.TOTALS_TAG, main="rows"
-        )
-        _ = {
-            "rows": accounted.rows,
-            "stats": accounted.stats,
-            "totals": accounted[Account.TOTALS_TAG],
-        } | "Write" >> WriteStageOutput(config.out_dir, schemas.PAGES, config.num_shards, "pages")
-    if config.retry_errors:
-        _end_retry(config.out_dir)
-    else:
-        _report_interrupted_retry(config)
-    return "ran"
+    return FetchJob(config).run(beam_args, overwrite=overwrite)

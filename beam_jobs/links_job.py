@@ -1,7 +1,7 @@
 """Stage 1 as a Beam job: dumps / live listings -> per-URL links with karma -> links/ shards.
 
 read (one element per file or listing) -> parse + per-post rules -> key by URL key
--> CombinePerKey (LinkAggregate) -> karma rule -> WriteStageOutput
+-> CombinePerKey (LinkAggregate) -> karma rule -> WriteStageOutput (beam_jobs.stage_job)
 """
 
 from __future__ import annotations
@@ -14,19 +14,12 @@ from typing import Any
 
 import apache_beam as beam
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions
 
-from beam_jobs.stage_io import (
-    BundleStats,
-    WriteStageOutput,
-    claim_output,
-    expand_inputs,
-    input_fingerprint,
-)
+from beam_jobs.stage_io import BundleStats, expand_inputs, fingerprint_inputs
+from beam_jobs.stage_job import StageJob, StageOutput, check_positive
 from pipeline import reddit_live
 from pipeline.dumps import Line, iter_lines
-from pipeline.io import schemas, shards
-from pipeline.io.locks import output_lock
+from pipeline.io import schemas
 from pipeline.links import LinkAggregate, select_link
 from pipeline.submissions import Post, parse_line, post_from_record
 
@@ -44,6 +37,9 @@ class LinksConfig:
     num_shards: int = 8
     reddit_site: str | None = None
     praw_overrides: tuple[tuple[str, str], ...] = ()  # (key, value): e.g. oauth_url for tests
+
+    def __post_init__(self) -> None:
+        check_positive(num_shards=self.num_shards)
 
     def params(self) -> dict[str, Any]:
         return {
@@ -136,8 +132,9 @@ class SelectLinks(BundleStats):
             yield key, row
 
 
-class ExtractLinks(beam.PTransform):
-    """PCollection of inputs (paths / reddit: specs) -> rows + stats for WriteStageOutput."""
+class PostsToLinks(beam.PTransform):
+    """PCollection of inputs (paths / reddit: specs) -> their posts -> one row per URL that
+    passes the karma rule, + stats, for WriteStageOutput."""
 
     def __init__(self, config: LinksConfig) -> None:
         super().__init__()
@@ -164,29 +161,41 @@ def resolve_inputs(raw_inputs: list[str]) -> list[str]:
     return (expand_inputs(files) if files else []) + specs
 
 
+class LinksJob(StageJob):
+    """Dumps and live listings (no input stage) -> links/."""
+
+    command = "links"
+
+    def __init__(self, config: LinksConfig) -> None:
+        super().__init__(config)
+        self._params = config.params()
+
+    def outputs(self) -> list[StageOutput]:
+        cfg = self.config
+        return [StageOutput(cfg.out_dir, "links", schemas.LINKS, cfg.num_shards)]
+
+    def read_inputs(self) -> list[str]:
+        return resolve_inputs(self.config.inputs)
+
+    def fingerprint(self, inputs: list[str]) -> list[str]:
+        files = [i for i in inputs if not reddit_live.is_reddit_spec(i)]
+        specs = [i for i in inputs if reddit_live.is_reddit_spec(i)]
+        if specs:
+            # Live listings change from minute to minute: such a run is never resumed, and an
+            # existing output directory is only replaced with --overwrite.
+            self._params["live_run_started"] = time.time()
+        return fingerprint_inputs(files) + specs
+
+    def params(self) -> dict[str, Any]:
+        return self._params
+
+    def expand(self, p: beam.Pipeline, inputs: list[str]) -> dict[str, dict[str, Any]]:
+        sources = p | "Inputs" >> beam.Create(inputs)
+        return {"links": sources | "PostsToLinks" >> PostsToLinks(self.config)}
+
+
 def run_links(
     config: LinksConfig, beam_args: list[str] | None = None, *, overwrite: bool = False
 ) -> str:
     """Run the links job. Returns "complete" when it had already finished, else "ran"."""
-    inputs = resolve_inputs(config.inputs)
-    files = [i for i in inputs if not reddit_live.is_reddit_spec(i)]
-    specs = [i for i in inputs if reddit_live.is_reddit_spec(i)]
-    params = config.params()
-    if specs:
-        # Live listings change from minute to minute: such a run is never resumed, and an
-        # existing output directory is only replaced with --overwrite.
-        params["live_run_started"] = time.time()
-    spec = shards.JobSpec("links", params, input_fingerprint(files) + specs)
-    with output_lock(config.out_dir, "webtext links"):
-        if claim_output(config.out_dir, spec, overwrite=overwrite) == "complete":
-            return "complete"
-        options = PipelineOptions(beam_args or [])
-        with beam.Pipeline(options=options) as p:
-            _ = (
-                p
-                | "Inputs" >> beam.Create(inputs)
-                | "Extract" >> ExtractLinks(config)
-                | "Write"
-                >> WriteStageOutput(config.out_dir, schemas.LINKS, config.num_shards, "links")
-            )
-        return "ran"
+    return LinksJob(config).run(beam_args, overwrite=overwrite)

@@ -10,7 +10,6 @@ from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
-from apache_beam.io.filesystems import FileSystems
 
 from pipeline.io import shards
 from pipeline.io import stats as stats_mod
@@ -73,15 +72,6 @@ class ReadShardRows(beam.DoFn):
 
     def process(self, path: str) -> Iterable[dict[str, Any]]:
         yield from read_shard_file(path, self.schema)
-
-
-def fingerprint_stage(directory: str) -> list[str]:
-    """Identify an input stage directory by its shard names and sizes (for _job.json)."""
-    out = []
-    for path in shards.list_shards(directory):
-        size = FileSystems.match([path])[0].metadata_list[0].size_in_bytes
-        out.append(f"{path}#{size}")
-    return out
 
 
 # How a DoFn's exception looks once Beam has re-raised it: the same type with

@@ -155,21 +155,6 @@ class WriteStageOutput(beam.PTransform):
         )
 
 
-def claim_output(
-    out_dir: str, spec: shards.JobSpec, *, overwrite: bool = False, extra_dirs: tuple[str, ...] = ()
-) -> str:
-    """``shards.prepare_output`` plus what every stage does with its answer: say when there is
-    nothing to do, and before resuming remove what killed writers left in ``out_dir`` (and in
-    ``extra_dirs``). Returns "complete", "resume" or "fresh"."""
-    state = shards.prepare_output(out_dir, spec, overwrite=overwrite)
-    if state == "complete":
-        log.info("%s is already complete for these inputs; nothing to do", out_dir)
-    elif state == "resume":
-        removed = sum(shards.clean_temporaries(d) for d in (out_dir, *extra_dirs))
-        log.info("resuming the unfinished run in %s (%d temporary files removed)", out_dir, removed)
-    return state
-
-
 # Suffixes of input files (dumps, WARC archives, JSON lines), preferred in directory_hint.
 DATA_SUFFIXES = frozenset({".zst", ".xz", ".bz2", ".gz", ".jsonl", ".ndjson", ".json", ".warc"})
 
@@ -208,12 +193,26 @@ def expand_inputs(patterns: list[str]) -> list[str]:
     return sorted(dict.fromkeys(files))
 
 
-def input_fingerprint(paths: list[str]) -> list[str]:
-    """Identify inputs by resolved path and size, for the output directory's _job.json
-    (see shards.resolve_input)."""
+def _is_stage_dir(path: str) -> bool:
+    if "://" not in path:
+        return os.path.isdir(path)
+    # Object stores have no directories: a path no object is named is a prefix (a directory).
+    return not any(m.path == path for m in FileSystems.match([path])[0].metadata_list)
+
+
+def fingerprint_inputs(paths: Iterable[str]) -> list[str]:
+    """What a run read, for the output directory's _job.json: every input file as its
+    resolved path and size (``PATH#SIZE``, see shards.resolve_input), a stage directory as
+    each of its shard files so. An input changed in size (or a shard added, removed or
+    rewritten) makes another job; the same files spelt differently make the same one."""
     out = []
     for path in paths:
-        meta = FileSystems.match([path])[0].metadata_list
-        size = meta[0].size_in_bytes if meta else -1
-        out.append(shards.resolve_input(f"{path}#{size}"))
+        for file in shards.list_shards(path) if _is_stage_dir(path) else [path]:
+            meta = FileSystems.match([file])[0].metadata_list
+            size = meta[0].size_in_bytes if meta else -1
+            out.append(shards.resolve_input(f"{file}#{size}"))
     return out
+
+
+# The name overlap_job.py (not yet on StageJob) imports; the same function.
+input_fingerprint = fingerprint_inputs

@@ -1,6 +1,7 @@
 """Stage 5 as a Beam job: corpus/ -> tokens/ (GPT-2 byte-level BPE, uint16 token shards).
 
 driver: original GPT-2 files, or a BPE trained on the corpus's train split -> tokens/tokenizer/
+        (pipeline.tokenize.prepare_tokenizer)
 Beam:   corpus shard paths -> TokenizeShard (batched, Rust, all cores) -> WriteStageOutput
         (+ tokens and documents per split summed into stats.json)
 """
@@ -15,37 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
 
-from beam_jobs.shard_read import (
-    check_stage_input,
-    empty_input_message,
-    shard_errors_in_one_line,
-)
-from beam_jobs.stage_io import (
-    BundleStats,
-    WriteStageOutput,
-    claim_output,
-    finish_empty,
-    input_fingerprint,
-)
-from model.tokenizer import (
-    ENCODER_FILE,
-    GPT2_VOCAB_SIZE,
-    MERGES_FILE,
-    BPETokenizer,
-    TokenizerFileError,
-    load_tokenizer,
-    train_bpe,
-)
-from pipeline.io import schemas, shards
-from pipeline.io.locks import output_lock
-from pipeline.io.stats import StageStats, format_stats
+from beam_jobs.stage_io import BundleStats
+from beam_jobs.stage_job import StageJob, StageOutput, check_positive
+from model.tokenizer import ENCODER_FILE, GPT2_VOCAB_SIZE, MERGES_FILE, load_tokenizer
+from pipeline.io import schemas
 from pipeline.tokenize import (
+    DOCS_PER_SPLIT,
+    TOKENS_PER_SPLIT,
     UINT16_LIMIT,
     check_fits_uint16,
     iter_corpus_batches,
-    iter_split_texts,
+    prepare_tokenizer,
     tokenize_batch,
 )
 
@@ -65,6 +47,14 @@ class TokenizeConfig:
     max_train_docs: int | None = None  # train on the first N documents of the split
     num_shards: int = 8
     batch_size: int = 1024  # documents per encode_batch call
+
+    def __post_init__(self) -> None:
+        check_positive(num_shards=self.num_shards, batch_size=self.batch_size)
+        if not self.gpt2_files and not 257 <= self.vocab_size <= UINT16_LIMIT:
+            raise ValueError(
+                f"--vocab-size {self.vocab_size:,}: must be between 257 (256 bytes + "
+                f"<|endoftext|>) and {UINT16_LIMIT:,} (ids are stored as uint16)"
+            )
 
     def tokenizer_params(self) -> dict[str, Any]:
         if self.gpt2_files:
@@ -136,122 +126,69 @@ class TokenizeCorpus(beam.PTransform):
         return {"rows": out.rows, "stats": out[BundleStats.STATS_TAG], "totals": out[TOTALS_TAG]}
 
 
-def _copy_atomic(src: Path, dst: Path) -> None:
-    shards.write_bytes_atomic(str(dst), src.read_bytes())
+class TokenizeJob(StageJob):
+    """corpus/ -> tokens/ (+ tokens/tokenizer/, prepared on the driver before the pipeline)."""
 
+    command = "tokenize"
+    input_name = "corpus"
+    input_schema = schemas.CORPUS
 
-def prepare_tokenizer(config: TokenizeConfig) -> BPETokenizer:
-    """Put the tokenizer of this run into OUT/tokenizer/ and return it.
+    @property
+    def tokenizer_dir(self) -> str:
+        return str(Path(self.config.out_dir) / TOKENIZER_SUBDIR)
 
-    GPT-2's files are copied byte for byte. A trained one is trained on the corpus's train
-    split; a resumed run reuses the one it saved (training is not repeated).
-    """
-    target = Path(config.out_dir) / TOKENIZER_SUBDIR
-    if config.gpt2_files:
-        for name in (ENCODER_FILE, MERGES_FILE):
-            _copy_atomic(Path(config.gpt2_files) / name, target / name)
-        return load_tokenizer(target)
-    if (target / ENCODER_FILE).exists() and (target / MERGES_FILE).exists():
-        try:
-            tokenizer = load_tokenizer(target)
-            log.info("reusing the tokenizer trained by the earlier run: %s", tokenizer)
-            return tokenizer
-        except TokenizerFileError as exc:  # killed between the two files: train again
-            log.warning("%s; training again", exc)
-    skipped = StageStats()
-    seen = [0]
+    def input_dir(self) -> str:
+        return self.config.corpus_dir
 
-    def texts() -> Iterable[str]:
-        for text in iter_split_texts(
-            config.corpus_dir, config.train_split, skipped, max_docs=config.max_train_docs
-        ):
-            seen[0] += 1
-            yield text
+    def outputs(self) -> list[StageOutput]:
+        cfg = self.config
+        return [
+            StageOutput(
+                cfg.out_dir,
+                "tokens",
+                schemas.TOKENS,
+                cfg.num_shards,
+                extra_dirs=(self.tokenizer_dir,),
+            )
+        ]
 
-    log.info(
-        "training a byte-level BPE (vocab %s) on %s split %r",
-        f"{config.vocab_size:,}",
-        config.corpus_dir,
-        config.train_split,
-    )
-    tokenizer = train_bpe(texts(), config.vocab_size, min_frequency=config.min_frequency)
-    if seen[0] == 0:
-        raise ValueError(
-            f"{config.corpus_dir}: no usable documents in split {config.train_split!r} to train "
-            "a tokenizer on; pass --gpt2-files DIR to use GPT-2's vocabulary instead"
+    def check(self) -> None:
+        if self.config.gpt2_files:  # bad files are reported before the output is touched
+            check_fits_uint16(load_tokenizer(self.config.gpt2_files), self.config.gpt2_files)
+
+    def before_pipeline(self, state: str) -> None:
+        cfg = self.config
+        tokenizer = prepare_tokenizer(
+            self.tokenizer_dir,
+            gpt2_files=cfg.gpt2_files,
+            corpus_dir=cfg.corpus_dir,
+            train_split=cfg.train_split,
+            vocab_size=cfg.vocab_size,
+            min_frequency=cfg.min_frequency,
+            max_train_docs=cfg.max_train_docs,
         )
-    if skipped.total_dropped:
-        log.warning("tokenizer training skipped documents: %s", dict(skipped.dropped))
-    if tokenizer.vocab_size < config.vocab_size:
-        # Not a fault: BPE stops merging when no pair is frequent enough; the vocabulary is
-        # complete (every byte is an id) and training uses its actual size.
-        log.info(
-            "BPE vocabulary: %s ids of the %s asked for, as no further pair of tokens occurs "
-            "at least %d times in the train split (expected on a small corpus: every text "
-            "still encodes, and training uses %s ids)",
-            f"{tokenizer.vocab_size:,}",
-            f"{config.vocab_size:,}",
-            config.min_frequency,
-            f"{tokenizer.vocab_size:,}",
-        )
-    tokenizer.save(target)
-    return load_tokenizer(target)
+        check_fits_uint16(tokenizer, self.tokenizer_dir)
+        log.info("tokenizer: %s", tokenizer)
 
-
-def validate_config(config: TokenizeConfig) -> None:
-    if config.num_shards < 1:
-        raise ValueError(f"num_shards must be at least 1, got {config.num_shards}")
-    if config.batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {config.batch_size}")
-    if not config.gpt2_files and not 257 <= config.vocab_size <= UINT16_LIMIT:
-        raise ValueError(
-            f"--vocab-size {config.vocab_size:,}: must be between 257 (256 bytes + "
-            f"<|endoftext|>) and {UINT16_LIMIT:,} (ids are stored as uint16)"
+    def expand(self, p: beam.Pipeline, inputs: list[str]) -> dict[str, dict[str, Any]]:
+        tokens = (
+            p
+            | "Inputs" >> beam.Create(inputs)
+            | "TokenizeCorpus" >> TokenizeCorpus(self.tokenizer_dir, self.config.batch_size)
         )
+        return {"tokens": tokens}
+
+    def summary_lines(self, data: dict[str, Any]) -> list[str]:
+        """Tokens and documents per split."""
+        docs = data.get(DOCS_PER_SPLIT, {})
+        return [
+            f"  {split:<6} {docs.get(split, 0):>10,} docs {count:>14,} tokens"
+            for split, count in sorted(data.get(TOKENS_PER_SPLIT, {}).items())
+        ]
 
 
 def run_tokenize(
     config: TokenizeConfig, beam_args: list[str] | None = None, *, overwrite: bool = False
 ) -> str:
     """Run the tokenize stage. Returns "complete" when it had already finished, else "ran"."""
-    validate_config(config)
-    # Schema errors name the file and column before any output directory is touched.
-    inputs = check_stage_input(config.corpus_dir, schemas.CORPUS, "corpus")
-    if config.gpt2_files:  # bad files are reported before the output directory is touched
-        check_fits_uint16(load_tokenizer(config.gpt2_files), config.gpt2_files)
-    spec = shards.JobSpec("tokenize", config.params(), input_fingerprint(inputs))
-    tokenizer_subdir = str(Path(config.out_dir) / TOKENIZER_SUBDIR)
-    with output_lock(config.out_dir, "webtext tokenize"):
-        state = claim_output(
-            config.out_dir, spec, overwrite=overwrite, extra_dirs=(tokenizer_subdir,)
-        )
-        if state == "complete":
-            return "complete"
-        if not inputs:  # nothing to train a tokenizer on, nor to tokenize
-            log.info("%s", empty_input_message(config.corpus_dir, "corpus", "tokens"))
-            finish_empty(config.out_dir, "tokenize")
-            return "ran"
-        tokenizer = prepare_tokenizer(config)
-        tokenizer_dir = str(Path(config.out_dir) / TOKENIZER_SUBDIR)
-        check_fits_uint16(tokenizer, tokenizer_dir)
-        log.info("tokenizer: %s", tokenizer)
-        options = PipelineOptions(beam_args or [])
-        with shard_errors_in_one_line(), beam.Pipeline(options=options) as p:
-            _ = (
-                p
-                | "Inputs" >> beam.Create(inputs)
-                | "TokenizeCorpus" >> TokenizeCorpus(tokenizer_dir, config.batch_size)
-                | "Write"
-                >> WriteStageOutput(config.out_dir, schemas.TOKENS, config.num_shards, "tokenize")
-            )
-        return "ran"
-
-
-def summary(out_dir: str, title: str) -> str:
-    """Records in/out/dropped plus tokens and documents per split, for the terminal."""
-    data = shards.read_stats(out_dir)
-    lines = [format_stats(StageStats.from_dict(data), title)]
-    docs = data.get("docs_per_split", {})
-    for split, count in sorted(data.get("tokens_per_split", {}).items()):
-        lines.append(f"  {split:<6} {docs.get(split, 0):>10,} docs {count:>14,} tokens")
-    return "\n".join(lines)
+    return TokenizeJob(config).run(beam_args, overwrite=overwrite)

@@ -36,6 +36,7 @@ import torch
 
 # Shard verification: pyarrow and the standard library only.
 from pipeline.io.shard_verify import ShardError, open_parquet, reading, verified_shards
+from pipeline.io.stage_names import current_name
 
 SPLITS = ("train", "val", "test")
 TOKENIZER_FILES = ("encoder.json", "vocab.bpe")
@@ -98,8 +99,6 @@ _MAIN_LINE = (
     ("corpus", "webtext dedup", "CORPUS"),
     ("tokens", "webtext tokenize", "TOKENS"),
 )
-# Names a stage goes by in _job.json / stats.json -> its main-line name.
-_STAGE_ALIASES = {"fetch": "pages", "extract": "docs", "dedup": "corpus", "tokenize": "tokens"}
 # Directories off the main line -> what they hold.
 _OTHER_WRITERS = {
     "dups": "duplicates removed by webtext dedup",
@@ -124,7 +123,7 @@ def _stage_from_files(root: Path) -> str | None:
         except (OSError, ValueError, AttributeError):
             continue
         if isinstance(stage, str):
-            return _STAGE_ALIASES.get(stage, stage)
+            return current_name(stage)  # an older version's name too
     return None
 
 

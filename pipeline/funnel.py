@@ -20,23 +20,27 @@ from typing import Any
 import pyarrow.fs as pafs
 
 from pipeline.io import shards
+from pipeline.io.stage_names import current_name
 
-# Canonical stage -> the names it goes by (_job.json "stage", stats.json "stage", dir name).
-STAGE_ORDER: list[tuple[str, tuple[str, ...]]] = [
-    ("links", ("links",)),
-    ("pages", ("pages", "fetch")),
-    ("docs", ("docs", "extract")),
-    ("dups", ("dups",)),
-    ("corpus", ("corpus", "dedup")),
-    ("tokens", ("tokens", "tokenize")),
-    ("overlap", ("overlap",)),
-    ("overlap-documents", ("overlap-documents", "documents")),
-    ("train", ("train", "runs", "run")),
-    ("eval", ("eval",)),
-    ("report", ("report",)),
-]
-_ALIASES = {alias: canon for canon, aliases in STAGE_ORDER for alias in aliases}
-_RANK = {canon: i for i, (canon, _) in enumerate(STAGE_ORDER)}
+# The stages in pipeline order, by the name each directory records (pipeline.io.stage_names;
+# names older versions recorded are mapped there), then the products found by their files.
+STAGE_ORDER: tuple[str, ...] = (
+    "links",
+    "pages",
+    "docs",
+    "dups",
+    "corpus",
+    "tokens",
+    "overlap",
+    "overlap-documents",
+    "train",
+    "eval",
+    "report",
+)
+# A directory that records no stage (neither _job.json nor stats.json readable) is known by
+# its name: these are the directory names that differ from the stage's.
+_DIR_NAMES = {"documents": "overlap-documents", "runs": "train", "run": "train"}
+_RANK = {stage: i for i, stage in enumerate(STAGE_ORDER)}
 
 # The main line of the funnel: each one's output is the next one's input.
 MAIN_LINE = ("links", "pages", "docs", "corpus", "tokens")
@@ -168,8 +172,9 @@ class Funnel:
 
 
 def canonical_stage(name: str) -> str:
-    """The pipeline's name for a stage, given any name it goes by; unknown names unchanged."""
-    return _ALIASES.get(name, name)
+    """The pipeline's name for a stage, given the name its directory recorded (an older
+    version's name included) or, lacking one, the directory's name; unknown names unchanged."""
+    return _DIR_NAMES.get(name) or current_name(name)
 
 
 def _count(value: Any, what: str, problems: list[str]) -> int | None:
@@ -288,7 +293,7 @@ def check_figures(figures: StageFigures) -> list[Note]:
 
 
 def _listing(path: str) -> tuple[pafs.FileSystem, str, list[pafs.FileInfo]] | None:
-    fs, p = shards._resolve(path)
+    fs, p = shards.resolve(path)
     info = fs.get_file_info(p)
     if info.type != pafs.FileType.Directory:
         return None
@@ -297,7 +302,7 @@ def _listing(path: str) -> tuple[pafs.FileSystem, str, list[pafs.FileInfo]] | No
 
 def path_kind(path: str) -> str:
     """ "dir", "file" or "missing" (local paths and pyarrow URIs alike)."""
-    fs, p = shards._resolve(path)
+    fs, p = shards.resolve(path)
     kind = fs.get_file_info(p).type
     if kind == pafs.FileType.Directory:
         return "dir"

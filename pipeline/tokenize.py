@@ -8,15 +8,25 @@ invalid UTF-8 (a writer that skipped validation) costs only the bad documents, e
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from model.tokenizer import BPETokenizer
+from model.tokenizer import (
+    ENCODER_FILE,
+    GPT2_VOCAB_SIZE,
+    MERGES_FILE,
+    BPETokenizer,
+    TokenizerFileError,
+    load_tokenizer,
+    train_bpe,
+)
 from pipeline.io import schemas, shards
 from pipeline.io.stats import StageStats
 
@@ -24,6 +34,7 @@ UINT16_LIMIT = 1 << 16  # ids must be < 65,536 to fit the uint16 shards
 CORPUS_COLUMNS = ["doc_id", "split", "text"]
 TOKENS_PER_SPLIT = "tokens_per_split"
 DOCS_PER_SPLIT = "docs_per_split"
+log = logging.getLogger(__name__)
 
 
 def check_fits_uint16(tokenizer: BPETokenizer, where: str) -> None:
@@ -135,3 +146,87 @@ def iter_split_texts(
                     return
                 produced += 1
                 yield text
+
+
+# ---- the tokenizer of a run (driver side, before the Beam pipeline) ----
+
+
+def prepare_tokenizer(
+    target: str | Path,
+    *,
+    gpt2_files: str | None,
+    corpus_dir: str,
+    train_split: str = "train",
+    vocab_size: int = GPT2_VOCAB_SIZE,
+    min_frequency: int = 2,
+    max_train_docs: int | None = None,
+) -> BPETokenizer:
+    """Put the tokenizer of a run into ``target`` (tokens/tokenizer/) and return it: GPT-2's
+    files copied byte for byte from ``gpt2_files``, or else a BPE trained on the corpus's
+    ``train_split``. A resumed run reuses the one it saved (training is not repeated)."""
+    target = Path(target)
+    if gpt2_files:
+        for name in (ENCODER_FILE, MERGES_FILE):
+            shards.write_bytes_atomic(str(target / name), (Path(gpt2_files) / name).read_bytes())
+        return load_tokenizer(target)
+    reused = _saved_tokenizer(target)
+    if reused is not None:
+        return reused
+    tokenizer = train_on_split(corpus_dir, train_split, vocab_size, min_frequency, max_train_docs)
+    tokenizer.save(target)
+    return load_tokenizer(target)
+
+
+def _saved_tokenizer(target: Path) -> BPETokenizer | None:
+    """The tokenizer an earlier run of the job trained and saved, if both files are whole."""
+    if not ((target / ENCODER_FILE).exists() and (target / MERGES_FILE).exists()):
+        return None
+    try:
+        tokenizer = load_tokenizer(target)
+    except TokenizerFileError as exc:  # killed between the two files: train again
+        log.warning("%s; training again", exc)
+        return None
+    log.info("reusing the tokenizer trained by the earlier run: %s", tokenizer)
+    return tokenizer
+
+
+def train_on_split(
+    corpus_dir: str,
+    split: str,
+    vocab_size: int,
+    min_frequency: int,
+    max_docs: int | None = None,
+) -> BPETokenizer:
+    """A byte-level BPE trained on one split of corpus/ (its first ``max_docs`` documents)."""
+    skipped = StageStats()
+    seen = [0]
+
+    def texts() -> Iterator[str]:
+        for text in iter_split_texts(corpus_dir, split, skipped, max_docs=max_docs):
+            seen[0] += 1
+            yield text
+
+    log.info(
+        "training a byte-level BPE (vocab %s) on %s split %r", f"{vocab_size:,}", corpus_dir, split
+    )
+    tokenizer = train_bpe(texts(), vocab_size, min_frequency=min_frequency)
+    if seen[0] == 0:
+        raise ValueError(
+            f"{corpus_dir}: no usable documents in split {split!r} to train "
+            "a tokenizer on; pass --gpt2-files DIR to use GPT-2's vocabulary instead"
+        )
+    if skipped.total_dropped:
+        log.warning("tokenizer training skipped documents: %s", dict(skipped.dropped))
+    if tokenizer.vocab_size < vocab_size:
+        # Not a fault: BPE stops merging when no pair is frequent enough; the vocabulary is
+        # complete (every byte is an id) and training uses its actual size.
+        log.info(
+            "BPE vocabulary: %s ids of the %s asked for, as no further pair of tokens occurs "
+            "at least %d times in the train split (expected on a small corpus: every text "
+            "still encodes, and training uses %s ids)",
+            f"{tokenizer.vocab_size:,}",
+            f"{vocab_size:,}",
+            min_frequency,
+            f"{tokenizer.vocab_size:,}",
+        )
+    return tokenizer

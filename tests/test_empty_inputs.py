@@ -83,7 +83,7 @@ def test_every_stage_after_a_failed_fetch_writes_an_empty_output(dead_pages: Pat
     code, err = _run(["tokenize", str(root / "corpus"), "--out", str(root / "tokens")], capsys)
     assert code == 0, err
     assert "corpus/ holds 0 records (its input held 0 records); writing an empty tokens/" in err
-    _assert_empty_stage(root / "tokens", "tokenize")
+    _assert_empty_stage(root / "tokens", "tokens")
 
     # A rerun finds each empty output complete: nothing to do, no error.
     code, err = _run(["extract", str(root / "pages"), "--out", str(root / "docs")], capsys)

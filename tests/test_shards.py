@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -96,3 +97,14 @@ def test_atomic_bytes_are_written_verbatim_whatever_the_name(tmp_path: Path) -> 
     target = tmp_path / "pages.warc.gz"
     shards.write_bytes_atomic(str(target), b"\x1f\x8b already gzip bytes")
     assert target.read_bytes() == b"\x1f\x8b already gzip bytes"
+
+
+def test_a_directory_recorded_under_an_old_stage_name_resumes(tmp_path) -> None:
+    """Older versions recorded tokens/ as "tokenize": the same job, resumed (and the record
+    rewritten with today's name); stage_names maps old names for reading only."""
+    out = str(tmp_path / "tokens")
+    shards.prepare_output(out, shards.JobSpec("tokenize", {"a": 1}, []))
+    assert shards.prepare_output(out, shards.JobSpec("tokens", {"a": 1}, [])) == "resume"
+    assert json.loads((tmp_path / "tokens" / shards.JOB_FILE).read_text())["stage"] == "tokens"
+    with pytest.raises(shards.ShardError, match="different run"):
+        shards.prepare_output(out, shards.JobSpec("docs", {"a": 1}, []))

@@ -45,11 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_dedup(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from beam_jobs.dedup_job import DedupConfig, default_dups_dir, run_dedup, summarize
+    from beam_jobs.dedup_job import DedupConfig, DedupJob, default_dups_dir, run_dedup
     from dedup.minhash import MinHashParams
 
-    if args.num_shards < 1:
-        raise SystemExit("webtext dedup: --num-shards must be at least 1")
     config = DedupConfig(
         docs_dir=args.docs_dir,
         out_dir=args.out,
@@ -66,5 +64,5 @@ def _run_dedup(args: argparse.Namespace, beam_args: list[str]) -> int:
         num_shards=args.num_shards,
     )
     run_dedup(config, beam_args, overwrite=args.overwrite)
-    print(summarize(config))
+    print(DedupJob(config).summary())
     return 0

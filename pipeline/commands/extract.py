@@ -58,10 +58,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_extract(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from beam_jobs.extract_job import ExtractJobConfig, run_extract
+    from beam_jobs.extract_job import ExtractJob, ExtractJobConfig, run_extract
     from pipeline.extract import ExtractConfig
-    from pipeline.io import shards
-    from pipeline.io.stats import StageStats, format_stats
 
     extract = ExtractConfig(
         min_tokens=args.min_tokens,
@@ -75,5 +73,5 @@ def _run_extract(args: argparse.Namespace, beam_args: list[str]) -> int:
     )
     config = ExtractJobConfig(args.pages_dir, args.out, extract=extract, num_shards=args.num_shards)
     run_extract(config, beam_args, overwrite=args.overwrite)
-    print(format_stats(StageStats.from_dict(shards.read_stats(args.out)), f"extract -> {args.out}"))
+    print(ExtractJob(config).summary())
     return 0

@@ -81,11 +81,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_fetch(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from beam_jobs.fetch_job import FetchJobConfig, run_fetch
+    from beam_jobs.fetch_job import FetchJob, FetchJobConfig, run_fetch
     from pipeline.fetch.client import DEFAULT_USER_AGENT, FetchConfig
     from pipeline.fetch.retry import parse_retry_classes
-    from pipeline.io import shards
-    from pipeline.io.stats import StageStats, format_stats
 
     retry = parse_retry_classes(args.retry_errors) if args.retry_errors is not None else frozenset()
     fetch = FetchConfig(
@@ -116,12 +114,5 @@ def _run_fetch(args: argparse.Namespace, beam_args: list[str]) -> int:
         retry_errors=retry,
     )
     run_fetch(config, beam_args, overwrite=args.overwrite)
-    stats = shards.read_stats(args.out)
-    print(format_stats(StageStats.from_dict(stats), f"fetch -> {args.out}"))
-    retried = stats.get("retry", {})
-    if retried.get("retried"):
-        print(
-            f"  retry: {retried['retried']:,} links fetched again after an error, "
-            f"{retried.get('recovered', 0):,} of them now with a page"
-        )
+    print(FetchJob(config).summary())
     return 0

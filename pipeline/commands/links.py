@@ -37,12 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_links(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from beam_jobs.links_job import LinksConfig, run_links
-    from pipeline.io import shards
-    from pipeline.io.stats import StageStats, format_stats
+    from beam_jobs.links_job import LinksConfig, LinksJob, run_links
 
-    if args.num_shards < 1:
-        raise SystemExit("webtext links: --num-shards must be at least 1")
     config = LinksConfig(
         inputs=args.inputs,
         out_dir=args.out,
@@ -53,6 +49,5 @@ def _run_links(args: argparse.Namespace, beam_args: list[str]) -> int:
         reddit_site=args.reddit_site,
     )
     run_links(config, beam_args, overwrite=args.overwrite)
-    stats = StageStats.from_dict(shards.read_stats(args.out))
-    print(format_stats(stats, f"links -> {args.out}"))
+    print(LinksJob(config).summary())
     return 0

@@ -45,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_tokenize(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from beam_jobs.tokenize_job import TokenizeConfig, run_tokenize, summary
+    from beam_jobs.tokenize_job import TokenizeConfig, TokenizeJob, run_tokenize
 
     config = TokenizeConfig(
         corpus_dir=args.corpus_dir,
@@ -57,5 +57,5 @@ def _run_tokenize(args: argparse.Namespace, beam_args: list[str]) -> int:
         num_shards=args.num_shards,
     )
     run_tokenize(config, beam_args, overwrite=args.overwrite)
-    print(summary(args.out, f"tokenize -> {args.out}"))
+    print(TokenizeJob(config).summary())
     return 0

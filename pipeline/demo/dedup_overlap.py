@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from beam_jobs.dedup_job import DedupConfig, run_dedup, summarize
+from beam_jobs.dedup_job import DedupConfig, DedupJob, run_dedup
 from beam_jobs.overlap_job import OverlapConfig, run_overlap
 from dedup.ngram import overlap, overlap_dir
 from pipeline.io import schemas, shards
@@ -25,7 +25,7 @@ def dedup_overlap_step(root: Path, beam_args: list[str]) -> None:
         test_fraction=0.1,
     )
     run_dedup(config, beam_args)
-    print(summarize(config).replace("dedup ->", "[demo] dedup ->", 1))
+    print(DedupJob(config).summary(prefix="[demo] "))
     overlap_step(root, beam_args)
 
 

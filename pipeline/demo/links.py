@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from beam_jobs.links_job import LinksConfig, run_links
+from beam_jobs.links_job import LinksConfig, LinksJob, run_links
 from pipeline.demo.data import write_demo_dump
 from pipeline.io import schemas, shards
-from pipeline.io.stats import StageStats, format_stats
 
 
 def links_step(root: Path, beam_args: list[str]) -> None:
@@ -16,9 +15,9 @@ def links_step(root: Path, beam_args: list[str]) -> None:
     dump = write_demo_dump(root / "input" / "RS_demo.zst")
     print(f"[demo] input: {dump} (a Pushshift-format dump generated for the demo)")
     links_dir = str(root / "links")
-    run_links(LinksConfig(inputs=[str(dump)], out_dir=links_dir, num_shards=2), beam_args)
-    stats = StageStats.from_dict(shards.read_stats(links_dir))
-    print(format_stats(stats, f"[demo] links -> {links_dir}"))
+    config = LinksConfig(inputs=[str(dump)], out_dir=links_dir, num_shards=2)
+    run_links(config, beam_args)
+    print(LinksJob(config).summary(prefix="[demo] "))
     rows = shards.read_rows(links_dir, schemas.LINKS)
     print(f"[demo] kept {len(rows)} links:")
     for row in sorted(rows, key=lambda r: (-r["max_score"], r["url"])):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from beam_jobs.tokenize_job import TOKENIZER_SUBDIR, TokenizeConfig, run_tokenize, summary
+from beam_jobs.tokenize_job import TOKENIZER_SUBDIR, TokenizeConfig, TokenizeJob, run_tokenize
 from model.data import read_split
 from model.tokenizer import load_tokenizer
 
@@ -15,7 +15,7 @@ def tokenize_step(root: Path, beam_args: list[str]) -> None:
     corpus_dir, out_dir = str(root / "corpus"), str(root / "tokens")
     config = TokenizeConfig(corpus_dir=corpus_dir, out_dir=out_dir, vocab_size=2000, num_shards=2)
     run_tokenize(config, beam_args)
-    print(summary(out_dir, f"[demo] tokenize -> {out_dir}"))
+    print(TokenizeJob(config).summary(prefix="[demo] "))
     tokenizer = load_tokenizer(Path(out_dir) / TOKENIZER_SUBDIR)
     train = read_split(out_dir, "train")
     print(f"[demo] tokenizer: {tokenizer.vocab_size:,} ids (trained on the train split)")

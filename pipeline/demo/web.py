@@ -21,12 +21,11 @@ from pathlib import Path
 
 from aiohttp import web
 
-from beam_jobs.extract_job import ExtractJobConfig, run_extract
-from beam_jobs.fetch_job import FetchJobConfig, run_fetch
+from beam_jobs.extract_job import ExtractJob, ExtractJobConfig, run_extract
+from beam_jobs.fetch_job import FetchJob, FetchJobConfig, run_fetch
 from pipeline.demo.data import NEWS_SITES
 from pipeline.fetch.client import FetchConfig
 from pipeline.io import schemas, shards
-from pipeline.io.stats import StageStats, format_stats
 from pipeline.webserver import LoopbackServer
 
 SLOW_HOST = "blog.sciencecorner.io"
@@ -281,18 +280,12 @@ def fetch_extract_step(root: Path, beam_args: list[str]) -> None:
             total_timeout_s=10.0,
             max_retries=1,
         )
-        run_fetch(FetchJobConfig(links_dir, pages_dir, fetch=fetch, num_shards=2), beam_args)
-    print(
-        format_stats(
-            StageStats.from_dict(shards.read_stats(pages_dir)), f"[demo] fetch -> {pages_dir}"
-        )
-    )
-    run_extract(ExtractJobConfig(pages_dir, docs_dir, num_shards=2), beam_args)
-    print(
-        format_stats(
-            StageStats.from_dict(shards.read_stats(docs_dir)), f"[demo] extract -> {docs_dir}"
-        )
-    )
+        fetch_config = FetchJobConfig(links_dir, pages_dir, fetch=fetch, num_shards=2)
+        run_fetch(fetch_config, beam_args)
+    print(FetchJob(fetch_config).summary(prefix="[demo] "))
+    extract_config = ExtractJobConfig(pages_dir, docs_dir, num_shards=2)
+    run_extract(extract_config, beam_args)
+    print(ExtractJob(extract_config).summary(prefix="[demo] "))
     docs = shards.read_rows(docs_dir, schemas.DOCS)
     print(f"[demo] {len(docs)} documents:")
     for doc in sorted(docs, key=lambda d: d["url"]):

@@ -43,6 +43,8 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from pipeline.io.stage_names import command_for
+
 SUCCESS_MARKER = "_SUCCESS"
 STATS_FILE = "stats.json"
 JOB_FILE = "_job.json"
@@ -51,22 +53,6 @@ TMP_PREFIX = "_tmp-"
 # stats.json key of the per-shard file record (next to "shards": {name: rows}).
 FILES_KEY = "shard_files"
 PARQUET_MAGIC = b"PAR1"
-
-# stage name in stats.json / _job.json -> the command that writes the directory.
-_COMMANDS = {
-    "links": "links",
-    "pages": "fetch",
-    "fetch": "fetch",
-    "docs": "extract",
-    "extract": "extract",
-    "corpus": "dedup",
-    "dedup": "dedup",
-    "dups": "dedup",
-    "tokens": "tokenize",
-    "tokenize": "tokenize",
-    "overlap": "overlap",
-    "overlap-documents": "overlap",
-}
 
 
 class ShardError(Exception):
@@ -105,7 +91,7 @@ def rebuild_hint(directory: str) -> str:
         if isinstance(data, dict) and isinstance(data.get("stage"), str):
             stage = data["stage"]
             break
-    command = _COMMANDS.get(stage or "")
+    command = command_for(stage or "")
     if command is None:
         return f"rerun the stage that wrote {directory} with --overwrite to rebuild it"
     return f"rerun `webtext {command}` with --overwrite to rebuild {directory}"

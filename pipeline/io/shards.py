@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 from pipeline.io import shard_verify
 from pipeline.io.locks import LOCK_FILE
 from pipeline.io.shard_verify import ShardError, damaged, reading  # noqa: F401
+from pipeline.io.stage_names import current_name
 
 SUCCESS_MARKER = "_SUCCESS"
 STATS_FILE = "stats.json"
@@ -40,10 +41,15 @@ SHARD_SUFFIX = ".parquet"
 TMP_PREFIX = "_tmp-"
 
 
-def _resolve(path: str) -> tuple[pafs.FileSystem, str]:
-    if "://" in path:
-        return pafs.FileSystem.from_uri(path)
-    return pafs.LocalFileSystem(), os.path.abspath(path)
+def resolve(path: str) -> tuple[pafs.FileSystem, str]:
+    """The one filesystem entry point: a local path or URI (gs://, s3://, ...) -> (pyarrow
+    filesystem, path on it); local paths are made absolute."""
+    return shard_verify.resolve(path)
+
+
+def is_directory(path: str) -> bool:
+    fs, p = resolve(path)
+    return fs.get_file_info(p).type == pafs.FileType.Directory
 
 
 def join(directory: str, name: str) -> str:
@@ -62,7 +68,7 @@ def shard_index(key: str, num_shards: int) -> int:
 
 
 def exists(path: str) -> bool:
-    fs, p = _resolve(path)
+    fs, p = resolve(path)
     return fs.get_file_info(p).type != pafs.FileType.NotFound
 
 
@@ -81,7 +87,7 @@ def naming(path: str) -> Iterator[None]:
 
 def write_bytes_atomic(path: str, data: bytes) -> None:
     """Write to a temporary sibling, then rename over the destination."""
-    fs, p = _resolve(path)
+    fs, p = resolve(path)
     parent, _, name = p.rpartition("/")
     with naming(path):
         fs.create_dir(parent, recursive=True)
@@ -93,7 +99,7 @@ def write_bytes_atomic(path: str, data: bytes) -> None:
 
 def remove(path: str) -> bool:
     """Delete a file when it exists; whether it did."""
-    fs, p = _resolve(path)
+    fs, p = resolve(path)
     if fs.get_file_info(p).type == pafs.FileType.NotFound:
         return False
     fs.delete_file(p)
@@ -101,7 +107,7 @@ def remove(path: str) -> bool:
 
 
 def read_text(path: str) -> str:
-    fs, p = _resolve(path)
+    fs, p = resolve(path)
     with fs.open_input_stream(p, compression=None) as f:
         return f.read().decode("utf-8")
 
@@ -119,7 +125,7 @@ def write_shard(
     row_group_size: int = 8192,
 ) -> int:
     """Write rows (dicts in schema order) as one zstd Parquet file, atomically. Returns rows written."""
-    fs, d = _resolve(directory)
+    fs, d = resolve(directory)
     with naming(join(directory, name)):
         return _write_shard(fs, d, name, rows, schema, row_group_size)
 
@@ -156,14 +162,14 @@ def _write_shard(
 
 
 def shard_row_count(path: str) -> int:
-    fs, p = _resolve(path)
+    fs, p = resolve(path)
     with fs.open_input_file(p) as f:
         return pq.ParquetFile(f).metadata.num_rows
 
 
 def list_shards(directory: str) -> list[str]:
     """Finished shard files (temporary files of a killed writer are ignored), sorted."""
-    fs, d = _resolve(directory)
+    fs, d = resolve(directory)
     if fs.get_file_info(d).type == pafs.FileType.NotFound:
         return []
     infos = fs.get_file_info(pafs.FileSelector(d, recursive=False))
@@ -216,7 +222,7 @@ def iter_shard_batches(
 ) -> Iterator[pa.RecordBatch]:
     """Record batches of one shard file, schema checked, page CRCs verified; an error
     reading it (damaged page, truncated file) is one ShardError naming the shard."""
-    fs, p = _resolve(path)
+    fs, p = resolve(path)
     with reading(path):
         f = fs.open_input_file(p)
     with f:
@@ -316,6 +322,8 @@ def _same_job(previous: Any, current: dict[str, Any]) -> bool:
     if not isinstance(previous, dict) or not isinstance(previous.get("inputs"), list):
         return False
     rest = {k: v for k, v in previous.items() if k != "inputs"}
+    if isinstance(rest.get("stage"), str):  # a stage recorded by an older version's name
+        rest["stage"] = current_name(rest["stage"])
     return rest == {k: v for k, v in current.items() if k != "inputs"} and same_inputs(
         [str(e) for e in previous["inputs"]], current["inputs"]
     )
@@ -338,7 +346,7 @@ def prepare_output(directory: str, spec: JobSpec, *, overwrite: bool = False) ->
     A directory holding another job's output is refused unless ``overwrite``. Input paths are
     compared resolved (see resolve_input), and _job.json records them resolved.
     """
-    fs, d = _resolve(directory)
+    fs, d = resolve(directory)
     job_path = join(directory, JOB_FILE)
     spec = JobSpec(spec.stage, spec.params, [resolve_input(e) for e in spec.inputs])
     current = json.loads(json.dumps(spec.to_dict()))
@@ -364,7 +372,8 @@ def prepare_output(directory: str, spec: JobSpec, *, overwrite: bool = False) ->
                 f"(stage/params/inputs differ: {previous} vs {spec.to_dict()}); "
                 "choose another --out or pass --overwrite"
             )
-        if previous != current:  # the same inputs, recorded unresolved by an older version
+        if previous != current:  # the same job, recorded by an older version (inputs unresolved,
+            # an old stage name): recorded again as this version writes it
             write_json_atomic(job_path, current)
         return "complete" if exists(join(directory, SUCCESS_MARKER)) else "resume"
     write_json_atomic(job_path, spec.to_dict())
@@ -373,7 +382,7 @@ def prepare_output(directory: str, spec: JobSpec, *, overwrite: bool = False) ->
 
 def clean_temporaries(directory: str) -> int:
     """Remove temporary files a killed writer left behind. Returns how many."""
-    fs, d = _resolve(directory)
+    fs, d = resolve(directory)
     if fs.get_file_info(d).type == pafs.FileType.NotFound:
         return 0
     removed = 0
@@ -389,13 +398,13 @@ def reopen_output(directory: str) -> int:
     be rebuilt: remove _SUCCESS first (a kill from then on leaves a resumable directory),
     then stats.json and the top-level shard files. _job.json and sub-directories (e.g. a
     ledger) stay. Returns how many shard files were removed."""
-    fs, d = _resolve(directory)
+    fs, d = resolve(directory)
     for name in (SUCCESS_MARKER, STATS_FILE):
         if exists(join(directory, name)):
             fs.delete_file(f"{d}/{name}")
     paths = list_shards(directory)
     for path in paths:
-        fs.delete_file(_resolve(path)[1])
+        fs.delete_file(resolve(path)[1])
     return len(paths)
 
 

@@ -8,6 +8,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.io.stage_names import current_name
+
 MAX_ERROR_SAMPLES = 50
 
 
@@ -93,7 +95,7 @@ INPUT_NOUN = {
     "docs": "pages",
     "corpus": "documents",
     "dups": "documents",
-    "tokenize": "documents",
+    "tokens": "documents",
 }
 # Fetch failures are failures; every other stage's drops are filter decisions.
 _DROP_VERB = {"pages": "failed"}
@@ -107,7 +109,7 @@ def why_empty(stats: dict[str, Any] | None, top: int = 3) -> str:
     parsed = StageStats.from_dict(stats)
     if parsed.records_in == 0:
         return "its input held 0 records"
-    stage = str(stats.get("stage", ""))
+    stage = current_name(str(stats.get("stage", "")))
     noun = INPUT_NOUN.get(stage, "records")
     verb = _DROP_VERB.get(stage, "dropped")
     reasons = sorted(parsed.dropped.items(), key=lambda kv: (-kv[1], kv[0]))

@@ -1,0 +1,187 @@
+"""The stage contract: what every Beam stage job (links, fetch, extract, dedup, tokenize) does
+around its own transforms, in one place.
+
+A job is a ``StageJob`` subclass. It supplies its command, its output(s) (``StageOutput``:
+directory, stage name, schema, shard count), its parameters (the config's ``params()``), its
+input and ``expand``, which builds its PCollections. ``StageJob.run`` does the rest, in order:
+
+1. check the input before any output is touched: the input stage directory's shards against
+   its schema and its stats.json record (``check_stage_input``), then the job's own ``check``;
+2. fingerprint the inputs (``fingerprint_inputs``: files and stage directories alike);
+3. lock every output directory for the whole run (``pipeline.io.locks.output_lock``);
+4. claim them (``shards.prepare_output``): already complete for this job -> nothing to do;
+   an unfinished run of it -> resume, after removing what killed writers left behind;
+5. an input stage that holds 0 records -> every output finished empty, one line saying why;
+6. run the Beam pipeline with the user's Beam options, under ``shard_errors_in_one_line``:
+   ``expand`` gives each output's ``{"rows", "stats", "totals"}``, written by
+   ``WriteStageOutput`` (shards, then stats.json, then _SUCCESS).
+
+``summary`` is the one terminal summary of a finished stage: its records in/out/dropped table
+plus the lines the job adds (``summary_lines``), printed by the command and by the demo.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import apache_beam as beam
+import pyarrow as pa
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from beam_jobs.shard_read import check_stage_input, empty_input_message, shard_errors_in_one_line
+from beam_jobs.stage_io import WriteStageOutput, fingerprint_inputs, finish_empty
+from pipeline.io import shards
+from pipeline.io.locks import output_lock
+from pipeline.io.stats import StageStats, format_stats
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StageOutput:
+    """One directory a stage writes."""
+
+    out_dir: str
+    stage: str  # its name in _job.json / stats.json: the noun (pipeline.io.stage_names)
+    schema: pa.Schema
+    num_shards: int
+    # Subdirectories whose temporary files a resumed run removes too (tokens/tokenizer/).
+    extra_dirs: tuple[str, ...] = ()
+    # stats.json figures of an empty run beside the zero counts (dups/: removed per reason).
+    empty_stats: dict[str, Any] | None = None
+
+
+def check_positive(**values: int) -> None:
+    """For a config's ``__post_init__``: ``num_shards=0`` -> ValueError naming the option."""
+    for name, value in values.items():
+        if value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+
+
+class StageJob:
+    """One run of one stage on one config; see the module docstring for what ``run`` does."""
+
+    command: ClassVar[str]  # `webtext COMMAND` runs it; titles its summary
+    input_name: ClassVar[str | None] = None  # the stage it reads ("pages"), if it reads one
+    input_schema: ClassVar[pa.Schema | None] = None
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+
+    # ---- supplied by each job ----
+
+    def outputs(self) -> list[StageOutput]:
+        raise NotImplementedError
+
+    def input_dir(self) -> str | None:
+        """The stage directory it reads (checked, fingerprinted by its shards), if any."""
+        return None
+
+    def params(self) -> dict[str, Any]:
+        return self.config.params()
+
+    def expand(self, p: beam.Pipeline, inputs: list[str]) -> dict[str, dict[str, Any]]:
+        """``inputs`` (from ``read_inputs``) -> for each output's stage name, the
+        ``{"rows": ..., "stats": ..., "totals": ...}`` WriteStageOutput takes."""
+        raise NotImplementedError
+
+    # ---- hooks with a default ----
+
+    def read_inputs(self) -> list[str]:
+        """The elements the pipeline starts from: the input stage's shard files, checked."""
+        directory = self.input_dir()
+        if directory is None or self.input_schema is None or self.input_name is None:
+            return []
+        return check_stage_input(directory, self.input_schema, self.input_name)
+
+    def fingerprint(self, inputs: list[str]) -> list[str]:
+        """The inputs as _job.json records them."""
+        directory = self.input_dir()
+        return fingerprint_inputs([directory] if directory is not None else inputs)
+
+    def check(self) -> None:
+        """Job-specific checks, after the input's and before any output is touched."""
+
+    def claim(self, fingerprint: list[str], overwrite: bool) -> str:
+        """Claim every output (its lock held): "complete" when all are finished for this job,
+        else "resume" (temporaries removed) or "fresh"."""
+        outs = self.outputs()
+        states = [
+            shards.prepare_output(
+                o.out_dir, shards.JobSpec(o.stage, self.params(), fingerprint), overwrite=overwrite
+            )
+            for o in outs
+        ]
+        dirs = " and ".join(o.out_dir for o in outs)
+        if all(state == "complete" for state in states):
+            verb = "is" if len(outs) == 1 else "are"
+            log.info("%s %s already complete for these inputs; nothing to do", dirs, verb)
+            return "complete"
+        if all(state == "fresh" for state in states):
+            return "fresh"
+        removed = sum(shards.clean_temporaries(d) for o in outs for d in (o.out_dir, *o.extra_dirs))
+        log.info("resuming the unfinished run in %s (%d temporary files removed)", dirs, removed)
+        return "resume"
+
+    def on_complete(self) -> None:
+        """Called when the outputs were already complete (nothing ran)."""
+
+    def before_pipeline(self, state: str) -> None:
+        """After the claim, before the pipeline (tokenize prepares its tokenizer here)."""
+
+    def after_pipeline(self) -> None:
+        """After the pipeline wrote every output."""
+
+    def summary_lines(self, data: dict[str, Any]) -> list[str]:
+        """Lines the summary adds below the records table, from the output's stats.json."""
+        return []
+
+    # ---- the contract ----
+
+    def run(self, beam_args: list[str] | None = None, *, overwrite: bool = False) -> str:
+        """Run the stage. Returns "complete" when it had already finished, else "ran"."""
+        inputs = self.read_inputs()  # errors name the file and column before any output
+        self.check()
+        fingerprint = self.fingerprint(inputs)
+        outs = self.outputs()
+        with ExitStack() as locks:
+            for out in outs:
+                locks.enter_context(output_lock(out.out_dir, f"webtext {self.command}"))
+            state = self.claim(fingerprint, overwrite)
+            if state == "complete":
+                self.on_complete()
+                return "complete"
+            directory = self.input_dir()
+            if directory is not None and not inputs:
+                self._finish_empty(directory, outs)
+                return "ran"
+            self.before_pipeline(state)
+            options = PipelineOptions(beam_args or [])
+            with shard_errors_in_one_line(), beam.Pipeline(options=options) as p:
+                results = self.expand(p, inputs)
+                for out in outs:
+                    label = "Write" if len(outs) == 1 else f"Write{out.stage.capitalize()}"
+                    _ = results[out.stage] | label >> WriteStageOutput(
+                        out.out_dir, out.schema, out.num_shards, out.stage
+                    )
+            self.after_pipeline()
+            return "ran"
+
+    def _finish_empty(self, directory: str, outs: list[StageOutput]) -> None:
+        log.info("%s", empty_input_message(directory, self.input_name or "", outs[0].stage))
+        for out in outs:
+            shards.clean_temporaries(out.out_dir)
+            finish_empty(out.out_dir, out.stage, out.empty_stats)
+
+    def summary(self, prefix: str = "") -> str:
+        """The terminal summary of the finished output: 'links -> OUT: 12 in -> 10 out' with
+        the drops and repairs by reason, then the job's own lines."""
+        out_dir = self.outputs()[0].out_dir
+        data = shards.read_stats(out_dir)
+        title = f"{prefix}{self.command} -> {out_dir}"
+        return "\n".join(
+            [format_stats(StageStats.from_dict(data), title), *self.summary_lines(data)]
+        )
