@@ -22,6 +22,9 @@ Queries (plain Python, dedup.ngram.overlap): test sets are small (MBs) next to t
 one process with the merged filter memory-mapped answers them at millions of 8-grams a second.
 The output directory (filters/, documents/, sets.json, table.txt, verify.json) is laid out, written
 and read back by dedup.ngram.overlap_dir.
+
+The run is a StageJob (beam_jobs.stage_job: input check, fingerprint, lock, claim/resume, one
+summary) whose ``produce`` is the filter build and the queries above.
 """
 
 from __future__ import annotations
@@ -35,14 +38,10 @@ from typing import Any
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.options.pipeline_options import PipelineOptions
 
-from beam_jobs.shard_read import (
-    check_stage_input,
-    empty_input_message,
-    shard_errors_in_one_line,
-)
-from beam_jobs.stage_io import input_fingerprint
+from beam_jobs.shard_read import empty_input_message
+from beam_jobs.stage_io import fingerprint_inputs
+from beam_jobs.stage_job import StageJob, StageOutput, beam_pipeline
 from dedup import text as textmod
 from dedup.ngram import overlap, overlap_dir
 from dedup.ngram import partitioned as part
@@ -55,9 +54,8 @@ from dedup.ngram.bloom import (
     ngram_hashes_normalised,
     read_header,
 )
-from eval.testsets import parse_test_specs, read_test_set
+from eval.testsets import TestDoc, parse_test_specs, read_test_set
 from pipeline.io import schemas, shards
-from pipeline.io.locks import output_lock
 
 log = logging.getLogger(__name__)
 CHARS_PER_NGRAM_ESTIMATE = (
@@ -79,6 +77,23 @@ class OverlapConfig:
     verify_queries: int = 1_000_000
     ngram: int = 8
     filter_partitions: int = 1  # P: the filter is built as P filters, one per hash range
+
+    def __post_init__(self) -> None:
+        """Every check that needs no file read: a bad option is one ValueError (one line at
+        the CLI) before anything is read or claimed."""
+        part.check_partition_count(self.filter_partitions)  # BloomError, a ValueError
+        if not 0.0 < self.fp_rate < 1.0:
+            raise ValueError(f"--fp-rate must be in (0, 1), got {self.fp_rate}")
+        if self.expected_ngrams is not None and self.expected_ngrams < 1:
+            raise ValueError(f"--expected-ngrams must be at least 1, got {self.expected_ngrams}")
+        if self.verify_queries < 0:
+            raise ValueError(
+                f"--verify-queries must be 0 (no check) or more, got {self.verify_queries}"
+            )
+        tests = {t.name for t in parse_test_specs(self.tests)}
+        unknown = sorted({s.name for s in parse_test_specs(self.own_train)} - tests)
+        if unknown:
+            raise ValueError(f"--own-train names {', '.join(unknown)} match no --test")
 
     def params(self) -> dict[str, Any]:
         # P = 1 leaves the job spec (and so _job.json) exactly as before partitions existed.
@@ -158,7 +173,6 @@ def build_reference_filter(
     """Build (or reuse) the corpus split's filter: out_dir/filters/reference.bloom, or with
     filter_partitions > 1 the partition files and out_dir/filters/manifest.json. Returns the
     path to load (dedup.ngram.partitioned.load_filter takes either) and the split's counts."""
-    part.check_partition_count(config.filter_partitions)
     n = config.expected_ngrams or estimate_ngrams(config.corpus_dir, config.split)
     if config.filter_partitions > 1:
         return build_partitioned_filter(config, n, beam_args)
@@ -182,7 +196,7 @@ def build_reference_filter(
         params.num_bits / 8e6,
         params.num_hashes,
     )
-    with shard_errors_in_one_line(), beam.Pipeline(options=PipelineOptions(beam_args or [])) as p:
+    with beam_pipeline(beam_args) as p:
         _ = (
             p
             | "Shards" >> beam.Create(inputs)
@@ -315,10 +329,7 @@ def build_partitioned_filter(
         )  # fmt: skip
     if todo or not counts_path.is_file():
         inputs = shards.list_shards(config.corpus_dir)
-        with (
-            shard_errors_in_one_line(),
-            beam.Pipeline(options=PipelineOptions(beam_args or [])) as p,
-        ):
+        with beam_pipeline(beam_args) as p:
             hashed = (
                 p
                 | "Shards" >> beam.Create(inputs)
@@ -363,48 +374,93 @@ def _sum_counts(counts: Iterable[dict[str, int]]) -> dict[str, int]:
     return total
 
 
+class OverlapJob(StageJob):
+    """corpus/ (its split's 8-grams) and the test sets -> overlap/. Its output is not Parquet
+    shards written by one pipeline: ``produce`` builds the reference filter (a pipeline, none
+    when every partition is kept from an earlier run), then measures the test sets and writes
+    the directory in plain Python (dedup.ngram.overlap_dir). An empty corpus is measured
+    against too (every overlap 0%)."""
+
+    command = "overlap"
+    input_name = "corpus"
+    input_schema = schemas.CORPUS
+
+    def __init__(self, config: OverlapConfig) -> None:
+        super().__init__(config)
+        self.tests = parse_test_specs(config.tests)
+        self.own = {s.name: s for s in parse_test_specs(config.own_train)}
+        self.test_docs: dict[str, list[TestDoc]] = {}
+        self.results: list[overlap.SetOverlap] = []  # set by the run, or read back
+
+    def input_dir(self) -> str:
+        return self.config.corpus_dir
+
+    def outputs(self) -> list[StageOutput]:
+        return [StageOutput(self.config.out_dir, "overlap")]  # written by produce, no schema
+
+    def check(self) -> None:
+        self.test_docs = {t.name: read_test_set(t) for t in self.tests}  # a bad test file
+
+    def fingerprint(self, inputs: list[str]) -> list[str]:
+        """The corpus shards, then every test set's and own train split's file."""
+        files = [t.path for t in self.tests] + [s.path for s in self.own.values()]
+        return fingerprint_inputs([*inputs, *files])
+
+    def on_complete(self) -> None:
+        self.results = overlap_dir.read_results(self.config.out_dir)
+
+    def on_empty_input(self, directory: str, outs: list[StageOutput]) -> bool:
+        action = (
+            "measuring the test sets against an empty reference (0% overlap) in "
+            f"{self.config.out_dir}"
+        )
+        log.info("%s", empty_input_message(directory, "corpus", "overlap", action))
+        return False  # measured all the same
+
+    def produce(self, inputs: list[str], beam_args: list[str] | None) -> None:
+        config = self.config
+        reference_path, counts = build_reference_filter(config, beam_args)
+        reference = part.load_filter(reference_path, mmap=True)
+        refs: list[tuple[str, BloomFilter | part.PartitionedBloom, list[str]]] = [
+            (config.reference_name, reference, [t.name for t in self.tests])
+        ]
+        for name, s in self.own.items():
+            texts = [d.text for d in read_test_set(s)]
+            bloom = overlap.text_filter(texts, config.ngram, config.fp_rate, s.describe())
+            refs.append((f"{name} own train", bloom, [name]))
+
+        docs = {name: [(d.key, d.text) for d in ds] for name, ds in self.test_docs.items()}
+        self.results = overlap.measure_all(refs, docs)
+        verification = (
+            overlap.verify(reference, config.verify_queries) if config.verify_queries else None
+        )
+        overlap_dir.write_results(config.out_dir, self.results, counts, reference, verification)
+
+    def summary(self, prefix: str = "") -> str:
+        """The Table-6-shaped table, each set's counts and the filter check, read from the
+        finished directory when this job did not run it; titled only when ``prefix`` is."""
+        out = self.config.out_dir
+        results = self.results or overlap_dir.read_results(out)
+        lines = [f"{prefix}overlap -> {out}"] if prefix else []
+        lines.append(overlap.format_table(results))
+        for r in results:
+            s = r.summary()
+            lines.append(
+                f"  {r.test_set} vs {r.reference}: {s['ngrams_found']:,} of {s['ngrams']:,} "
+                f"8-grams, {s['documents_measured']:,} documents "
+                f"({s['documents_skipped_shorter_than_ngram']:,} shorter than 8 words skipped)"
+            )
+        verification = overlap_dir.read_verification(out)
+        if verification is not None:
+            lines.append(overlap.format_verification(verification))
+        return "\n".join(lines)
+
+
 def run_overlap(
     config: OverlapConfig, beam_args: list[str] | None = None, *, overwrite: bool = False
 ) -> list[overlap.SetOverlap]:
     """Build the reference filter, measure every test set, write the outputs. Returns the
     per-set results (also when the directory was already complete: read back from it)."""
-    part.check_partition_count(config.filter_partitions)  # before claiming the output
-    tests = parse_test_specs(config.tests)
-    own = {s.name: s for s in parse_test_specs(config.own_train)}
-    unknown = sorted(set(own) - {t.name for t in tests})
-    if unknown:
-        raise ValueError(f"--own-train names {', '.join(unknown)} match no --test")
-    test_docs = {t.name: read_test_set(t) for t in tests}  # fail early on a bad test file
-    inputs = check_stage_input(config.corpus_dir, schemas.CORPUS, "corpus")
-    files = [t.path for t in tests] + [s.path for s in own.values()]
-    spec = shards.JobSpec(
-        "overlap", config.params(), input_fingerprint(inputs) + input_fingerprint(files)
-    )
-    with output_lock(config.out_dir, "webtext overlap"):
-        state = shards.prepare_output(config.out_dir, spec, overwrite=overwrite)
-        if state == "complete":
-            log.info("%s is already complete for these inputs; nothing to do", config.out_dir)
-            return overlap_dir.read_results(config.out_dir)
-        if not inputs:  # an empty reference: every test set's overlap is 0%
-            out = config.out_dir
-            action = f"measuring the test sets against an empty reference (0% overlap) in {out}"
-            log.info("%s", empty_input_message(config.corpus_dir, "corpus", "overlap", action))
-
-        reference_path, counts = build_reference_filter(config, beam_args)
-        reference = part.load_filter(reference_path, mmap=True)
-        refs: list[tuple[str, BloomFilter | part.PartitionedBloom, list[str]]] = [
-            (config.reference_name, reference, [t.name for t in tests])
-        ]
-        for name, s in own.items():
-            texts = [d.text for d in read_test_set(s)]
-            bloom = overlap.text_filter(texts, config.ngram, config.fp_rate, s.describe())
-            refs.append((f"{name} own train", bloom, [name]))
-
-        results = overlap.measure_all(
-            refs, {name: [(d.key, d.text) for d in docs] for name, docs in test_docs.items()}
-        )
-        verification = (
-            overlap.verify(reference, config.verify_queries) if config.verify_queries else None
-        )
-        overlap_dir.write_results(config.out_dir, results, counts, reference, verification)
-        return results
+    job = OverlapJob(config)
+    job.run(beam_args, overwrite=overwrite)
+    return job.results

@@ -212,7 +212,3 @@ def fingerprint_inputs(paths: Iterable[str]) -> list[str]:
             size = meta[0].size_in_bytes if meta else -1
             out.append(shards.resolve_input(f"{file}#{size}"))
     return out
-
-
-# The name overlap_job.py (not yet on StageJob) imports; the same function.
-input_fingerprint = fingerprint_inputs

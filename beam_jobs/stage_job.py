@@ -1,5 +1,5 @@
-"""The stage contract: what every Beam stage job (links, fetch, extract, dedup, tokenize) does
-around its own transforms, in one place.
+"""The stage contract: what every Beam stage job (links, fetch, extract, dedup, tokenize,
+overlap) does around its own transforms, in one place.
 
 A job is a ``StageJob`` subclass. It supplies its command, its output(s) (``StageOutput``:
 directory, stage name, schema, shard count), its parameters (the config's ``params()``), its
@@ -11,10 +11,14 @@ input and ``expand``, which builds its PCollections. ``StageJob.run`` does the r
 3. lock every output directory for the whole run (``pipeline.io.locks.output_lock``);
 4. claim them (``shards.prepare_output``): already complete for this job -> nothing to do;
    an unfinished run of it -> resume, after removing what killed writers left behind;
-5. an input stage that holds 0 records -> every output finished empty, one line saying why;
-6. run the Beam pipeline with the user's Beam options, under ``shard_errors_in_one_line``:
-   ``expand`` gives each output's ``{"rows", "stats", "totals"}``, written by
-   ``WriteStageOutput`` (shards, then stats.json, then _SUCCESS).
+5. an input stage that holds 0 records -> ``on_empty_input``: by default every output
+   finished empty, one line saying why;
+6. ``produce``: by default one Beam pipeline (``beam_pipeline``: the user's Beam options,
+   under ``shard_errors_in_one_line``) in which ``expand`` gives each output's
+   ``{"rows", "stats", "totals"}``, written by ``WriteStageOutput`` (shards, then stats.json,
+   then _SUCCESS). A job whose output is not Parquet shards (overlap: Bloom filters, then
+   results computed in plain Python) overrides ``produce`` and runs its pipelines through
+   ``beam_pipeline``; its ``StageOutput`` then has no schema.
 
 ``summary`` is the one terminal summary of a finished stage: its records in/out/dropped table
 plus the lines the job adds (``summary_lines``), printed by the command and by the demo.
@@ -23,7 +27,8 @@ plus the lines the job adds (``summary_lines``), printed by the command and by t
 from __future__ import annotations
 
 import logging
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -46,8 +51,10 @@ class StageOutput:
 
     out_dir: str
     stage: str  # its name in _job.json / stats.json: the noun (pipeline.io.stage_names)
-    schema: pa.Schema
-    num_shards: int
+    # Its shards' schema and count, for the default ``produce`` (WriteStageOutput); None for
+    # a directory the job's own ``produce`` writes otherwise (overlap/).
+    schema: pa.Schema | None = None
+    num_shards: int = 1
     # Subdirectories whose temporary files a resumed run removes too (tokens/tokenizer/).
     extra_dirs: tuple[str, ...] = ()
     # stats.json figures of an empty run beside the zero counts (dups/: removed per reason).
@@ -59,6 +66,14 @@ def check_positive(**values: int) -> None:
     for name, value in values.items():
         if value < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+
+
+@contextmanager
+def beam_pipeline(beam_args: list[str] | None = None) -> Iterator[beam.Pipeline]:
+    """A Beam pipeline with the user's Beam options, run when the block ends; a shard's
+    error in it is re-raised as one line (``shard_errors_in_one_line``)."""
+    with shard_errors_in_one_line(), beam.Pipeline(options=PipelineOptions(beam_args or [])) as p:
+        yield p
 
 
 class StageJob:
@@ -129,8 +144,32 @@ class StageJob:
     def on_complete(self) -> None:
         """Called when the outputs were already complete (nothing ran)."""
 
+    def on_empty_input(self, directory: str, outs: list[StageOutput]) -> bool:
+        """The input stage holds 0 records: log why, finish every output empty and return
+        True (nothing more to do). A job that runs on an empty input anyway logs and returns
+        False."""
+        log.info("%s", empty_input_message(directory, self.input_name or "", outs[0].stage))
+        for out in outs:
+            shards.clean_temporaries(out.out_dir)
+            finish_empty(out.out_dir, out.stage, out.empty_stats)
+        return True
+
     def before_pipeline(self, state: str) -> None:
         """After the claim, before the pipeline (tokenize prepares its tokenizer here)."""
+
+    def produce(self, inputs: list[str], beam_args: list[str] | None) -> None:
+        """Write every output: one pipeline of ``expand``, each output's PCollections
+        written by ``WriteStageOutput``."""
+        outs = self.outputs()
+        with beam_pipeline(beam_args) as p:
+            results = self.expand(p, inputs)
+            for out in outs:
+                if out.schema is None:
+                    raise TypeError(f"{out.out_dir}: a StageOutput without a schema")
+                label = "Write" if len(outs) == 1 else f"Write{out.stage.capitalize()}"
+                _ = results[out.stage] | label >> WriteStageOutput(
+                    out.out_dir, out.schema, out.num_shards, out.stage
+                )
 
     def after_pipeline(self) -> None:
         """After the pipeline wrote every output."""
@@ -155,26 +194,12 @@ class StageJob:
                 self.on_complete()
                 return "complete"
             directory = self.input_dir()
-            if directory is not None and not inputs:
-                self._finish_empty(directory, outs)
+            if directory is not None and not inputs and self.on_empty_input(directory, outs):
                 return "ran"
             self.before_pipeline(state)
-            options = PipelineOptions(beam_args or [])
-            with shard_errors_in_one_line(), beam.Pipeline(options=options) as p:
-                results = self.expand(p, inputs)
-                for out in outs:
-                    label = "Write" if len(outs) == 1 else f"Write{out.stage.capitalize()}"
-                    _ = results[out.stage] | label >> WriteStageOutput(
-                        out.out_dir, out.schema, out.num_shards, out.stage
-                    )
+            self.produce(inputs, beam_args)
             self.after_pipeline()
             return "ran"
-
-    def _finish_empty(self, directory: str, outs: list[StageOutput]) -> None:
-        log.info("%s", empty_input_message(directory, self.input_name or "", outs[0].stage))
-        for out in outs:
-            shards.clean_temporaries(out.out_dir)
-            finish_empty(out.out_dir, out.stage, out.empty_stats)
 
     def summary(self, prefix: str = "") -> str:
         """The terminal summary of the finished output: 'links -> OUT: 12 in -> 10 out' with

@@ -85,9 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_overlap(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from beam_jobs.overlap_job import OverlapConfig, run_overlap
-    from dedup.ngram.overlap import format_table, format_verification
-    from dedup.ngram.overlap_dir import read_verification
+    from beam_jobs.overlap_job import OverlapConfig, OverlapJob, run_overlap
 
     config = OverlapConfig(
         corpus_dir=args.corpus_dir,
@@ -101,18 +99,8 @@ def _run_overlap(args: argparse.Namespace, beam_args: list[str]) -> int:
         verify_queries=args.verify_queries,
         filter_partitions=args.filter_partitions,
     )
-    results = run_overlap(config, beam_args, overwrite=args.overwrite)
-    print(format_table(results))
-    for r in results:
-        s = r.summary()
-        print(
-            f"  {r.test_set} vs {r.reference}: {s['ngrams_found']:,} of {s['ngrams']:,} "
-            f"8-grams, {s['documents_measured']:,} documents "
-            f"({s['documents_skipped_shorter_than_ngram']:,} shorter than 8 words skipped)"
-        )
-    verification = read_verification(args.out)
-    if verification is not None:
-        print(format_verification(verification))
+    run_overlap(config, beam_args, overwrite=args.overwrite)
+    print(OverlapJob(config).summary())
     return 0
 
 
