@@ -16,53 +16,21 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
 from apache_beam.transforms.window import GlobalWindows
 
+from beam_jobs.configs import DedupConfig
 from beam_jobs.stage_io import BundleStats
-from beam_jobs.stage_job import StageJob, StageOutput, check_positive
+from beam_jobs.stage_job import StageJob, StageOutput
 from dedup import near
 from dedup.minhash import MinHashParams
-from dedup.split import assign_split, check_fractions
+from dedup.split import assign_split
 from pipeline.io import schemas, shards
 
 log = logging.getLogger(__name__)
 DETAILS_TAG = "details"
-
-
-@dataclass(frozen=True)
-class DedupConfig:
-    docs_dir: str
-    out_dir: str
-    dups_dir: str
-    minhash: MinHashParams = MinHashParams()
-    val_fraction: float = 0.005
-    test_fraction: float = 0.005
-    num_shards: int = 8
-    max_bucket_neighbours: int = 64
-
-    def __post_init__(self) -> None:
-        check_positive(num_shards=self.num_shards)
-        check_fractions(self.val_fraction, self.test_fraction)
-
-    def params(self) -> dict[str, Any]:
-        mh = self.minhash
-        return {
-            "num_perm": mh.num_perm,
-            "bands": mh.bands,
-            "rows": mh.rows,
-            "threshold": mh.threshold,
-            "shingle": mh.shingle,
-            "minhash_seed": mh.seed,
-            "val_fraction": self.val_fraction,
-            "test_fraction": self.test_fraction,
-            "num_shards": self.num_shards,
-            "max_bucket_neighbours": self.max_bucket_neighbours,
-            "schema_version": schemas.SCHEMA_VERSION,
-        }
 
 
 def default_dups_dir(out_dir: str) -> str:

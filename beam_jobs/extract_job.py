@@ -8,36 +8,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 import apache_beam as beam
 
+from beam_jobs.configs import ExtractJobConfig
 from beam_jobs.shard_read import ReadShardRows
 from beam_jobs.stage_io import BundleStats
-from beam_jobs.stage_job import StageJob, StageOutput, check_positive
+from beam_jobs.stage_job import StageJob, StageOutput
 from pipeline.extract import ExtractConfig, extract_document
 from pipeline.io import schemas
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ExtractJobConfig:
-    pages_dir: str
-    out_dir: str
-    extract: ExtractConfig = field(default_factory=ExtractConfig)
-    num_shards: int = 8
-
-    def __post_init__(self) -> None:
-        check_positive(num_shards=self.num_shards)
-
-    def params(self) -> dict[str, Any]:
-        return {
-            "extract": self.extract.to_dict(),
-            "num_shards": self.num_shards,
-            "schema_version": schemas.SCHEMA_VERSION,
-        }
 
 
 class ExtractDocs(BundleStats):

@@ -34,7 +34,7 @@ import logging
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
@@ -42,6 +42,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindows
 
+from beam_jobs.configs import LEDGER_DIR, FetchJobConfig  # noqa: F401 (LEDGER_DIR re-exported)
 from beam_jobs.shard_read import ReadShardRows
 from beam_jobs.stage_io import BundleStats, expand_inputs, fingerprint_inputs
 from beam_jobs.stage_job import StageJob, StageOutput
@@ -64,49 +65,7 @@ from pipeline.fetch.warc import (
 from pipeline.io import schemas, shards
 
 log = logging.getLogger(__name__)
-LEDGER_DIR = "_fetched"
 RETRY_FILE = "_retry.json"  # a --retry-errors run under way: {"classes": [...], "started_utc"}
-# Performance knobs: changing them between a run and its resume is allowed.
-_NOT_IN_SPEC = ("concurrency", "per_host", "host_delay_s", "resolve", "user_agent")
-
-
-@dataclass(frozen=True)
-class FetchJobConfig:
-    links_dir: str
-    out_dir: str
-    fetch: FetchConfig = field(default_factory=FetchConfig)
-    batch_size: int = 200  # URLs per DoFn call (one event loop, one ledger file)
-    host_groups: int = 64  # parallelism: links are grouped by hash(host) % host_groups
-    num_shards: int = 8
-    warc_inputs: tuple[str, ...] = ()
-    write_warc_dir: str | None = None
-    # Error classes whose links are fetched again on this run (pipeline.fetch.retry). Not part
-    # of the job spec: a retry is the same job continued, not a different one.
-    retry_errors: frozenset[str] = frozenset()
-
-    def __post_init__(self) -> None:
-        if self.batch_size < 1 or self.num_shards < 1 or self.host_groups < 1:
-            raise ValueError("batch size, host groups and shard count must be >= 1")
-        if self.warc_inputs and self.write_warc_dir:
-            raise ValueError("--warc reads an archive, --write-warc keeps live responses: pick one")
-        if self.warc_inputs and self.retry_errors:
-            raise ValueError(
-                "--retry-errors fetches failed links again from the web; a --warc run reads "
-                "a fixed archive and keeps no ledger to retry from"
-            )
-
-    def params(self) -> dict[str, Any]:
-        fetch = {k: v for k, v in self.fetch.to_dict().items() if k not in _NOT_IN_SPEC}
-        return {
-            "fetch": fetch,
-            "source": "warc" if self.warc_inputs else "live",
-            "num_shards": self.num_shards,
-            "schema_version": schemas.SCHEMA_VERSION,
-        }
-
-    @property
-    def ledger_dir(self) -> str:
-        return shards.join(self.out_dir, LEDGER_DIR)
 
 
 def host_group(url: str, groups: int) -> int:

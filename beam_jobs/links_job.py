@@ -9,14 +9,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
 
+from beam_jobs.configs import LinksConfig
 from beam_jobs.stage_io import BundleStats, expand_inputs, fingerprint_inputs
-from beam_jobs.stage_job import StageJob, StageOutput, check_positive
+from beam_jobs.stage_job import StageJob, StageOutput
 from pipeline import reddit_live
 from pipeline.dumps import Line, iter_lines
 from pipeline.io import schemas
@@ -25,30 +25,6 @@ from pipeline.submissions import Post, parse_line, post_from_record
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 10.0
-
-
-@dataclass(frozen=True)
-class LinksConfig:
-    inputs: list[str]  # files (globs expanded) and reddit: specs
-    out_dir: str
-    min_score: int = 3
-    score_rule: str = "max"
-    keep_nsfw: bool = False
-    num_shards: int = 8
-    reddit_site: str | None = None
-    praw_overrides: tuple[tuple[str, str], ...] = ()  # (key, value): e.g. oauth_url for tests
-
-    def __post_init__(self) -> None:
-        check_positive(num_shards=self.num_shards)
-
-    def params(self) -> dict[str, Any]:
-        return {
-            "min_score": self.min_score,
-            "score_rule": self.score_rule,
-            "keep_nsfw": self.keep_nsfw,
-            "num_shards": self.num_shards,
-            "schema_version": schemas.SCHEMA_VERSION,
-        }
 
 
 class ReadPosts(BundleStats):

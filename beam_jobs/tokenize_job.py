@@ -8,23 +8,21 @@ Beam:   corpus shard paths -> TokenizeShard (batched, Rust, all cores) -> WriteS
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
 
+from beam_jobs.configs import TokenizeConfig
 from beam_jobs.stage_io import BundleStats
-from beam_jobs.stage_job import StageJob, StageOutput, check_positive
-from model.tokenizer import ENCODER_FILE, GPT2_VOCAB_SIZE, MERGES_FILE, load_tokenizer
+from beam_jobs.stage_job import StageJob, StageOutput
+from model.tokenizer import load_tokenizer
 from pipeline.io import schemas
 from pipeline.tokenize import (
     DOCS_PER_SPLIT,
     TOKENS_PER_SPLIT,
-    UINT16_LIMIT,
     check_fits_uint16,
     iter_corpus_batches,
     prepare_tokenizer,
@@ -34,59 +32,6 @@ from pipeline.tokenize import (
 log = logging.getLogger(__name__)
 TOKENIZER_SUBDIR = "tokenizer"
 TOTALS_TAG = "totals"
-
-
-@dataclass(frozen=True)
-class TokenizeConfig:
-    corpus_dir: str
-    out_dir: str
-    gpt2_files: str | None = None  # directory with encoder.json + vocab.bpe; else train
-    vocab_size: int = GPT2_VOCAB_SIZE  # when training
-    min_frequency: int = 2  # when training: a pair must occur this often to be merged
-    train_split: str = "train"
-    max_train_docs: int | None = None  # train on the first N documents of the split
-    num_shards: int = 8
-    batch_size: int = 1024  # documents per encode_batch call
-
-    def __post_init__(self) -> None:
-        check_positive(num_shards=self.num_shards, batch_size=self.batch_size)
-        if not self.gpt2_files and not 257 <= self.vocab_size <= UINT16_LIMIT:
-            raise ValueError(
-                f"--vocab-size {self.vocab_size:,}: must be between 257 (256 bytes + "
-                f"<|endoftext|>) and {UINT16_LIMIT:,} (ids are stored as uint16)"
-            )
-
-    def tokenizer_params(self) -> dict[str, Any]:
-        if self.gpt2_files:
-            d = Path(self.gpt2_files)
-            return {
-                "source": "files",
-                "encoder_sha256": _sha256(d / ENCODER_FILE),
-                "merges_sha256": _sha256(d / MERGES_FILE),
-            }
-        return {
-            "source": "trained",
-            "vocab_size": self.vocab_size,
-            "min_frequency": self.min_frequency,
-            "train_split": self.train_split,
-            "max_train_docs": self.max_train_docs,
-        }
-
-    def params(self) -> dict[str, Any]:
-        return {
-            "tokenizer": self.tokenizer_params(),
-            "num_shards": self.num_shards,
-            "schema_version": schemas.SCHEMA_VERSION,
-        }
-
-
-def _sha256(path: Path) -> str:
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path}: not found; --gpt2-files needs a directory with {ENCODER_FILE} and "
-            f"{MERGES_FILE}"
-        )
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 class TokenizeShard(BundleStats):

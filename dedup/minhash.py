@@ -10,42 +10,13 @@ min run vectorised over all shingles x permutations at once (scheme ``affine32``
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import xxhash
 from datasketch import MinHash
 
 from dedup import text as textmod
-
-
-@dataclass(frozen=True)
-class MinHashParams:
-    """Near-duplicate parameters. Defaults: 128 permutations, 20 bands x 6 rows (LSH threshold
-    ~ (1/20)^(1/6) = 0.61, so pairs at Jaccard 0.8 become candidates with probability 0.998),
-    candidates kept when their estimated Jaccard is >= 0.8."""
-
-    num_perm: int = 128
-    bands: int = 20
-    rows: int = 6
-    threshold: float = 0.8
-    shingle: int = 5
-    seed: int = 1
-
-    def __post_init__(self) -> None:
-        if self.bands * self.rows > self.num_perm:
-            raise ValueError(
-                f"bands x rows = {self.bands} x {self.rows} exceeds num_perm = {self.num_perm}"
-            )
-        if not 0.0 < self.threshold <= 1.0:
-            raise ValueError(f"threshold must be in (0, 1], got {self.threshold}")
-        if self.shingle < 1 or self.num_perm < 1 or self.bands < 1 or self.rows < 1:
-            raise ValueError("shingle, num_perm, bands and rows must be positive")
-
-    def candidate_probability(self, jaccard: float) -> float:
-        """P(a pair with this Jaccard shares at least one band) = 1 - (1 - J^r)^b."""
-        return 1.0 - (1.0 - jaccard**self.rows) ** self.bands
-
+from dedup.params import MinHashParams  # noqa: F401 (re-exported)
 
 # datasketch hashfunc for values that are already 32-bit hashes: the builtin ``int`` returns an
 # int unchanged, and as a C builtin it costs about half of a Python identity function (datasketch

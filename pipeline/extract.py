@@ -19,11 +19,11 @@ which ships its model: nothing is downloaded at run time).
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from lxml import etree
 
+from pipeline.extract_config import ExtractConfig
 from pipeline.fetch.content import decode_html, decompress_body
 from pipeline.fetch.records import LINK_METADATA_FIELDS
 from pipeline.html_markup import is_json_document, looks_like_html_markup, parse_html_document
@@ -69,39 +69,6 @@ _COMMENT_CONTAINERS = etree.XPath(
     namespaces={"re": "http://exslt.org/regular-expressions"},
 )
 _VISIBLE_TEXT = etree.XPath("//body//text()[not(ancestor::script or ancestor::style)]")
-
-
-@dataclass(frozen=True)
-class ExtractConfig:
-    min_tokens: int = 128  # OpenWebText's threshold; tokens = words and punctuation marks
-    favor_precision: bool = False
-    favor_recall: bool = False
-    include_comments: bool = False
-    include_tables: bool = True
-    # take the comment-free baseline text when it is more than this many times longer than
-    # the main extraction (in characters); 0 turns the fallback off
-    fallback_ratio: float = 3.0
-    # ... and only when the main extraction has at least this many characters: the fallback
-    # completes an article found in part, it never makes a document of a page with none
-    # (a search or front page would otherwise become its navigation and banners)
-    fallback_min_chars: int = 1000
-    wall_max_tokens: int = 400  # bot/cookie wall phrases only count in texts shorter than this
-    languages: tuple[str, ...] = ()  # ISO 639-1 codes to keep; empty: no language filter
-
-    def __post_init__(self) -> None:
-        if self.favor_precision and self.favor_recall:
-            raise ValueError("favor_precision and favor_recall exclude each other")
-        if self.min_tokens < 0:
-            raise ValueError(f"min_tokens must be >= 0, got {self.min_tokens}")
-        if self.fallback_ratio != 0 and self.fallback_ratio < 1:
-            raise ValueError(f"fallback_ratio must be 0 (off) or >= 1, got {self.fallback_ratio}")
-        if self.fallback_min_chars < 0:
-            raise ValueError(f"fallback_min_chars must be >= 0, got {self.fallback_min_chars}")
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["languages"] = list(self.languages)
-        return data
 
 
 def count_tokens(text: str) -> int:

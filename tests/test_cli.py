@@ -39,7 +39,7 @@ def test_cli_imports_no_heavy_module() -> None:
     """`webtext --help` stays fast: no Beam or torch import just to parse arguments."""
     code = (
         "import sys; from pipeline import cli; cli.build_parser(); "
-        "heavy = [m for m in ('apache_beam', 'torch', 'trafilatura') if m in sys.modules]; "
+        "heavy = [m for m in ('apache_beam', 'torch', 'trafilatura', 'aiohttp') if m in sys.modules]; "
         "print(','.join(heavy))"
     )
     result = subprocess.run(

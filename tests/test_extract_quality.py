@@ -225,7 +225,7 @@ def test_page_without_an_article_is_not_rescued_by_the_fallback():
 
 
 def test_fallback_ratio_must_be_off_or_at_least_one():
-    with pytest.raises(ValueError, match="fallback_ratio"):
+    with pytest.raises(ValueError, match="--fallback-ratio"):
         ExtractConfig(fallback_ratio=0.5)
-    with pytest.raises(ValueError, match="fallback_min_chars"):
+    with pytest.raises(ValueError, match="--fallback-min-chars"):
         ExtractConfig(fallback_min_chars=-1)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from beam_jobs.configs import DedupConfig  # no Beam, no numpy: cheap at parse time
+from dedup.params import MinHashParams
 from pipeline.commands import BEAM_EPILOG
+from pipeline.io.options import add_options, config_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,46 +25,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("docs_dir", metavar="DOCS_DIR", help="docs/ directory (webtext extract)")
     p.add_argument("--out", required=True, help="corpus output directory")
+    # dups_dir's default derives from --out: written here, not in DedupConfig
     p.add_argument("--dups-out", help="dups/ output directory (default: dups beside --out)")
-    p.add_argument(
-        "--threshold",
-        type=float,
-        default=0.8,
-        help="estimated Jaccard for a near duplicate",
-    )
-    p.add_argument("--num-perm", type=int, default=128, help="MinHash permutations")
-    p.add_argument("--bands", type=int, default=20, help="LSH bands")
-    p.add_argument("--rows", type=int, default=6, help="rows per band")
-    p.add_argument("--shingle", type=int, default=5, help="words per shingle")
-    p.add_argument(
-        "--val-fraction", type=float, default=0.005, help="share of documents in the val split"
-    )
-    p.add_argument(
-        "--test-fraction", type=float, default=0.005, help="share of documents in the test split"
-    )
-    p.add_argument("--num-shards", type=int, default=8, help="output shards")
+    # every other option: declared once, in MinHashParams and DedupConfig
+    add_options(p, MinHashParams)
+    add_options(p, DedupConfig)
     p.add_argument("--overwrite", action="store_true", help="replace existing output directories")
     p.set_defaults(handler=_run_dedup)
 
 
 def _run_dedup(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from beam_jobs.dedup_job import DedupConfig, DedupJob, default_dups_dir, run_dedup
-    from dedup.minhash import MinHashParams
+    from beam_jobs.dedup_job import DedupJob, default_dups_dir, run_dedup
 
-    config = DedupConfig(
+    config = config_from_args(
+        DedupConfig,
+        args,
         docs_dir=args.docs_dir,
         out_dir=args.out,
         dups_dir=args.dups_out or default_dups_dir(args.out),
-        minhash=MinHashParams(
-            num_perm=args.num_perm,
-            bands=args.bands,
-            rows=args.rows,
-            threshold=args.threshold,
-            shingle=args.shingle,
-        ),
-        val_fraction=args.val_fraction,
-        test_fraction=args.test_fraction,
-        num_shards=args.num_shards,
+        minhash=config_from_args(MinHashParams, args),
     )
     run_dedup(config, beam_args, overwrite=args.overwrite)
     print(DedupJob(config).summary())

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from beam_jobs.configs import LinksConfig  # no Beam: cheap at parse time
 from pipeline.commands import BEAM_EPILOG
+from pipeline.io.options import add_options, config_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,33 +23,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="dump files/globs or reddit: specs")
     p.add_argument("--out", required=True, help="output directory (local path or gs://, s3://)")
-    p.add_argument("--min-score", type=int, default=3, help="karma threshold")
-    p.add_argument(
-        "--score-rule",
-        choices=("max", "sum"),
-        default="max",
-        help="max: some post of the URL has >= min-score (GPT-2 paper, default); "
-        "sum: the scores of all its posts add up to >= min-score (OpenWebText2)",
-    )
-    p.add_argument("--keep-nsfw", action="store_true", help="keep posts flagged over_18")
-    p.add_argument("--num-shards", type=int, default=8, help="output shards")
-    p.add_argument("--reddit-site", help="praw.ini site with the API credentials")
+    add_options(p, LinksConfig)  # every other option: declared once, in LinksConfig
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     p.set_defaults(handler=_run_links)
 
 
 def _run_links(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from beam_jobs.links_job import LinksConfig, LinksJob, run_links
+    from beam_jobs.links_job import LinksJob, run_links
 
-    config = LinksConfig(
-        inputs=args.inputs,
-        out_dir=args.out,
-        min_score=args.min_score,
-        score_rule=args.score_rule,
-        keep_nsfw=args.keep_nsfw,
-        num_shards=args.num_shards,
-        reddit_site=args.reddit_site,
-    )
+    config = config_from_args(LinksConfig, args, inputs=args.inputs, out_dir=args.out)
     run_links(config, beam_args, overwrite=args.overwrite)
     print(LinksJob(config).summary())
     return 0

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from beam_jobs.configs import TokenizeConfig  # no Beam: cheap at parse time
 from pipeline.commands import BEAM_EPILOG
+from pipeline.io.options import add_options, config_from_args
+
+_SOURCES = ("gpt2_files", "vocab_size")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,40 +26,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("corpus_dir", metavar="CORPUS_DIR", help="corpus/ directory (webtext dedup)")
     p.add_argument("--out", required=True, help="output directory (tokens/)")
+    # every other option: declared once, in TokenizeConfig; the vocabulary comes from GPT-2's
+    # files or from training, one or the other
     source = p.add_mutually_exclusive_group()
-    source.add_argument(
-        "--gpt2-files", metavar="DIR", help="directory with GPT-2's encoder.json and vocab.bpe"
-    )
-    source.add_argument(
-        "--vocab-size",
-        type=int,
-        default=50257,
-        help="train a BPE with at most this many ids, <|endoftext|> included; at most 65536 "
-        "(default: %(default)s)",
-    )
-    p.add_argument("--min-frequency", type=int, default=2, help="training: minimum pair count")
-    p.add_argument(
-        "--max-train-docs",
-        type=int,
-        help="training: use only the first N train documents (default: all)",
-    )
-    p.add_argument("--num-shards", type=int, default=8, help="output shards")
+    add_options(source, TokenizeConfig, only=_SOURCES)
+    add_options(p, TokenizeConfig, skip=_SOURCES)
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     p.set_defaults(handler=_run_tokenize)
 
 
 def _run_tokenize(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from beam_jobs.tokenize_job import TokenizeConfig, TokenizeJob, run_tokenize
+    from beam_jobs.tokenize_job import TokenizeJob, run_tokenize
 
-    config = TokenizeConfig(
-        corpus_dir=args.corpus_dir,
-        out_dir=args.out,
-        gpt2_files=args.gpt2_files,
-        vocab_size=args.vocab_size,
-        min_frequency=args.min_frequency,
-        max_train_docs=args.max_train_docs,
-        num_shards=args.num_shards,
-    )
+    config = config_from_args(TokenizeConfig, args, corpus_dir=args.corpus_dir, out_dir=args.out)
     run_tokenize(config, beam_args, overwrite=args.overwrite)
     print(TokenizeJob(config).summary())
     return 0

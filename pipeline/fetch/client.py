@@ -14,14 +14,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
 import aiohttp
 from multidict import CIMultiDictProxy
 from yarl import URL
 
+from pipeline.fetch.config import DEFAULT_USER_AGENT, FetchConfig  # noqa: F401 (re-exported)
 from pipeline.fetch.content import (
     ContentError,
     decode_content,
@@ -37,7 +37,6 @@ from pipeline.fetch.politeness import HostGate, RobotsCache
 from pipeline.fetch.safety import (
     ForbiddenAddress,
     GuardedResolver,
-    ResolveRule,
     ip_literal,
     is_forbidden_address,
 )
@@ -45,46 +44,6 @@ from pipeline.link_rules import check_url
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 OK_STATUSES = frozenset({200, 203})
-DEFAULT_USER_AGENT = "webtext-fetch/0.1 (research corpus builder; respects Retry-After)"
-
-
-@dataclass(frozen=True)
-class FetchConfig:
-    """Everything that shapes how pages are fetched. Durations in seconds."""
-
-    concurrency: int = 64  # requests in flight per batch (one event loop)
-    per_host: int = 2  # requests in flight per host
-    host_delay_s: float = 0.5  # between request starts to one host
-    connect_timeout_s: float = 10.0
-    read_timeout_s: float = 20.0  # longest silence between two reads
-    total_timeout_s: float = 45.0  # one attempt: connect, headers and whole body
-    max_retries: int = 2  # on 429 / 5xx
-    backoff_s: float = 1.0  # first retry delay without Retry-After; doubles each time
-    max_retry_after_s: float = 30.0  # a longer Retry-After gives up instead of waiting
-    max_redirects: int = 5
-    max_body_bytes: int = 4 * 1024 * 1024  # raw and decoded
-    max_compression_ratio: float = 100.0
-    user_agent: str = DEFAULT_USER_AGENT
-    respect_robots: bool = False
-    allow_private: bool = False
-    resolve: tuple[str, ...] = ()  # ResolveRule texts: HOST:PORT:ADDR[:TO_PORT]
-
-    def __post_init__(self) -> None:
-        for name in ("concurrency", "per_host"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"fetch option {name} must be >= 1, got {getattr(self, name)}")
-        if self.max_body_bytes < 1024:
-            raise ValueError(f"max body bytes must be >= 1024, got {self.max_body_bytes}")
-        for text in self.resolve:
-            ResolveRule.parse(text)  # fail early with the rule named
-
-    def rules(self) -> tuple[ResolveRule, ...]:
-        return tuple(ResolveRule.parse(text) for text in self.resolve)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["resolve"] = list(self.resolve)
-        return data
 
 
 @dataclass

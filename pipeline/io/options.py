@@ -35,8 +35,9 @@ def option(
     """A dataclass field that is also a command-line option (``--field-name`` unless ``flag``).
 
     A ``bool`` option is a switch: one that defaults to False is set by its flag, one that
-    defaults to True is cleared by it (give it a ``--no-...`` flag). A ``list[...]`` option is
-    repeated (``--test A --test B``); ``required`` options have no default.
+    defaults to True is cleared by it (give it a ``--no-...`` flag). A ``list[...]`` or
+    ``tuple[..., ...]`` option is repeated (``--test A --test B``); ``required`` options have no
+    default.
     """
     meta = {
         "help": help,
@@ -69,6 +70,14 @@ def _option_fields(config_cls: type) -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(config_cls) if "help" in f.metadata]
 
 
+def _repeated_item(kind: Any) -> type | None:
+    """``str`` for ``list[str]`` and ``tuple[str, ...]`` (a repeated option), else None."""
+    origin = typing.get_origin(kind)
+    if origin is list or origin is tuple:
+        return typing.get_args(kind)[0]
+    return None
+
+
 def _scalar_type(annotation: Any) -> type:
     """``int`` for ``int`` and ``int | None`` alike."""
     if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
@@ -77,10 +86,20 @@ def _scalar_type(annotation: Any) -> type:
     return annotation
 
 
-def add_options(parser: argparse.ArgumentParser, config_cls: type) -> None:
-    """One argument per :func:`option` field of ``config_cls``."""
+def add_options(
+    parser: argparse.ArgumentParser | argparse._ActionsContainer,
+    config_cls: type,
+    *,
+    only: typing.Collection[str] | None = None,
+    skip: typing.Collection[str] = (),
+) -> None:
+    """One argument per :func:`option` field of ``config_cls`` (those named in ``only``, none
+    named in ``skip``). ``parser`` may be a group: ``only`` puts some options in a mutually
+    exclusive group, ``skip`` the rest in the parser."""
     hints = typing.get_type_hints(config_cls)
     for field in _option_fields(config_cls):
+        if field.name in skip or (only is not None and field.name not in only):
+            continue
         kind = _scalar_type(hints[field.name])
         meta = field.metadata
         if kind is bool:
@@ -89,8 +108,8 @@ def add_options(parser: argparse.ArgumentParser, config_cls: type) -> None:
             )
             continue
         kwargs: dict[str, Any] = {"default": _default(field), "help": meta["help"]}
-        if typing.get_origin(kind) is list:
-            (item,) = typing.get_args(kind)
+        item = _repeated_item(kind)
+        if item is not None:
             kwargs |= {"action": "append", "type": item}
             kwargs["default"] = None  # argparse appends to a given default list
         else:
@@ -115,10 +134,13 @@ def _default(field: dataclasses.Field) -> Any:
 def config_from_args(config_cls: type, args: argparse.Namespace, **given: Any) -> Any:
     """``config_cls`` from the parsed options (plus ``given`` fields, e.g. positionals)."""
     values = {}
+    hints = typing.get_type_hints(config_cls)
     for field in _option_fields(config_cls):
         parsed = getattr(args, dest_of(field))
         if _inverted(field):
             values[field.name] = not parsed
+        elif parsed is not None and typing.get_origin(_scalar_type(hints[field.name])) is tuple:
+            values[field.name] = tuple(parsed)
         else:
             values[field.name] = parsed if parsed is not None else _default(field)
     return config_cls(**(values | given))
@@ -130,7 +152,7 @@ def check_options(config: Any) -> None:
         value = getattr(config, field.name)
         if field.metadata.get("required") and not value:
             raise ValueError(f"{flag_of(field)} is required")
-        if value is None or isinstance(value, bool | list):
+        if value is None or isinstance(value, bool | list | tuple):
             continue
         low, choices = field.metadata["min"], field.metadata["choices"]
         if low is not None and value < low:
