@@ -61,11 +61,6 @@ class StageOutput:
     empty_stats: dict[str, Any] | None = None
 
 
-def check_positive(**values: int) -> None:
-    """For a config's ``__post_init__``: ``num_shards=0`` -> ValueError naming the option."""
-    for name, value in values.items():
-        if value < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
 
 
 @contextmanager
