@@ -224,3 +224,73 @@ def _sha256(path: Path) -> str:
             f"{MERGES_FILE}"
         )
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+_TEST_SPEC_HELP = (
+    "NAME[:FORMAT[:FIELD]]=PATH; formats text, lines, jsonl, parquet, wikitext, ptb, lambada "
+    "(detected from the file name when omitted); repeat for several test sets"
+)
+
+
+@dataclass(frozen=True)
+class OverlapConfig:
+    """``webtext overlap``: the 8-gram Bloom filter of a corpus split and the test sets queried."""
+
+    corpus_dir: str
+    out_dir: str
+    tests: list[str] = option([], _TEST_SPEC_HELP, flag="--test", metavar="SPEC", required=True)
+    own_train: list[str] = option(
+        [],
+        "a test set's own training split, NAME=PATH with NAME of a --test: adds the paper's "
+        "'dataset train' row",
+        metavar="SPEC",
+    )
+    split: str = option("train", "corpus split to index")
+    reference_name: str = option("WebText train", "row label of the corpus")
+    fp_rate: float = option(1e-8, "target false-positive rate of the filter, in (0, 1)")
+    expected_ngrams: int | None = option(
+        None,
+        "size the filter for this many 8-grams (default: estimated from the split's "
+        "characters, an over-estimate)",
+        min_value=1,
+    )
+    verify_queries: int = option(
+        1_000_000, "random 8-grams queried to check the false-positive rate (0: skip)", min_value=0
+    )
+    ngram: int = 8
+    filter_partitions: int = option(
+        1,
+        "build the filter as P filters, one per hash range (a power of two): no worker holds "
+        "more than 1/P of the bits; the answers are the same (1: one filter)",
+        metavar="P",
+    )
+
+    def __post_init__(self) -> None:
+        """Every check that needs no file read: a bad option is one ValueError (one line at
+        the CLI) before anything is read or claimed."""
+        from dedup.ngram.partitioned import check_partition_count  # numpy: only when checked
+        from eval.testsets import parse_test_specs
+
+        check_options(self)
+        check_partition_count(self.filter_partitions)  # BloomError, a ValueError
+        if not 0.0 < self.fp_rate < 1.0:
+            raise ValueError(f"--fp-rate must be in (0, 1), got {self.fp_rate}")
+        tests = {t.name for t in parse_test_specs(self.tests)}
+        unknown = sorted({s.name for s in parse_test_specs(self.own_train)} - tests)
+        if unknown:
+            raise ValueError(f"--own-train names {', '.join(unknown)} match no --test")
+
+    def params(self) -> dict[str, Any]:
+        # P = 1 leaves the job spec (and so _job.json) exactly as before partitions existed.
+        extra = {"filter_partitions": self.filter_partitions} if self.filter_partitions != 1 else {}
+        return extra | {
+            "split": self.split,
+            "fp_rate": self.fp_rate,
+            "expected_ngrams": self.expected_ngrams,
+            "verify_queries": self.verify_queries,
+            "ngram": self.ngram,
+            "reference_name": self.reference_name,
+            "tests": sorted(self.tests),
+            "own_train": sorted(self.own_train),
+            "schema_version": _schema_version(),
+        }

@@ -32,13 +32,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
 import numpy as np
 
+from beam_jobs.configs import OverlapConfig  # noqa: F401 (re-exported)
 from beam_jobs.shard_read import empty_input_message
 from beam_jobs.stage_io import fingerprint_inputs
 from beam_jobs.stage_job import StageJob, StageOutput, beam_pipeline
@@ -62,53 +62,6 @@ CHARS_PER_NGRAM_ESTIMATE = (
     4.0  # English averages ~5.5 normalised bytes per word: n is overestimated
 )
 SHIP_BATCH_ITEMS = 1 << 20  # 8-gram hashes routed and shipped per batch (8 MB)
-
-
-@dataclass(frozen=True)
-class OverlapConfig:
-    corpus_dir: str
-    tests: list[str]  # NAME[:FORMAT[:FIELD]]=PATH
-    out_dir: str
-    own_train: list[str] = field(default_factory=list)  # NAME=PATH: a test set's own train split
-    split: str = "train"
-    reference_name: str = "WebText train"
-    fp_rate: float = 1e-8
-    expected_ngrams: int | None = None  # default: estimated from the split's character count
-    verify_queries: int = 1_000_000
-    ngram: int = 8
-    filter_partitions: int = 1  # P: the filter is built as P filters, one per hash range
-
-    def __post_init__(self) -> None:
-        """Every check that needs no file read: a bad option is one ValueError (one line at
-        the CLI) before anything is read or claimed."""
-        part.check_partition_count(self.filter_partitions)  # BloomError, a ValueError
-        if not 0.0 < self.fp_rate < 1.0:
-            raise ValueError(f"--fp-rate must be in (0, 1), got {self.fp_rate}")
-        if self.expected_ngrams is not None and self.expected_ngrams < 1:
-            raise ValueError(f"--expected-ngrams must be at least 1, got {self.expected_ngrams}")
-        if self.verify_queries < 0:
-            raise ValueError(
-                f"--verify-queries must be 0 (no check) or more, got {self.verify_queries}"
-            )
-        tests = {t.name for t in parse_test_specs(self.tests)}
-        unknown = sorted({s.name for s in parse_test_specs(self.own_train)} - tests)
-        if unknown:
-            raise ValueError(f"--own-train names {', '.join(unknown)} match no --test")
-
-    def params(self) -> dict[str, Any]:
-        # P = 1 leaves the job spec (and so _job.json) exactly as before partitions existed.
-        extra = {"filter_partitions": self.filter_partitions} if self.filter_partitions != 1 else {}
-        return extra | {
-            "split": self.split,
-            "fp_rate": self.fp_rate,
-            "expected_ngrams": self.expected_ngrams,
-            "verify_queries": self.verify_queries,
-            "ngram": self.ngram,
-            "reference_name": self.reference_name,
-            "tests": sorted(self.tests),
-            "own_train": sorted(self.own_train),
-            "schema_version": schemas.SCHEMA_VERSION,
-        }
 
 
 def _iter_split_texts(path: str, split: str) -> Iterable[str]:

@@ -14,9 +14,11 @@ from beam_jobs.configs import (
     ExtractJobConfig,
     FetchJobConfig,
     LinksConfig,
+    OverlapConfig,
     TokenizeConfig,
 )
 from dedup.params import MinHashParams
+from eval.eval_config import EvalConfig
 from model.train_config import TrainConfig
 from pipeline.cli import build_parser, command_parsers
 from pipeline.extract_config import ExtractConfig
@@ -149,3 +151,22 @@ def test_repeated_options_become_the_configs_tuples():
     args = parser.parse_args(["extract", "pages", "--out", "d", "--lang", "en", "--no-tables"])
     extract = config_from_args(ExtractConfig, args)
     assert extract.languages == ("en",) and extract.include_tables is False
+
+
+@pytest.mark.parametrize(
+    ("command", "config_cls", "positional"),
+    [("overlap", OverlapConfig, "corpus_dir"), ("eval", EvalConfig, "run_dir")],
+)
+def test_commands_with_required_test_sets_take_their_options_from_the_config(
+    command, config_cls, positional
+):
+    argv = ["input", "--out", "out", "--test", "w=w.txt"]
+    args = command_parsers(build_parser())[command].parse_args(argv)
+    config = config_from_args(config_cls, args, **{positional: "input", "out_dir": "out"})
+    assert config.tests == ["w=w.txt"]
+    for field in dataclasses.fields(config_cls):
+        if "help" in field.metadata and field.name != "tests":
+            default = (
+                field.default_factory() if field.default is dataclasses.MISSING else field.default
+            )
+            assert getattr(config, field.name) == default, field.name

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import argparse
 
+from beam_jobs.configs import OverlapConfig
 from pipeline.commands import BEAM_EPILOG
-
-TEST_HELP = (
-    "NAME[:FORMAT[:FIELD]]=PATH; formats text, lines, jsonl, parquet, wikitext, ptb, lambada "
-    "(detected from the file name when omitted); repeat for several test sets"
-)
+from pipeline.io.options import add_options, config_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,42 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=BEAM_EPILOG,
     )
     p.add_argument("corpus_dir", metavar="CORPUS_DIR", help="corpus/ directory (webtext dedup)")
-    p.add_argument("--test", action="append", required=True, metavar="SPEC", help=TEST_HELP)
-    p.add_argument(
-        "--own-train",
-        action="append",
-        default=[],
-        metavar="SPEC",
-        help="a test set's own training split, NAME=PATH with NAME of a --test: "
-        "adds the paper's 'dataset train' row",
-    )
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--split", default="train", help="corpus split to index")
-    p.add_argument("--reference-name", default="WebText train", help="row label of the corpus")
-    p.add_argument(
-        "--fp-rate", type=float, default=1e-8, help="target false-positive rate of the filter"
-    )
-    p.add_argument(
-        "--expected-ngrams",
-        type=int,
-        help="size the filter for this many 8-grams (default: estimated from the "
-        "split's characters, an over-estimate)",
-    )
-    p.add_argument(
-        "--verify-queries",
-        type=int,
-        default=1_000_000,
-        help="random 8-grams queried to check the false-positive rate (0: skip; default: "
-        "%(default)s)",
-    )
-    p.add_argument(
-        "--filter-partitions",
-        type=int,
-        default=1,
-        metavar="P",
-        help="build the filter as P filters, one per hash range (a power of two): no worker "
-        "holds more than 1/P of the bits; the answers are the same (default: 1, one filter)",
-    )
+    add_options(p, OverlapConfig)  # every other option: declared once, in OverlapConfig
     p.add_argument("--overwrite", action="store_true", help="replace an existing output dir")
     p.set_defaults(handler=_run_overlap)
 
@@ -85,20 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_overlap(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from beam_jobs.overlap_job import OverlapConfig, OverlapJob, run_overlap
+    from beam_jobs.overlap_job import OverlapJob, run_overlap
 
-    config = OverlapConfig(
-        corpus_dir=args.corpus_dir,
-        tests=args.test,
-        out_dir=args.out,
-        own_train=args.own_train,
-        split=args.split,
-        reference_name=args.reference_name,
-        fp_rate=args.fp_rate,
-        expected_ngrams=args.expected_ngrams,
-        verify_queries=args.verify_queries,
-        filter_partitions=args.filter_partitions,
-    )
+    config = config_from_args(OverlapConfig, args, corpus_dir=args.corpus_dir, out_dir=args.out)
     run_overlap(config, beam_args, overwrite=args.overwrite)
     print(OverlapJob(config).summary())
     return 0
