@@ -323,12 +323,12 @@ def _all_details(
     ) | "AllDetailsAndCounts" >> beam.Flatten()
 
 
-# dups/ is a side output: its stats.json counts the removed documents by reason.
+# dups/ is a side output: its _stats.json counts the removed documents by reason.
 DUP_REASONS = ("exact", "near")
 
 
 def _removed_totals(p: beam.Pipeline, dups: beam.PCollection) -> beam.PCollection:
-    """(("removed", reason), n) for every reason, zeros included, for dups/ stats.json."""
+    """(("removed", reason), n) for every reason, zeros included, for dups/ _stats.json."""
     zeros = p | "NoRemovals" >> beam.Create([(("removed", r), 0) for r in DUP_REASONS])
     counted = dups | "RemovedReason" >> beam.Map(lambda kv: (("removed", kv[1]["reason"]), 1))
     return (zeros, counted) | "AllRemoved" >> beam.Flatten()
@@ -336,7 +336,7 @@ def _removed_totals(p: beam.Pipeline, dups: beam.PCollection) -> beam.PCollectio
 
 def _detail_totals(counter: Counter) -> Iterable[tuple[tuple[str, str], int]]:
     """Figures that are not drops (clusters, candidate pairs, short documents) go to
-    stats.json's "details" section through WriteStageOutput's totals."""
+    _stats.json's "details" section through WriteStageOutput's totals."""
     for name, value in counter.items():
         yield ("details", name), value
 

@@ -14,9 +14,9 @@ only links missing from it, so a job killed after hours loses at most the batche
 
 Retry (``retry_errors``, `--retry-errors`): a rerun also fetches again the links whose chosen
 ledger row (choose_row) has an error in the given classes, complete output or not. The new
-rows go to new ledger files (old ones are never rewritten); pages/ shards and stats.json are
+rows go to new ledger files (old ones are never rewritten); pages/ shards and _stats.json are
 then rebuilt from the whole ledger, choose_row picking a page over an error, so each link
-appears once. stats.json's "retry" group counts the links fetched again after an error and
+appears once. _stats.json's "retry" group counts the links fetched again after an error and
 how many of them now have a page, both derived from the ledger alone. While a retry runs,
 pages/_retry.json records its classes and start time; a rerun without the flag after the retry
 was killed finishes pages/ from the ledger as usual and warns how many links the retry had not
@@ -218,7 +218,7 @@ class Account(BundleStats):
     """Every link's (row, retried): a usable page goes to the shards, an error is a counted
     drop (its row stays in the ledger for inspection). Links fetched again after an error,
     and those of them that now have a page, are counted on the "totals" output as
-    ("retry", "retried") and ("retry", "recovered") (stats.json's "retry" group)."""
+    ("retry", "retried") and ("retry", "recovered") (_stats.json's "retry" group)."""
 
     TOTALS_TAG = "totals"
 

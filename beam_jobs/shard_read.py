@@ -17,18 +17,18 @@ from pipeline.io import stats as stats_mod
 
 def check_stage_input(directory: str, schema: pa.Schema, what: str) -> list[str]:
     """The shard files of a finished stage directory, each checked against ``schema`` and
-    against the shards its stats.json records (names, sizes, footer CRCs, row counts: see
+    against the shards its _stats.json records (names, sizes, footer CRCs, row counts: see
     ``pipeline.io.shard_verify``). Errors name the directory or shard and what is wrong before
     any work starts.
 
     A finished stage that wrote 0 records (every link failed to fetch, say) holds no shard
-    and says so in stats.json: that is a valid, empty input and the answer is ``[]`` (see
-    ``empty_input_message``). No shard while stats.json counts records is an error."""
+    and says so in _stats.json: that is a valid, empty input and the answer is ``[]`` (see
+    ``empty_input_message``). No shard while _stats.json counts records is an error."""
     files = shards.verified_shards(directory, schema)
     if not files:
         written = _records_out(directory)
         if written != 0:
-            counted = "no stats.json" if written is None else f"stats.json counts {written:,}"
+            counted = "no _stats.json" if written is None else f"_stats.json counts {written:,}"
             raise shards.ShardError(
                 f"{directory}: {what} directory holds no shards but {counted} records "
                 "(shards deleted or moved?); rerun the stage that writes it with --overwrite"
@@ -52,7 +52,7 @@ def _records_out(directory: str) -> int | None:
 
 def empty_input_message(directory: str, what: str, output: str, action: str | None = None) -> str:
     """The one line a stage logs when its input holds 0 records, saying why from the input's
-    stats.json: 'pages/ holds 0 records (all 181 links failed: dns_error 181); writing an
+    _stats.json: 'pages/ holds 0 records (all 181 links failed: dns_error 181); writing an
     empty docs/'."""
     return stats_mod.empty_input_message(what, _read_stats(directory), output, action)
 

@@ -1,9 +1,9 @@
 """Stage 5 as a Beam job: corpus/ -> tokens/ (GPT-2 byte-level BPE, uint16 token shards).
 
-driver: original GPT-2 files, or a BPE trained on the corpus's train split -> tokens/tokenizer/
+driver: original GPT-2 files, or a BPE trained on the corpus's train split -> tokens/_tokenizer/
         (pipeline.tokenize.prepare_tokenizer)
 Beam:   corpus shard paths -> TokenizeShard (batched, Rust, all cores) -> WriteStageOutput
-        (+ tokens and documents per split summed into stats.json)
+        (+ tokens and documents per split summed into _stats.json)
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from beam_jobs.stage_io import BundleStats
 from beam_jobs.stage_job import StageJob, StageOutput
 from model.tokenizer import load_tokenizer
 from pipeline.io import schemas
+from pipeline.io.shard_verify import TOKENIZER_DIR, tokenizer_path
 from pipeline.tokenize import (
     DOCS_PER_SPLIT,
     TOKENS_PER_SPLIT,
@@ -30,7 +31,7 @@ from pipeline.tokenize import (
 )
 
 log = logging.getLogger(__name__)
-TOKENIZER_SUBDIR = "tokenizer"
+TOKENIZER_SUBDIR = TOKENIZER_DIR  # "_tokenizer": readers skip it (tokenizer/ before)
 TOTALS_TAG = "totals"
 
 
@@ -72,7 +73,7 @@ class TokenizeCorpus(beam.PTransform):
 
 
 class TokenizeJob(StageJob):
-    """corpus/ -> tokens/ (+ tokens/tokenizer/, prepared on the driver before the pipeline)."""
+    """corpus/ -> tokens/ (+ tokens/_tokenizer/, prepared on the driver before the pipeline)."""
 
     command = "tokenize"
     input_name = "corpus"
@@ -80,7 +81,8 @@ class TokenizeJob(StageJob):
 
     @property
     def tokenizer_dir(self) -> str:
-        return str(Path(self.config.out_dir) / TOKENIZER_SUBDIR)
+        # _tokenizer/; the tokenizer/ of an older output a resumed run finishes with its own
+        return tokenizer_path(self.config.out_dir)
 
     def input_dir(self) -> str:
         return self.config.corpus_dir

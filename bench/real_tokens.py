@@ -6,7 +6,7 @@ Train split: the 17 Gutenberg books, the Dragnet and CleanEval gold article text
 Children's Book Test books and the WebText "valid" prefixes; val split: the WebText "test"
 prefixes (real WebText, never trained on). Test sets that `webtext eval` scores (LAMBADA,
 WikiText, PTB) are left out. GPT-2's own BPE (../shared/data/gpt2) encodes everything; the
-output has the layout of `webtext tokenize` (Parquet shards, tokenizer/, _SUCCESS), so
+output has the layout of `webtext tokenize` (Parquet shards, _tokenizer/, _SUCCESS), so
 `webtext train` reads it as is. About 4.5M tokens, ~9 MB: small enough to carry to a lent GPU
 (the device tool carries 64 MiB), where ../shared does not travel.
 """
@@ -96,9 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     tmp = args.out.with_name(args.out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     write_token_shards(tmp, docs, num_shards=4)
-    (tmp / "tokenizer").mkdir()
+    (tmp / "_tokenizer").mkdir()
     for name in ("encoder.json", "vocab.bpe"):
-        shutil.copyfile(args.shared / "gpt2" / name, tmp / "tokenizer" / name)
+        shutil.copyfile(args.shared / "gpt2" / name, tmp / "_tokenizer" / name)
     tmp.rename(args.out)
     counts = {s: sum(len(ids) for _, split, ids in docs if split == s) for s in ("train", "val")}
     print(

@@ -2,8 +2,9 @@
 
 ``tokens/`` (written by ``webtext tokenize``) is a directory of Parquet shards with columns
 ``doc_id`` string, ``split`` string ('train' | 'val' | 'test'), ``n_tokens`` int64 and
-``tokens`` list<uint16> (a document's ids followed by <|endoftext|>), ``tokenizer/`` with
-``encoder.json`` + ``vocab.bpe``, and ``_SUCCESS`` once complete.
+``tokens`` list<uint16> (a document's ids followed by <|endoftext|>), ``_tokenizer/`` with
+``encoder.json`` + ``vocab.bpe`` (``tokenizer/`` in older outputs: ``tokenizer_path``), and
+``_SUCCESS`` once complete.
 
 A split is read column-wise with pyarrow and flattened into one uint16 numpy array (no Python
 loop over tokens). The array is cut into non-overlapping windows of ``seq_len + 1`` tokens
@@ -35,7 +36,15 @@ import pyarrow.parquet as pq
 import torch
 
 # Shard verification: pyarrow and the standard library only.
-from pipeline.io.shard_verify import ShardError, open_parquet, reading, verified_shards
+from pipeline.io.shard_verify import (
+    JOB_FILE,
+    ShardError,
+    open_parquet,
+    reading,
+    stats_path,
+    tokenizer_path,
+    verified_shards,
+)
 from pipeline.io.stage_names import current_name
 
 SPLITS = ("train", "val", "test")
@@ -48,7 +57,7 @@ class TokenDataError(ValueError):
 
 def list_token_shards(tokens_dir: str | os.PathLike[str]) -> list[Path]:
     """The Parquet shards of a complete tokens directory, sorted by name, checked against
-    the record in its stats.json (see ``pipeline.io.shard_verify``)."""
+    the record in its _stats.json (see ``pipeline.io.shard_verify``)."""
     root = Path(tokens_dir)
     if not root.is_dir():
         raise TokenDataError(f"tokens directory {root} does not exist")
@@ -56,7 +65,7 @@ def list_token_shards(tokens_dir: str | os.PathLike[str]) -> list[Path]:
         raise TokenDataError(
             f"tokens directory {root} is incomplete (no _SUCCESS): rerun `webtext tokenize`"
         )
-    try:  # the shards stats.json records, their sizes, footers and row counts
+    try:  # the shards _stats.json records, their sizes, footers and row counts
         verified_shards(str(root))
     except ShardError as exc:
         raise TokenDataError(str(exc)) from exc
@@ -83,9 +92,10 @@ def _reading(path: Path) -> Iterator[None]:
 
 
 def _records_out(root: Path) -> int | None:
-    """records_out of the directory's stats.json, None when it cannot be read."""
+    """records_out of the directory's _stats.json, None when it cannot be read."""
     try:
-        value = json.loads((root / "stats.json").read_text(encoding="utf-8")).get("records_out")
+        text = Path(stats_path(str(root))).read_text(encoding="utf-8")
+        value = json.loads(text).get("records_out")
     except (OSError, ValueError, AttributeError):
         return None
     return value if isinstance(value, int) else None
@@ -117,9 +127,9 @@ _STAGE_COLUMNS = (
 
 
 def _stage_from_files(root: Path) -> str | None:
-    for name in ("_job.json", "stats.json"):
+    for path in (root / JOB_FILE, Path(stats_path(str(root)))):
         try:
-            stage = json.loads((root / name).read_text(encoding="utf-8")).get("stage")
+            stage = json.loads(path.read_text(encoding="utf-8")).get("stage")
         except (OSError, ValueError, AttributeError):
             continue
         if isinstance(stage, str):
@@ -139,7 +149,7 @@ def _stage_from_schema(root: Path) -> str | None:
 
 def directory_stage(directory: str | os.PathLike[str]) -> str | None:
     """Which stage wrote ``directory`` (``links`` ... ``tokens``, ``dups``, ``overlap``, or
-    ``train`` for a run directory), from its _job.json, stats.json or shard columns."""
+    ``train`` for a run directory), from its _job.json, _stats.json or shard columns."""
     root = Path(directory)
     if not root.is_dir():
         return None
@@ -229,8 +239,9 @@ def read_split(
 
 
 def tokenizer_vocab_size(tokens_dir: str | os.PathLike[str]) -> int | None:
-    """Entries of ``tokens_dir/tokenizer/encoder.json``, or None when there is no tokenizer."""
-    path = Path(tokens_dir) / "tokenizer" / "encoder.json"
+    """Entries of ``tokens_dir/_tokenizer/encoder.json`` (``tokenizer/`` in older outputs),
+    or None when there is no tokenizer."""
+    path = Path(tokenizer_path(str(tokens_dir))) / "encoder.json"
     if not path.exists():
         return None
     try:

@@ -50,6 +50,7 @@ from model.gpt2 import (
 )
 from model.resume import config_changes, describe_changes, identity_mismatch, token_identity
 from model.train_config import TrainConfig
+from pipeline.io.shard_verify import TOKENIZER_DIR, tokenizer_path
 
 log = logging.getLogger("webtext.train")
 
@@ -278,7 +279,7 @@ class Trainer:
         cfg = self.cfg
         list_token_shards(self.tokens_dir)  # an empty or unfinished tokens/ stops here, clearly
         self.vocab_size = self._vocab_size()
-        self.fingerprint = tokenizer_fingerprint(self.tokens_dir / "tokenizer")
+        self.fingerprint = tokenizer_fingerprint(tokenizer_path(str(self.tokens_dir)))
         self.model_config: GPT2Config = config_for(
             cfg.model, vocab_size=self.vocab_size, dropout=cfg.dropout
         )
@@ -421,14 +422,15 @@ class Trainer:
         flag = self.cfg.vocab_size
         if flag is not None and from_tokenizer is not None and flag != from_tokenizer:
             raise ValueError(
-                f"--vocab-size {flag} disagrees with {self.tokens_dir}/tokenizer/encoder.json "
+                f"--vocab-size {flag} disagrees with {tokenizer_path(str(self.tokens_dir))}"
+                "/encoder.json "
                 f"({from_tokenizer} entries)"
             )
         vocab = flag if flag is not None else from_tokenizer
         if vocab is None:
             raise TokenDataError(
                 other_stage_message(self.tokens_dir)
-                or f"{self.tokens_dir} has no tokenizer/encoder.json: pass --vocab-size"
+                or f"{self.tokens_dir} has no {TOKENIZER_DIR}/encoder.json: pass --vocab-size"
             )
         return vocab
 
@@ -513,8 +515,8 @@ class Trainer:
         log.info("initialised from %s (its step %d)", source, init["step"])
 
     def _copy_tokenizer(self) -> None:
-        src = self.tokens_dir / "tokenizer"
-        if src.is_dir():
+        src = Path(tokenizer_path(str(self.tokens_dir)))
+        if src.is_dir():  # into RUN_DIR/tokenizer/ (a run directory is not a dataset)
             dst = self.run_dir / "tokenizer"
             dst.mkdir(exist_ok=True)
             for path in src.iterdir():

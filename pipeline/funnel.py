@@ -1,6 +1,6 @@
-"""The corpus funnel: what each stage of a run kept, dropped and why, read from stats.json.
+"""The corpus funnel: what each stage of a run kept, dropped and why, read from _stats.json.
 
-Every stage directory ends with ``_job.json`` (what produced it), ``stats.json`` (records
+Every stage directory ends with ``_job.json`` (what produced it), ``_stats.json`` (records
 in/out, drops by reason, repairs, stage-specific figures) and ``_SUCCESS`` (written last).
 This module finds those directories under a root, reads them defensively (a damaged or
 half-written directory becomes a note, never a crash) and orders them in pipeline order so
@@ -37,7 +37,7 @@ STAGE_ORDER: tuple[str, ...] = (
     "eval",
     "report",
 )
-# A directory that records no stage (neither _job.json nor stats.json readable) is known by
+# A directory that records no stage (neither _job.json nor _stats.json readable) is known by
 # its name: these are the directory names that differ from the stage's.
 _DIR_NAMES = {"documents": "overlap-documents", "runs": "train", "run": "train"}
 _RANK = {stage: i for i, stage in enumerate(STAGE_ORDER)}
@@ -49,7 +49,7 @@ MAIN_LINE = ("links", "pages", "docs", "corpus", "tokens")
 # their records in/out mean nothing, their row count and reasons do.
 SIDE_OUTPUTS = frozenset({"dups"})
 
-# Stages after tokens that write no stats.json, recognised by the files they do write.
+# Stages after tokens that write no _stats.json, recognised by the files they do write.
 TRAIN_METRICS = "metrics.jsonl"
 TRAIN_CONFIG = "train_config.json"
 TRAIN_CHECKPOINT = "checkpoint.pt"
@@ -57,7 +57,7 @@ EVAL_SUMMARY = "summary.json"
 REPORT_JSON = "report.json"
 REPORT_INDEX = "index.html"
 
-# stats.json keys that are not stage-specific figures.
+# _stats.json keys that are not stage-specific figures.
 CORE_KEYS = frozenset(
     {
         "records_in",
@@ -80,7 +80,7 @@ MAX_DEPTH = 3
 
 @dataclass
 class StageFigures:
-    """The numbers of one stats.json, validated."""
+    """The numbers of one _stats.json, validated."""
 
     records_in: int
     records_out: int
@@ -107,7 +107,7 @@ class StageFigures:
 class Note:
     """Something the reader should know about a stage or the funnel.
 
-    ``error``: the figures are missing or wrong (unreadable stats.json, no balance);
+    ``error``: the figures are missing or wrong (unreadable _stats.json, no balance);
     ``warning``: worth a look but not wrong by itself (stale hand-off, leftover temp files);
     ``info``: the state explained (a stage still running has no stats yet)."""
 
@@ -120,7 +120,7 @@ class StageReport:
     """One stage directory as found on disk."""
 
     stage: str  # canonical name (see STAGE_ORDER) or the name the directory gave
-    name: str  # the name as written by the stage (_job.json / stats.json) or the dir name
+    name: str  # the name as written by the stage (_job.json / _stats.json) or the dir name
     path: str
     relpath: str
     state: str
@@ -224,7 +224,7 @@ def _extras(data: dict[str, Any]) -> dict[str, dict[str, float]]:
 
 
 def parse_stats(data: Any) -> tuple[StageFigures | None, list[str]]:
-    """Validate a decoded stats.json. Returns the figures (None when records in/out are
+    """Validate a decoded _stats.json. Returns the figures (None when records in/out are
     unusable) and a list of problems, each saying which field is wrong and how."""
     problems: list[str] = []
     if not isinstance(data, dict):
@@ -311,7 +311,7 @@ def path_kind(path: str) -> str:
 
 def product_kind(names: set[str]) -> str | None:
     """ "train", "eval" or "report" for a directory written by one of those stages (they
-    keep no stats.json), from the files it holds; None for anything else."""
+    keep no _stats.json), from the files it holds; None for anything else."""
     if TRAIN_METRICS in names:
         return "train"
     if EVAL_SUMMARY in names and "examples" in names:
@@ -322,12 +322,13 @@ def product_kind(names: set[str]) -> str | None:
 
 
 def is_stage_dir(names: set[str]) -> bool:
-    return shards.STATS_FILE in names or shards.JOB_FILE in names or bool(product_kind(names))
+    has_stats = shards.stats_name(names) is not None
+    return has_stats or shards.JOB_FILE in names or bool(product_kind(names))
 
 
 def discover_stage_dirs(root: str, max_depth: int = MAX_DEPTH) -> list[str]:
     """Every directory under ``root`` (``root`` included, at most ``max_depth`` levels down)
-    holding stats.json or _job.json. Directories named ``_*`` or ``.*`` (ledgers, caches)
+    holding _stats.json (or stats.json) or _job.json. Directories ``_*``, ``.*`` (ledgers, caches)
     are not entered."""
     found: list[str] = []
 
@@ -378,7 +379,8 @@ def read_stage(directory: str, root: str) -> StageReport:
     names = {i.base_name for i in listed[2]} if listed else set()
     dir_name = directory.rstrip("/").rsplit("/", 1)[-1]
     kind = product_kind(names)
-    if kind is not None and shards.STATS_FILE not in names and shards.JOB_FILE not in names:
+    stats_file = shards.stats_name(names)  # _stats.json, or an older output's stats.json
+    if kind is not None and stats_file is None and shards.JOB_FILE not in names:
         return read_product(directory, root, kind, names)
     notes: list[Note] = []
     job_stage = stats_stage = None
@@ -389,10 +391,10 @@ def read_stage(directory: str, root: str) -> StageReport:
         elif isinstance(job, dict) and isinstance(job.get("stage"), str):
             job_stage = job["stage"]
     data = None
-    if shards.STATS_FILE in names:
-        data, problem = _read_json(shards.join(directory, shards.STATS_FILE))
+    if stats_file is not None:
+        data, problem = _read_json(shards.join(directory, stats_file))
         if problem:
-            notes.append(Note("error", f"{shards.STATS_FILE} {problem}"))
+            notes.append(Note("error", f"{stats_file} {problem}"))
         elif isinstance(data, dict) and isinstance(data.get("stage"), str):
             stats_stage = data["stage"]
     name = job_stage or stats_stage or dir_name
@@ -413,7 +415,7 @@ def read_stage(directory: str, root: str) -> StageReport:
         )
     if data is not None:
         figures, problems = parse_stats(data)
-        notes.extend(Note("error", f"{shards.STATS_FILE}: {p}") for p in problems)
+        notes.extend(Note("error", f"{stats_file}: {p}") for p in problems)
         if figures is not None:
             report.figures = figures
             notes.extend(check_figures(figures))
@@ -421,14 +423,14 @@ def read_stage(directory: str, root: str) -> StageReport:
                 notes.append(
                     Note(
                         "warning",
-                        "stats.json written but no _SUCCESS: the run stopped "
+                        f"{stats_file} written but no _SUCCESS: the run stopped "
                         "before finishing (rerun it: it resumes)",
                     )
                 )
-    elif shards.STATS_FILE not in names and complete and report.stage != "overlap":
-        # `overlap` finishes with tables (sets.json, table.txt) and no stats.json of its own.
-        notes.append(Note("warning", "complete but no stats.json"))
-    elif not complete and shards.STATS_FILE not in names:
+    elif stats_file is None and complete and report.stage != "overlap":
+        # `overlap` finishes with tables (sets.json, table.txt) and no _stats.json of its own.
+        notes.append(Note("warning", f"complete but no {shards.STATS_FILE}"))
+    elif not complete and stats_file is None:
         detail = f", {temp_files} shard(s) being written" if temp_files else ""
         notes.append(Note("info", f"running or stopped: no stats yet{detail}"))
     return report

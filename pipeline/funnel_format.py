@@ -87,7 +87,7 @@ def _loss(value: float | None) -> str:
 
 
 def side_output_line(figures: StageFigures) -> str:
-    """A side output's rows, by reason where stats.json counts them (dups/: 'removed 3
+    """A side output's rows, by reason where _stats.json counts them (dups/: 'removed 3
     documents: exact 1, near 2'); its records in/out say nothing and are not shown."""
     n = figures.records_out
     reasons = figures.extras.get("removed", {})

@@ -53,7 +53,7 @@ def row_key(split: str, doc_id: str) -> str:
 
 @dataclass
 class Batch:
-    """A batch's outcome: keyed rows for the shards and per-split totals for stats.json."""
+    """A batch's outcome: keyed rows for the shards and per-split totals for _stats.json."""
 
     rows: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     totals: Counter = field(default_factory=Counter)  # (group, split) -> count
@@ -161,7 +161,7 @@ def prepare_tokenizer(
     min_frequency: int = 2,
     max_train_docs: int | None = None,
 ) -> BPETokenizer:
-    """Put the tokenizer of a run into ``target`` (tokens/tokenizer/) and return it: GPT-2's
+    """Put the tokenizer of a run into ``target`` (tokens/_tokenizer/) and return it: GPT-2's
     files copied byte for byte from ``gpt2_files``, or else a BPE trained on the corpus's
     ``train_split``. A resumed run reuses the one it saved (training is not repeated)."""
     target = Path(target)

@@ -43,3 +43,38 @@ def shared_data() -> Path:
 def shared_file():
     """shared_file("reddit", "RS_v2_2005-06.xz") -> Path, skipping/failing as above."""
     return _shared_path
+
+
+# The demo's steps that write stage directories (train/eval/report write none).
+STAGE_STEPS = ("links", "fetch + extract", "dedup + overlap", "tokenize")
+DEMO_TRAIN_STEPS = 10
+
+
+@pytest.fixture(scope="session")
+def demo_root(tmp_path_factory) -> Path:
+    """A real demo run (links -> pages -> docs -> corpus/dups -> tokens, overlap), once per
+    session (~30 s); read it, never change it (copy it first)."""
+    from pipeline.demo import STEPS
+
+    root = tmp_path_factory.mktemp("stats_demo")
+    for title, step in STEPS:
+        if title not in STAGE_STEPS:
+            continue
+        step(root, ["--direct_num_workers=1"])
+    return root
+
+
+@pytest.fixture(scope="session")
+def trained_root(demo_root: Path, tmp_path_factory) -> Path:
+    """A copy of the demo tree carried on through the demo's train, eval and report steps
+    (a short training run), to read those stages back; once per session."""
+    import shutil
+
+    from pipeline.demo.eval_report import eval_report_step as eval_and_report
+    from pipeline.demo.train_sample import train_sample_step as train_and_sample
+
+    root = tmp_path_factory.mktemp("stats_trained") / "run"
+    shutil.copytree(demo_root, root)
+    train_and_sample(root, [], steps=DEMO_TRAIN_STEPS)
+    eval_and_report(root, [])
+    return root

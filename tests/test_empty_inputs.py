@@ -1,5 +1,5 @@
 """An empty input is a valid input: when every link fails to fetch, each later stage finishes
-with an empty output (stats.json: 0 in, 0 out; _SUCCESS) and says why in one log line; train,
+with an empty output (_stats.json: 0 in, 0 out; _SUCCESS) and says why in one log line; train,
 which cannot train on nothing, refuses in one line. Real stage runs, through the command line."""
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ def test_no_shards_while_stats_counts_records_is_an_error(tmp_path: Path, capsys
         Path(path).unlink()
     code, err = _run(["dedup", str(docs), "--out", str(tmp_path / "corpus")], capsys)
     assert code == 2
-    assert "docs directory holds no shards but stats.json counts 1 records" in err
+    assert "docs directory holds no shards but _stats.json counts 1 records" in err
     assert not (tmp_path / "corpus").exists()
 
 

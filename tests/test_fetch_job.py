@@ -138,7 +138,7 @@ def test_rerun_after_a_kill_fetches_only_the_missing_links(tmp_path, server, rea
     first = {r["link_id"]: r for r in shards.read_rows(str(out), schemas.PAGES)}
     # Simulate a kill before the end: no _SUCCESS, no shards, one ledger batch lost, and a
     # temporary file left by a writer that died mid-write.
-    for name in ("_SUCCESS", "stats.json"):
+    for name in ("_SUCCESS", shards.STATS_FILE):
         (out / name).unlink()
     for path in shards.list_shards(str(out)):
         os.remove(path)

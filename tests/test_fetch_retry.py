@@ -229,10 +229,10 @@ def test_retry_killed_midway_then_rerun_loses_and_duplicates_nothing(tmp_path, s
     old_ledger = ledger_files(out)
 
     run_fetch(job_config(tmp_path, server.port, TRANSIENT, batch_size=2))
-    # Simulate a kill of that retry run before its end: it had removed _SUCCESS, stats.json
+    # Simulate a kill of that retry run before its end: it had removed _SUCCESS, _stats.json
     # and the shards first; one of its ledger batches was still in flight (lost), and a writer
     # died mid-write leaving a temporary file.
-    for name in ("_SUCCESS", "stats.json"):
+    for name in ("_SUCCESS", shards.STATS_FILE):
         (out / name).unlink()
     for path in shards.list_shards(str(out)):
         os.remove(path)
@@ -279,7 +279,7 @@ def test_retry_on_an_unfinished_first_run_fetches_missing_and_failed(tmp_path, s
     write_paths(tmp_path / "links", paths)
     out = tmp_path / "pages"
     run_fetch(job_config(tmp_path, server.port, batch_size=1))
-    for name in ("_SUCCESS", "stats.json"):
+    for name in ("_SUCCESS", shards.STATS_FILE):
         (out / name).unlink()
     # Lose the ledger file of one real page: that link is missing, the two 503s are recorded.
     real_a = link_row(f"http://{HOST}/real/a")["link_id"]

@@ -85,8 +85,8 @@ def test_demo_step_trains_and_samples(tmp_path, shared_file, capsys):
 
     gpt2 = shared_file("gpt2")
     tokens = tmp_path / "tokens"
-    shutil.copytree(gpt2, tokens / "tokenizer", ignore=shutil.ignore_patterns("SOURCE*"))
-    tokenizer = tok_mod.load_tokenizer(tokens / "tokenizer")
+    shutil.copytree(gpt2, tokens / "_tokenizer", ignore=shutil.ignore_patterns("SOURCE*"))
+    tokenizer = tok_mod.load_tokenizer(tokens / "_tokenizer")
     text = shared_file("testsets", "wikitext-2-raw", "wiki.test.raw").read_text()[:60_000]
     paras = [p for p in text.split("\n") if len(p) > 200]
     docs = [

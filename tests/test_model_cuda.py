@@ -27,7 +27,7 @@ def _tokens_dir(path, vocab=50257, n_docs=40, doc_len=4000, seed=0):
         body = np.concatenate([motifs[j] for j in rng.integers(0, 50, doc_len // 7)])
         docs.append((f"d{i}", "val" if i % 10 == 0 else "train", np.append(body, vocab - 1)))
     write_token_shards(path, docs, num_shards=4)
-    tok = path / "tokenizer"
+    tok = path / "_tokenizer"
     tok.mkdir(exist_ok=True)
     (tok / "encoder.json").write_text(json.dumps({f"t{i}": i for i in range(vocab)}))
     (tok / "vocab.bpe").write_text("#version: 0.2\n")

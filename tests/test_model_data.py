@@ -86,9 +86,11 @@ def test_bad_token_dirs_are_named(tmp_path):
         read_split(bad, "train")
 
 
-def test_tokenizer_vocab_and_fingerprint(tmp_path):
+# _tokenizer/ as tokenize writes it; tokenizer/ as versions before the rename wrote it.
+@pytest.mark.parametrize("subdir", ["_tokenizer", "tokenizer"])
+def test_tokenizer_vocab_and_fingerprint(tmp_path, subdir):
     assert tokenizer_vocab_size(tmp_path) is None
-    tok = tmp_path / "tokenizer"
+    tok = tmp_path / subdir
     tok.mkdir()
     (tok / "encoder.json").write_text(json.dumps({"a": 0, "b": 1, "<|endoftext|>": 2}))
     (tok / "vocab.bpe").write_text("#version: 0.2\na b\n")

@@ -28,7 +28,7 @@ def _tokens_dir(path, seed=0, vocab=VOCAB, n_docs=60, tokenizer=True):
         docs.append((f"d{i}", "val" if i % 6 == 0 else "train", np.append(body, vocab - 1)))
     write_token_shards(path, docs, num_shards=3)
     if tokenizer:
-        tok = path / "tokenizer"
+        tok = path / "_tokenizer"
         tok.mkdir(exist_ok=True)
         (tok / "encoder.json").write_text(json.dumps({f"t{i}": i for i in range(vocab)}))
         (tok / "vocab.bpe").write_text("#version: 0.2\n")
@@ -141,7 +141,7 @@ def test_existing_run_needs_resume_and_matching_settings(tmp_path):
     with pytest.raises(CheckpointError, match="another model config: n_layer"):
         train(_cfg(tokens, tmp_path / "run", steps=4, resume=True, model="mini"))
     other = _tokens_dir(tmp_path / "other")
-    (other / "tokenizer" / "vocab.bpe").write_text("#version: 0.2\na b\n")
+    (other / "_tokenizer" / "vocab.bpe").write_text("#version: 0.2\na b\n")
     with pytest.raises(CheckpointError, match="another tokenizer"):
         train(_cfg(other, tmp_path / "run", steps=4, resume=True))
 
@@ -150,7 +150,7 @@ def test_out_of_vocabulary_tokens_and_vocab_disagreement(tmp_path):
     tokens = _tokens_dir(tmp_path / "tokens", vocab=VOCAB, tokenizer=False)
     with pytest.raises(TokenDataError, match="token id 63 is outside the vocabulary of 50"):
         train(_cfg(tokens, tmp_path / "run", vocab_size=50))
-    with pytest.raises(ValueError, match="no tokenizer/encoder.json: pass --vocab-size"):
+    with pytest.raises(ValueError, match="no _tokenizer/encoder.json: pass --vocab-size"):
         train(_cfg(tokens, tmp_path / "run2"))
     tok = _tokens_dir(tmp_path / "tok2")
     with pytest.raises(ValueError, match="--vocab-size 100 disagrees"):

@@ -123,5 +123,5 @@ def test_credentials_are_never_logged(
     captured = capfd.readouterr()
     assert SECRET not in captured.out + captured.err
     assert "30 in -> 30 out" in captured.out
-    assert SECRET not in (tmp_path / "o" / "stats.json").read_text()
+    assert SECRET not in (tmp_path / "o" / shards.STATS_FILE).read_text()
     assert SECRET not in (tmp_path / "o" / "_job.json").read_text()

@@ -1,7 +1,7 @@
 """A rerun after a kill that spells its input differently (relative vs absolute, from another
 working directory) is the same run: _job.json records resolved paths and compares them
 resolved, including _job.json files written before (relative paths, cwd unknown). Real `webtext`
-processes; the kill is what a killed run leaves: no _SUCCESS, no stats.json, a shard missing."""
+processes; the kill is what a killed run leaves: no _SUCCESS, no _stats.json, a shard missing."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def as_if_killed(out: Path) -> dict[str, bytes]:
     """Leave ``out`` as a run killed before its end would; returns the shards it had."""
     kept = {p.name: p.read_bytes() for p in out.glob("part-*.parquet")}
     (out / "_SUCCESS").unlink()
-    (out / "stats.json").unlink()
+    (out / shards.STATS_FILE).unlink()
     sorted(out.glob("part-*.parquet"))[0].unlink()
     return kept
 

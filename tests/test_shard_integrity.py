@@ -59,7 +59,7 @@ def _text(rng: random.Random, n: int) -> str:
 
 
 def _write_docs(directory: Path, rows: list[dict], num_shards: int) -> None:
-    """docs/ as the extract stage writes it: the stage writer, stats.json, _SUCCESS."""
+    """docs/ as the extract stage writes it: the stage writer, _stats.json, _SUCCESS."""
     shards.prepare_output(str(directory), shards.JobSpec("docs", {}, []))
     with beam.Pipeline() as p:
         keyed = p | "Rows" >> beam.Create([(r["doc_id"], r) for r in rows])
@@ -146,7 +146,7 @@ SHARD = "part-00001-of-00003.parquet"
 # -- intact directories ---------------------------------------------------------------------------
 def test_the_writer_records_every_shard_with_its_size_and_footer(stages: Path) -> None:
     for name in ("docs", "corpus", "dups", "tokens"):
-        data = json.loads((stages / name / "stats.json").read_text())
+        data = json.loads((stages / name / shards.STATS_FILE).read_text())
         present = sorted(p.name for p in (stages / name).glob("part-*.parquet"))
         assert sorted(data["shards"]) == present
         assert sorted(data["shard_files"]) == present
@@ -170,9 +170,9 @@ def test_a_record_without_sizes_is_checked_by_names_and_counts(
 ) -> None:
     """A directory finished before sizes were recorded keeps working."""
     docs = _copy(stages, "docs", tmp_path)
-    data = json.loads((docs / "stats.json").read_text())
+    data = json.loads((docs / shards.STATS_FILE).read_text())
     del data["shard_files"]
-    (docs / "stats.json").write_text(json.dumps(data))
+    (docs / shards.STATS_FILE).write_text(json.dumps(data))
     assert len(shards.read_rows(str(docs), schemas.DOCS)) == 30
     (docs / SHARD).unlink()
     with pytest.raises(shards.ShardError, match=f"shard {SHARD} of {docs} is missing"):
@@ -214,11 +214,11 @@ def test_a_replaced_shard_is_refused(stages: Path, tmp_path: Path) -> None:
     shutil.copy(docs / "part-00000-of-00003.parquet", docs / SHARD)
     with pytest.raises(shards.ShardError, match=f"shard {SHARD} of {docs} is damaged"):
         shards.verified_shards(str(docs))
-    data = json.loads((docs / "stats.json").read_text())
+    data = json.loads((docs / shards.STATS_FILE).read_text())
     del data["shard_files"]  # an older record: the row count still tells
-    (docs / "stats.json").write_text(json.dumps(data))
+    (docs / shards.STATS_FILE).write_text(json.dumps(data))
     if data["shards"][SHARD] != data["shards"]["part-00000-of-00003.parquet"]:
-        with pytest.raises(shards.ShardError, match="its footer counts .* rows where stats.json"):
+        with pytest.raises(shards.ShardError, match="its footer counts .* rows where _stats.json"):
             shards.verified_shards(str(docs))
 
 
@@ -231,7 +231,7 @@ def test_truncated_shard_is_one_line_naming_it(stages: Path, tmp_path: Path) -> 
 
 def test_truncated_shard_without_a_size_record(stages: Path, tmp_path: Path) -> None:
     docs = _copy(stages, "docs", tmp_path)
-    (docs / "stats.json").write_text(json.dumps({"stage": "docs"}))  # no shard record at all
+    (docs / shards.STATS_FILE).write_text(json.dumps({"stage": "docs"}))  # no shard record at all
     _truncate(docs / SHARD)
     with pytest.raises(shards.ShardError, match=f"shard {SHARD} .* magic bytes not found"):
         check_stage_input(str(docs), schemas.DOCS, "docs")

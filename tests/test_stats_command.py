@@ -15,7 +15,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline import cli
-from pipeline.demo import STEPS
 from pipeline.funnel import (
     COMPLETE,
     IN_PROGRESS,
@@ -29,37 +28,11 @@ from pipeline.io import shards
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-# The demo's steps that write stage directories (train/eval/report write none).
-STAGE_STEPS = ("links", "fetch + extract", "dedup + overlap", "tokenize")
 DEMO_ORDER = ["links", "pages", "docs", "dups", "corpus", "tokens", "overlap", "overlap-documents"]
+TRAIN_STEPS = 10  # the short training run of the shared ``trained_root`` (tests/conftest.py)
 
-
-@pytest.fixture(scope="session")
-def demo_root(tmp_path_factory) -> Path:
-    """A real demo run (links -> pages -> docs -> corpus/dups -> tokens, overlap), once."""
-    root = tmp_path_factory.mktemp("stats_demo")
-    for title, step in STEPS:
-        if title not in STAGE_STEPS:
-            continue
-        step(root, ["--direct_num_workers=1"])
-    return root
-
-
-TRAIN_STEPS = 10
-
-
-@pytest.fixture(scope="module")
-def trained_root(demo_root: Path, tmp_path_factory) -> Path:
-    """A copy of the demo tree carried on through the demo's train, eval and report steps
-    (a short training run), to read those stages back."""
-    from pipeline.demo.eval_report import eval_report_step as eval_and_report
-    from pipeline.demo.train_sample import train_sample_step as train_and_sample
-
-    root = tmp_path_factory.mktemp("stats_trained") / "run"
-    shutil.copytree(demo_root, root)
-    train_and_sample(root, [], steps=TRAIN_STEPS)
-    eval_and_report(root, [])
-    return root
+# demo_root (the demo's stage directories) and trained_root (carried on through train, eval and
+# report) are session fixtures in tests/conftest.py, shared with tests/test_readers.py.
 
 
 @pytest.fixture
@@ -117,7 +90,7 @@ def test_funnel_numbers_equal_the_stats_files(demo_root: Path) -> None:
     checked = 0
     for stage in funnel.stages:
         if not shards.exists(shards.join(stage.path, shards.STATS_FILE)):
-            assert stage.figures is None  # overlap/ keeps tables, not stats.json
+            assert stage.figures is None  # overlap/ keeps tables, not _stats.json
             continue
         raw = shards.read_stats(stage.path)
         f = stage.figures
@@ -281,14 +254,14 @@ def test_train_short_of_its_steps_is_in_progress(trained_root: Path, tmp_path: P
 
 
 def test_unreadable_stats_is_a_note_and_the_rest_renders(demo_copy: Path, capsys) -> None:
-    (demo_copy / "docs" / "stats.json").write_text('{"records_in": 13, "records_out": ')
-    raw = json.loads((demo_copy / "corpus" / "stats.json").read_text())
+    (demo_copy / "docs" / shards.STATS_FILE).write_text('{"records_in": 13, "records_out": ')
+    raw = json.loads((demo_copy / "corpus" / shards.STATS_FILE).read_text())
     del raw["records_out"]
-    (demo_copy / "corpus" / "stats.json").write_text(json.dumps(raw))
+    (demo_copy / "corpus" / shards.STATS_FILE).write_text(json.dumps(raw))
     code, text = _stats(demo_copy, [], capsys)
     assert code == 1
-    assert re.search(r"error: docs \[docs\]: stats\.json is not valid JSON \(.+ line 1", text)
-    assert "error: corpus [corpus]: stats.json: lacks records_out" in text
+    assert re.search(r"error: docs \[docs\]: _stats\.json is not valid JSON \(.+ line 1", text)
+    assert "error: corpus [corpus]: _stats.json: lacks records_out" in text
     rows = _stage_rows(text)
     assert rows["links"] == (39, 15, 24) and rows["pages"] == (15, 13, 2)
     assert "docs" not in rows and "corpus" not in rows
@@ -296,7 +269,7 @@ def test_unreadable_stats_is_a_note_and_the_rest_renders(demo_copy: Path, capsys
 
 
 def test_unbalanced_stage_is_flagged(demo_copy: Path) -> None:
-    path = demo_copy / "pages" / "stats.json"
+    path = demo_copy / "pages" / shards.STATS_FILE
     raw = json.loads(path.read_text())
     raw["records_out"] -= 1  # one page neither kept nor counted as dropped
     path.write_text(json.dumps(raw))
@@ -313,7 +286,7 @@ def test_unbalanced_stage_is_flagged(demo_copy: Path) -> None:
 def test_in_progress_and_not_started_stages(demo_copy: Path, capsys) -> None:
     corpus = demo_copy / "corpus"
     (corpus / "_SUCCESS").unlink()
-    (corpus / "stats.json").unlink()
+    (corpus / shards.STATS_FILE).unlink()
     (corpus / f"{shards.TMP_PREFIX}abc-part-00000-of-00002.parquet").write_bytes(b"partial")
     shutil.rmtree(demo_copy / "tokens")
     [funnel] = load_funnel([str(demo_copy)])
@@ -338,7 +311,7 @@ def test_stats_without_success_marker_is_in_progress(demo_copy: Path) -> None:
 
 
 def test_stale_hand_off_is_a_warning(demo_copy: Path) -> None:
-    path = demo_copy / "links" / "stats.json"
+    path = demo_copy / "links" / shards.STATS_FILE
     raw = json.loads(path.read_text())
     raw["records_out"] += 2
     raw["records_in"] += 2
@@ -393,11 +366,11 @@ def test_synthetic_tree_names_each_bad_file(tmp_path: Path, capsys) -> None:
     assert re.search(
         r"^links\s+step1\s+complete\s+1,000\s+900\s+90\.0%\s+100\s+10\.0%$", text, re.M
     )
-    assert "pages (fetch) [b/x]: stats.json: records_in is 'many', expected a whole number" in text
-    assert "docs (extract) [c]: stats.json: top level is list, expected an object" in text
-    assert "corpus (dedup) [d]: stats.json is empty" in text
-    assert "e * [e]: stats.json: dropped is list, expected an object of counts" in text
-    assert "tokens (tokenize) [f]: stats.json: records_out is True, expected a whole number" in text
+    assert "pages (fetch) [b/x]: _stats.json: records_in is 'many', expected a whole number" in text
+    assert "docs (extract) [c]: _stats.json: top level is list, expected an object" in text
+    assert "corpus (dedup) [d]: _stats.json is empty" in text
+    assert "e * [e]: _stats.json: dropped is list, expected an object of counts" in text
+    assert "tokens (tokenize) [f]: _stats.json: records_out is True, expected a whole number" in text
     assert "_ledger" not in text
 
 

@@ -1,5 +1,5 @@
 """The tokenize stage end to end: real corpus shards (real WebText text) -> Beam DirectRunner ->
-tokens/ shards, stats.json, tokenizer/, and the trainer's loader."""
+tokens/ shards, _stats.json, _tokenizer/, and the trainer's loader."""
 
 from __future__ import annotations
 
@@ -65,8 +65,8 @@ def test_gpt2_files_end_to_end(tmp_path: Path, corpus_dir: Path, webtext_docs, s
 
     # The tokenizer is saved byte for byte, so training and eval decode with the same files.
     for name in ("encoder.json", "vocab.bpe"):
-        assert (out / "tokenizer" / name).read_bytes() == (gpt2 / name).read_bytes()
-    tok = load_tokenizer(out / "tokenizer")
+        assert (out / "_tokenizer" / name).read_bytes() == (gpt2 / name).read_bytes()
+    tok = load_tokenizer(out / "_tokenizer")
 
     texts = {doc_id: (split, text) for doc_id, split, text in webtext_docs}
     rows = _all_rows(out)
@@ -118,7 +118,7 @@ def test_trained_vocab_round_trips_and_resumes(
     out = tmp_path / "tokens"
     config = TokenizeConfig(str(corpus_dir), str(out), vocab_size=600, num_shards=3)
     assert run_tokenize(config) == "ran"
-    tok = load_tokenizer(out / "tokenizer")
+    tok = load_tokenizer(out / "_tokenizer")
     assert tok.vocab_size == 600 and tok.eot_id == 599
     texts = {doc_id: text for doc_id, _, text in webtext_docs}
     rows = _all_rows(out)
@@ -134,15 +134,15 @@ def test_trained_vocab_round_trips_and_resumes(
     # tokenizer is reused, the missing shard rewritten identically, nothing duplicated.
     paths = list_token_shards(out)
     before = {p.name: p.read_bytes() for p in paths}
-    vocab_before = ((out / "tokenizer") / "vocab.bpe").read_bytes()
+    vocab_before = ((out / "_tokenizer") / "vocab.bpe").read_bytes()
     paths[1].unlink()
     (out / "_SUCCESS").unlink()
-    (out / "stats.json").unlink()
+    (out / shards.STATS_FILE).unlink()
     (out / "_tmp-deadbeef-part-00001-of-00003.parquet").write_bytes(b"partial")
     assert run_tokenize(config) == "ran"
     after = {p.name: p.read_bytes() for p in list_token_shards(out)}
     assert after == before
-    assert ((out / "tokenizer") / "vocab.bpe").read_bytes() == vocab_before
+    assert ((out / "_tokenizer") / "vocab.bpe").read_bytes() == vocab_before
     assert not list(out.glob("_tmp-*"))
     assert shards.read_stats(str(out))["records_out"] == len(webtext_docs)
 
@@ -229,7 +229,7 @@ def test_demo_step(tmp_path: Path, webtext_docs, capsys) -> None:
     tokenize_step(tmp_path, [])
     printed = capsys.readouterr().out
     assert "[demo] tokenize ->" in printed
-    tok = load_tokenizer(tmp_path / "tokens" / "tokenizer")
+    tok = load_tokenizer(tmp_path / "tokens" / "_tokenizer")
     assert 300 < tok.vocab_size <= 2000
     assert len(read_split(tmp_path / "tokens", "train")) > 10_000
 

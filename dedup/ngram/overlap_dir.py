@@ -6,7 +6,7 @@ place (the Beam job writes it; `webtext overlap`, the demo and `webtext report` 
   filters/part-*-of-*.bloom one filter per hash range                       (P > 1)
   filters/manifest.json     P, routing scheme, parameters (written last)    (P > 1)
   filters/reference.json    counts of the indexed split (documents, 8-grams)
-  documents/                per-(test set, reference, document) rows, stats.json, _SUCCESS
+  documents/                per-(test set, reference, document) rows, _stats.json, _SUCCESS
   sets.json                 per-set results and the reference filter's parameters
   table.txt                 the Table-6-shaped table
   verify.json               random-8-gram false-positive check (when queried)
@@ -92,7 +92,7 @@ def document_row(r: overlap.SetOverlap, d: overlap.DocOverlap) -> dict[str, Any]
 
 
 def write_documents(out_dir: Directory, results: list[overlap.SetOverlap]) -> None:
-    """documents/: one shard of per-document rows, with its stats.json and _SUCCESS."""
+    """documents/: one shard of per-document rows, with its _stats.json and _SUCCESS."""
     docs_dir = _join(out_dir, DOCUMENTS)
     stats = StageStats()
     rows = []

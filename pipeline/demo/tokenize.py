@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from beam_jobs.tokenize_job import TOKENIZER_SUBDIR, TokenizeConfig, TokenizeJob, run_tokenize
+from beam_jobs.tokenize_job import TokenizeConfig, TokenizeJob, run_tokenize
 from model.data import read_split
 from model.tokenizer import load_tokenizer
+from pipeline.io.shards import tokenizer_path
 
 
 def tokenize_step(root: Path, beam_args: list[str]) -> None:
@@ -16,7 +17,7 @@ def tokenize_step(root: Path, beam_args: list[str]) -> None:
     config = TokenizeConfig(corpus_dir=corpus_dir, out_dir=out_dir, vocab_size=2000, num_shards=2)
     run_tokenize(config, beam_args)
     print(TokenizeJob(config).summary(prefix="[demo] "))
-    tokenizer = load_tokenizer(Path(out_dir) / TOKENIZER_SUBDIR)
+    tokenizer = load_tokenizer(tokenizer_path(out_dir))
     train = read_split(out_dir, "train")
     print(f"[demo] tokenizer: {tokenizer.vocab_size:,} ids (trained on the train split)")
     sample = train[:40].tolist()

@@ -1,6 +1,6 @@
 """The demo's train + sample step: train a tiny GPT-2 on the demo's tokens, then sample.
 
-It reads ``root/tokens`` (vocabulary size from ``tokens/tokenizer/encoder.json``), trains the
+It reads ``root/tokens`` (vocabulary size from ``tokens/_tokenizer/encoder.json``), trains the
 ``tiny`` configuration for 300 steps (4 x 64 tokens each, ~1 minute) on CPU into
 ``root/runs/demo`` (resuming if a previous demo run left a checkpoint there), and prints the
 losses and two short samples.
@@ -35,7 +35,7 @@ def train_sample_step(
     run_dir = root / "runs" / "demo"
     vocab = tokenizer_vocab_size(tokens_dir)
     if vocab is None:
-        raise FileNotFoundError(f"{tokens_dir}/tokenizer/encoder.json is missing")
+        raise FileNotFoundError(f"{tokens_dir}/_tokenizer/encoder.json is missing")
     n_train = len(read_split(tokens_dir, "train"))
     # Shrink the batch for a very small demo corpus: at least one global batch must fit.
     seq_len = DEMO_SEQ_LEN if n_train > 4 * DEMO_SEQ_LEN else max(8, n_train // 5)

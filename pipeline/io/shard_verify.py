@@ -1,6 +1,6 @@
 """Checking a finished stage directory against what its writer recorded, before reading it.
 
-A stage's stats.json records its shards: ``"shards": {name: rows}`` and, since shard
+A stage's _stats.json records its shards: ``"shards": {name: rows}`` and, since shard
 verification, ``"shard_files": {name: {"bytes": size, "footer_crc32": "%08x"}}``. A reader of
 a finished directory (``verified_shards``) refuses it, naming the file, when
 
@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import os
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,11 +46,20 @@ import pyarrow.parquet as pq
 from pipeline.io.stage_names import command_for
 
 SUCCESS_MARKER = "_SUCCESS"
-STATS_FILE = "stats.json"
+# Every name in a stage directory that is not a data shard starts with "_", so Arrow, pandas,
+# Spark, Hadoop and Polars read the directory as a dataset (they skip "_" and "." names).
+STATS_FILE = "_stats.json"
+# The name versions before that wrote; read (after STATS_FILE), never written.
+LEGACY_STATS_FILE = "stats.json"
+STATS_FILES = (STATS_FILE, LEGACY_STATS_FILE)
 JOB_FILE = "_job.json"
 SHARD_SUFFIX = ".parquet"
 TMP_PREFIX = "_tmp-"
-# stats.json key of the per-shard file record (next to "shards": {name: rows}).
+# tokens/: the tokenizer's files (encoder.json, vocab.bpe) beside the shards; older outputs
+# hold them in LEGACY_TOKENIZER_DIR, which readers that recurse into sub-directories choke on.
+TOKENIZER_DIR = "_tokenizer"
+LEGACY_TOKENIZER_DIR = "tokenizer"
+# _stats.json key of the per-shard file record (next to "shards": {name: rows}).
 FILES_KEY = "shard_files"
 PARQUET_MAGIC = b"PAR1"
 
@@ -83,11 +92,39 @@ def _read_json(path: str) -> Any:
         return None
 
 
+def stats_name(names: Iterable[str]) -> str | None:
+    """Which stats file a directory listing (base names) holds: STATS_FILE, else the
+    LEGACY_STATS_FILE of an older output, else None."""
+    present = set(names)
+    return next((name for name in STATS_FILES if name in present), None)
+
+
+def stats_path(directory: str) -> str:
+    """The one place that names a stage directory's stats file: ``DIR/_stats.json``, or
+    ``DIR/stats.json`` when only that is there (an output written before the rename). Readers
+    open this path; writers always write ``DIR/_stats.json`` (``STATS_FILE``)."""
+    fs, d = resolve(directory)
+    for name in STATS_FILES:
+        if fs.get_file_info(_join(d, name)).type == pafs.FileType.File:
+            return _join(directory, name)
+    return _join(directory, STATS_FILE)
+
+
+def tokenizer_path(tokens_dir: str) -> str:
+    """A tokens directory's tokenizer folder: ``_tokenizer/``, or ``tokenizer/`` when only
+    that is there (an older output); ``_tokenizer/`` (where it is written) when neither is."""
+    fs, d = resolve(tokens_dir)
+    for name in (TOKENIZER_DIR, LEGACY_TOKENIZER_DIR):
+        if fs.get_file_info(_join(d, name)).type == pafs.FileType.Directory:
+            return _join(tokens_dir, name)
+    return _join(tokens_dir, TOKENIZER_DIR)
+
+
 def rebuild_hint(directory: str) -> str:
     """'rerun `webtext extract` with --overwrite to rebuild DIR' from the directory's record."""
     stage = None
-    for name in (STATS_FILE, JOB_FILE):
-        data = _read_json(_join(directory, name))
+    for path in (stats_path(directory), _join(directory, JOB_FILE)):
+        data = _read_json(path)
         if isinstance(data, dict) and isinstance(data.get("stage"), str):
             stage = data["stage"]
             break
@@ -179,7 +216,7 @@ def inspect_shard(
 
 
 def record_files(directory: str, names: list[str]) -> dict[str, Any]:
-    """The stats.json entry a writer adds for its shards: ``{FILES_KEY: {name: {...}}}``."""
+    """The _stats.json entry a writer adds for its shards: ``{FILES_KEY: {name: {...}}}``."""
     names = sorted(names)
     with ThreadPoolExecutor(max_workers=max(1, min(16, len(names)))) as pool:
         facts = pool.map(lambda name: inspect_shard(_join(directory, name))[0], names)
@@ -213,7 +250,7 @@ def verified_shards(
     threads: int = 16,
 ) -> list[str]:
     """The shard paths of a finished stage directory, sorted, after checking them against the
-    record in its stats.json (see the module docstring). ``schema_check(path, schema)`` is
+    record in its _stats.json (see the module docstring). ``schema_check(path, schema)`` is
     called for every shard with the schema read from the same footer. Raises ShardError
     naming the directory (no _SUCCESS) or the shard."""
     if not _read_exists(_join(directory, SUCCESS_MARKER)):
@@ -222,7 +259,7 @@ def verified_shards(
             "(rerun it: it resumes)"
         )
     present = _present(directory)
-    stats = _read_json(_join(directory, STATS_FILE))
+    stats = _read_json(stats_path(directory))
     stats = stats if isinstance(stats, dict) else {}
     rows = _int_map(stats.get("shards"))
     files = stats.get(FILES_KEY) if isinstance(stats.get(FILES_KEY), dict) else {}
@@ -232,14 +269,14 @@ def verified_shards(
         if missing:
             more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
             raise ShardError(
-                f"shard {missing[0]}{more} of {directory} is missing (stats.json records "
+                f"shard {missing[0]}{more} of {directory} is missing (_stats.json records "
                 f"{len(rows)} shards, {len(rows) - len(missing)} of them are there); {hint}"
             )
         extra = sorted(set(present) - set(rows))
         if extra:
             more = f" and {len(extra) - 1} more" if len(extra) > 1 else ""
             raise ShardError(
-                f"{directory} holds {extra[0]}{more}, a shard its stats.json does not record "
+                f"{directory} holds {extra[0]}{more}, a shard its _stats.json does not record "
                 f"(left by another run or copied in?); remove it, or {hint}"
             )
     for name, size in present.items():
@@ -247,7 +284,7 @@ def verified_shards(
         if isinstance(want, int) and size is not None and size != want:
             raise damaged(
                 _join(directory, name),
-                f"{size:,} bytes where stats.json records {want:,}: truncated or replaced",
+                f"{size:,} bytes where _stats.json records {want:,}: truncated or replaced",
             )
     paths = [_join(directory, name) for name in present]
 
@@ -257,10 +294,10 @@ def verified_shards(
         record = files.get(name) if isinstance(files.get(name), dict) else {}
         crc = record.get("footer_crc32")
         if isinstance(crc, str) and crc != facts.footer_crc32:
-            raise damaged(path, f"footer CRC-32 {facts.footer_crc32} where stats.json "
+            raise damaged(path, f"footer CRC-32 {facts.footer_crc32} where _stats.json "
                                 f"records {crc}")  # fmt: skip
         if rows is not None and facts.rows != rows[name]:
-            raise damaged(path, f"its footer counts {facts.rows:,} rows where stats.json "
+            raise damaged(path, f"its footer counts {facts.rows:,} rows where _stats.json "
                                 f"records {rows[name]:,}")  # fmt: skip
 
     if len(paths) > 1 and threads > 1:  # remote stores: footers are round trips

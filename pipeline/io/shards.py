@@ -3,8 +3,11 @@
 A stage's output is a directory holding:
   part-NNNNN-of-MMMMM.parquet   zstd-compressed Parquet shards, each written atomically
   _job.json                     what produced the directory (stage, parameters, inputs)
-  stats.json                    records in / out / dropped per reason
+  _stats.json                   records in / out / dropped per reason (stats.json before)
   _SUCCESS                      written last; its presence means the directory is complete
+
+Every name there but the shards starts with "_" (sub-directories too: tokens/_tokenizer/,
+pages/_fetched/), so pandas, pyarrow.dataset, Spark and Polars read the directory as a dataset.
 
 Records are assigned to shards by a stable hash of their key and sorted inside a shard, so a
 rerun over the same input writes byte-identical shards: a shard that already exists after a
@@ -31,11 +34,22 @@ import pyarrow.parquet as pq
 # ShardError is raised and caught as shards.ShardError; the checks live in shard_verify.
 from pipeline.io import shard_verify
 from pipeline.io.locks import LOCK_FILE
-from pipeline.io.shard_verify import ShardError, damaged, reading  # noqa: F401
+from pipeline.io.shard_verify import (  # noqa: F401
+    LEGACY_STATS_FILE,
+    LEGACY_TOKENIZER_DIR,
+    STATS_FILE,
+    STATS_FILES,
+    TOKENIZER_DIR,
+    ShardError,
+    damaged,
+    reading,
+    stats_name,
+    stats_path,
+    tokenizer_path,
+)
 from pipeline.io.stage_names import current_name
 
 SUCCESS_MARKER = "_SUCCESS"
-STATS_FILE = "stats.json"
 JOB_FILE = "_job.json"
 SHARD_SUFFIX = ".parquet"
 TMP_PREFIX = "_tmp-"
@@ -206,7 +220,7 @@ def require_complete(directory: str) -> None:
 
 
 def verified_shards(directory: str, schema: pa.Schema | None = None) -> list[str]:
-    """The shard files of a finished stage directory, checked against its stats.json record
+    """The shard files of a finished stage directory, checked against its _stats.json record
     (names, sizes, footer CRCs, row counts; footers only) and, given ``schema``, each
     shard's schema. Raises ShardError naming the directory or the shard."""
     check = None if schema is None else (lambda path, actual: validate_schema(path, actual, schema))
@@ -396,10 +410,11 @@ def clean_temporaries(directory: str) -> int:
 def reopen_output(directory: str) -> int:
     """Turn a finished stage directory back into an unfinished run of the same job, so it can
     be rebuilt: remove _SUCCESS first (a kill from then on leaves a resumable directory),
-    then stats.json and the top-level shard files. _job.json and sub-directories (e.g. a
-    ledger) stay. Returns how many shard files were removed."""
+    then _stats.json (or an older output's stats.json) and the top-level shard files.
+    _job.json and sub-directories (e.g. a ledger) stay. Returns how many shard files were
+    removed."""
     fs, d = resolve(directory)
-    for name in (SUCCESS_MARKER, STATS_FILE):
+    for name in (SUCCESS_MARKER, *STATS_FILES):
         if exists(join(directory, name)):
             fs.delete_file(f"{d}/{name}")
     paths = list_shards(directory)
@@ -409,10 +424,13 @@ def reopen_output(directory: str) -> int:
 
 
 def finish_output(directory: str, stats_dict: dict[str, Any]) -> None:
-    """Write stats.json, then _SUCCESS last."""
+    """Write _stats.json, then _SUCCESS last. The stats.json an older version left in a
+    directory this run resumed goes first: a stage directory holds one stats file."""
+    remove(join(directory, LEGACY_STATS_FILE))
     write_json_atomic(join(directory, STATS_FILE), stats_dict)
     write_bytes_atomic(join(directory, SUCCESS_MARKER), b"")
 
 
 def read_stats(directory: str) -> dict[str, Any]:
-    return json.loads(read_text(join(directory, STATS_FILE)))
+    """The decoded stats file of a stage directory (``stats_path``: either name)."""
+    return json.loads(read_text(stats_path(directory)))

@@ -1,4 +1,4 @@
-"""The name a stage directory records as "stage" in its _job.json and stats.json.
+"""The name a stage directory records as "stage" in its _job.json and _stats.json.
 
 One noun per directory, the same as the directory's usual name: links, pages, docs, corpus,
 dups, tokens (and overlap, overlap-documents). Readers (the funnel, `webtext stats`, the

@@ -88,7 +88,7 @@ def format_stats(stats: StageStats, title: str) -> str:
     return "\n".join(lines)
 
 
-# What each stage (by the "stage" its stats.json names) reads, to say why its output is empty.
+# What each stage (by the "stage" its _stats.json names) reads, to say why its output is empty.
 INPUT_NOUN = {
     "links": "submissions",
     "pages": "links",
@@ -102,10 +102,10 @@ _DROP_VERB = {"pages": "failed"}
 
 
 def why_empty(stats: dict[str, Any] | None, top: int = 3) -> str:
-    """Why a finished stage wrote 0 records, from its stats.json (None when unreadable):
+    """Why a finished stage wrote 0 records, from its _stats.json (None when unreadable):
     'all 181 links failed: dns_error 181' or 'its input held 0 records'."""
     if not isinstance(stats, dict):
-        return "no readable stats.json says why"
+        return "no readable _stats.json says why"
     parsed = StageStats.from_dict(stats)
     if parsed.records_in == 0:
         return "its input held 0 records"
