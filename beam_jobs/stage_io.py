@@ -106,7 +106,7 @@ def _finish(
 
 def finish_empty(out_dir: str, stage: str, extra: dict[str, Any] | None = None) -> None:
     """Finish a claimed output directory as an empty stage (0 in, 0 out, no shard): what a
-    stage writes when its input holds no record. ``extra`` goes into stats.json as is."""
+    stage writes when its input holds no record. ``extra`` goes into _stats.json as is."""
     data = StageStats().to_dict() | {"stage": stage, "shards": {}} | (extra or {})
     shards.finish_output(out_dir, data)
 
@@ -116,10 +116,10 @@ class WriteStageOutput(beam.PTransform):
 
     Rows go to ``num_shards`` Parquet files by a stable hash of their key, sorted by key, each
     written atomically; a shard that exists already (an interrupted earlier run of the same
-    job) is kept. stats.json and then _SUCCESS are written once every shard is in place.
+    job) is kept. _stats.json and then _SUCCESS are written once every shard is in place.
 
     An optional ``"totals"`` PCollection of ``((group, name), int)`` is summed per key and
-    written into stats.json as ``{group: {name: sum}}`` (e.g. tokens per split). Without a
+    written into _stats.json as ``{group: {name: sum}}`` (e.g. tokens per split). Without a
     ``"stats"`` input the directory is a side output whose rows all count as in and out.
     """
 

@@ -6,7 +6,7 @@ directory, stage name, schema, shard count), its parameters (the config's ``para
 input and ``expand``, which builds its PCollections. ``StageJob.run`` does the rest, in order:
 
 1. check the input before any output is touched: the input stage directory's shards against
-   its schema and its stats.json record (``check_stage_input``), then the job's own ``check``;
+   its schema and its _stats.json record (``check_stage_input``), then the job's own ``check``;
 2. fingerprint the inputs (``fingerprint_inputs``: files and stage directories alike);
 3. lock every output directory for the whole run (``pipeline.io.locks.output_lock``);
 4. claim them (``shards.prepare_output``): already complete for this job -> nothing to do;
@@ -15,7 +15,7 @@ input and ``expand``, which builds its PCollections. ``StageJob.run`` does the r
    finished empty, one line saying why;
 6. ``produce``: by default one Beam pipeline (``beam_pipeline``: the user's Beam options,
    under ``shard_errors_in_one_line``) in which ``expand`` gives each output's
-   ``{"rows", "stats", "totals"}``, written by ``WriteStageOutput`` (shards, then stats.json,
+   ``{"rows", "stats", "totals"}``, written by ``WriteStageOutput`` (shards, then _stats.json,
    then _SUCCESS). A job whose output is not Parquet shards (overlap: Bloom filters, then
    results computed in plain Python) overrides ``produce`` and runs its pipelines through
    ``beam_pipeline``; its ``StageOutput`` then has no schema.
@@ -50,14 +50,14 @@ class StageOutput:
     """One directory a stage writes."""
 
     out_dir: str
-    stage: str  # its name in _job.json / stats.json: the noun (pipeline.io.stage_names)
+    stage: str  # its name in _job.json / _stats.json: the noun (pipeline.io.stage_names)
     # Its shards' schema and count, for the default ``produce`` (WriteStageOutput); None for
     # a directory the job's own ``produce`` writes otherwise (overlap/).
     schema: pa.Schema | None = None
     num_shards: int = 1
-    # Subdirectories whose temporary files a resumed run removes too (tokens/tokenizer/).
+    # Subdirectories whose temporary files a resumed run removes too (tokens/_tokenizer/).
     extra_dirs: tuple[str, ...] = ()
-    # stats.json figures of an empty run beside the zero counts (dups/: removed per reason).
+    # _stats.json figures of an empty run beside the zero counts (dups/: removed per reason).
     empty_stats: dict[str, Any] | None = None
 
 
@@ -170,7 +170,7 @@ class StageJob:
         """After the pipeline wrote every output."""
 
     def summary_lines(self, data: dict[str, Any]) -> list[str]:
-        """Lines the summary adds below the records table, from the output's stats.json."""
+        """Lines the summary adds below the records table, from the output's _stats.json."""
         return []
 
     # ---- the contract ----

@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Extract the main text of every page in PAGES_DIR (trafilatura balanced mode without "
             "comments, with a comment-free baseline fallback for pages it under-extracts), drop pages whose final URL breaks the link rules (Wikipedia after a "
             "redirect), bot and cookie walls, short texts and optionally other languages, each "
-            "counted in stats.json, and write docs/ Parquet shards."
+            "counted in _stats.json, and write docs/ Parquet shards."
         ),
         epilog=BEAM_EPILOG,
     )

@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="links/ -> pages/: fetch every link (asyncio client inside Beam, or WARC files)",
         description=(
             "Fetch the page of every link in LINKS_DIR and write pages/ Parquet shards with "
-            "stats.json. Every link ends as a page or a counted error; the full per-link ledger, "
+            "_stats.json. Every link ends as a page or a counted error; the full per-link ledger, "
             "errors included, stays in PAGES_DIR/_fetched/. Rerunning the same command resumes: "
             "links already in the ledger are not fetched again, and a finished output is left "
             "as is unless --retry-errors asks to fetch recorded errors again. Hosts that "
@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "is an error of these classes: a comma list; 'transient' (the default when no value "
             "is given) means timeout, connection and DNS errors, truncated bodies, HTTP 408, "
             "429, 5xx gateway/overload statuses (see pipeline/fetch/retry.py); e.g. "
-            "'transient,http_404'. pages/ and stats.json are then rebuilt from the whole ledger"
+            "'transient,http_404'. pages/ and _stats.json are then rebuilt from the whole ledger"
         ),
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")

@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Read Reddit submission dumps (Pushshift / Arctic Shift RS_*.zst, .xz, .bz2, .gz, "
             ".jsonl; globs allowed) or live listings (reddit:SUB+SUB?listing=top&time=week"
             "&limit=500, through praw), keep outbound links whose karma passes the rule, and "
-            "write links/ Parquet shards with stats.json."
+            "write links/ Parquet shards with _stats.json."
         ),
         epilog=BEAM_EPILOG,
     )

@@ -10,7 +10,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "stats",
         help="per-stage funnel of a run: records in/out, drops by reason, end-to-end keep rate",
         description=(
-            "Read the stats.json, _job.json and _SUCCESS of every stage directory under each "
+            "Read the _stats.json, _job.json and _SUCCESS of every stage directory under each "
             "ROOT (up to --depth levels down) and show them in pipeline order: records in and "
             "out, the top drop reasons with their share of the input, repairs and stage "
             "figures (tokens per split, fetch retries), whether each stage is complete, in "
@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "documents removed by reason; train (steps, tokens seen, losses), eval (sets "
             "evaluated) and report (sections built, its page) from their own files. Stage "
             "directories given directly are shown together as one funnel. Exit status: 0, "
-            "or 1 when a stats.json is unreadable or does not balance "
+            "or 1 when a _stats.json is unreadable or does not balance "
             "(in != out + dropped), 2 when a path does not exist."
         ),
     )

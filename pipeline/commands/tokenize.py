@@ -18,9 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Encode every corpus document with GPT-2's byte-level BPE, each followed by "
             "<|endoftext|>, into tokens/ Parquet shards (doc_id, split, n_tokens, "
-            "tokens list<uint16>) with tokens per split in stats.json. The vocabulary is either "
+            "tokens list<uint16>) with tokens per split in _stats.json. The vocabulary is either "
             "the original GPT-2 files (--gpt2-files) or a new BPE trained on the corpus's train "
-            "split (--vocab-size, default 50,257); it is saved in TOKENS_DIR/tokenizer/."
+            "split (--vocab-size, default 50,257); it is saved in TOKENS_DIR/_tokenizer/."
         ),
         epilog=BEAM_EPILOG,
     )
