@@ -61,8 +61,6 @@ class StageOutput:
     empty_stats: dict[str, Any] | None = None
 
 
-
-
 @contextmanager
 def beam_pipeline(beam_args: list[str] | None = None) -> Iterator[beam.Pipeline]:
     """A Beam pipeline with the user's Beam options, run when the block ends; a shard's

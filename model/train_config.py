@@ -62,7 +62,9 @@ class TrainConfig:
         choices=ATTENTION_BACKENDS,
     )
     vocab_size: int | None = option(
-        None, "vocabulary size (default: entries of TOKENS_DIR/_tokenizer/encoder.json)", min_value=1
+        None,
+        "vocabulary size (default: entries of TOKENS_DIR/_tokenizer/encoder.json)",
+        min_value=1,
     )
     resume: bool = option(False, "continue RUN_DIR's checkpoint (see README: what may change)")
     stop_at: int | None = option(

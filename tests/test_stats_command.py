@@ -370,7 +370,9 @@ def test_synthetic_tree_names_each_bad_file(tmp_path: Path, capsys) -> None:
     assert "docs (extract) [c]: _stats.json: top level is list, expected an object" in text
     assert "corpus (dedup) [d]: _stats.json is empty" in text
     assert "e * [e]: _stats.json: dropped is list, expected an object of counts" in text
-    assert "tokens (tokenize) [f]: _stats.json: records_out is True, expected a whole number" in text
+    assert (
+        "tokens (tokenize) [f]: _stats.json: records_out is True, expected a whole number" in text
+    )
     assert "_ledger" not in text
 
 
