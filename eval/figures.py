@@ -57,7 +57,9 @@ def histograms(series: dict[str, Sequence[float]], xlabel: str, title: str) -> b
 def grouped_bars(
     groups: Sequence[str], series: dict[str, Sequence[float | None]], ylabel: str, title: str
 ) -> bytes:
-    """One group of bars per test set, one bar per bucket (missing buckets left empty)."""
+    """One group of bars per test set, one bar per bucket (missing buckets left empty; a bucket
+    with no bar anywhere gets no legend entry)."""
+    series = {k: v for k, v in series.items() if any(x is not None for x in v)}
     fig, ax = plt.subplots(figsize=(6, 3))
     width = 0.8 / max(1, len(series))
     for j, (name, values) in enumerate(series.items()):
@@ -110,20 +112,23 @@ def paired_points(
     ylabel: str,
     title: str,
 ) -> bytes:
-    """Two strips of points (samples, held-out) per metric, with their means marked."""
+    """Two strips of points (samples, held-out) per metric, a black bar at each one's median
+    (the statistic the report's table gives)."""
     import numpy as np
 
     fig, ax = plt.subplots(figsize=(4, 3))
-    for x, (name, values) in enumerate(zip(labels, (samples, heldout), strict=True)):
+    for x, values in enumerate((samples, heldout)):
         jitter = np.linspace(-0.15, 0.15, max(1, len(values)))
         ax.scatter(x + jitter[: len(values)], values, s=12, alpha=0.7, color=f"C{x}")
         if len(values):
-            ax.hlines(float(np.mean(values)), x - 0.25, x + 0.25, color="black")
-        ax.annotate(
-            name, (x, 0), ha="center", va="top", xytext=(0, -14), textcoords="offset points"
-        )
-    ax.set_xticks([])
+            ax.hlines(
+                float(np.median(values)), x - 0.25, x + 0.25, color="black",
+                label="median" if x == 0 else None,
+            )  # fmt: skip
+    ax.set_xticks(range(len(labels)), labels)
     ax.set_xlim(-0.6, len(labels) - 0.4)
+    if any(len(v) for v in (samples, heldout)):
+        ax.legend(fontsize=8, loc="lower right")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     return _png(fig)

@@ -6,6 +6,10 @@ REPORT_DIR/report.md   the same tables and readings; figures linked from figures
 REPORT_DIR/figures/    the PNGs
 REPORT_DIR/report.json every number (no images), and which sections could not be built, why
 
+Every form opens with a header: the run (and its last step), corpus, overlap and eval
+directories it was built from, when, and the versions of webtext, torch, numpy and Python.
+Tables carry their definitions as notes under them; figures carry alt texts that describe them.
+
 A section whose inputs are missing is listed as not built with the reason; the others render.
 Nothing random is left unseeded (samples use a fixed seed), so regenerating a report from the
 same run gives the same numbers.
@@ -15,7 +19,11 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import logging
+import platform
+import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +34,10 @@ log = logging.getLogger(__name__)
 
 _CSS = """
 body{font-family:sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
-table{border-collapse:collapse;margin:.5rem 0 1rem}td,th{border:1px solid #bbb;padding:.2rem .5rem;
-text-align:right}th{background:#eee}td:first-child,th:first-child{text-align:left}
+table{border-collapse:collapse;margin:.5rem 0 0}td,th{border:1px solid #bbb;padding:.2rem .5rem;
+text-align:left;vertical-align:top}th{background:#eee}td.num,th.num{text-align:right}
+.notes{font-size:.9em;color:#444;margin:.3rem 0 1rem;padding-left:1.2rem}
+.inputs td{border:none;padding:.05rem .8rem .05rem 0}
 caption{caption-side:top;text-align:left;font-style:italic;padding:.2rem 0}
 .reading{font-weight:bold;margin:.2rem 0 1.5rem}.missing{color:#a00}img{max-width:100%}
 """
@@ -48,21 +58,112 @@ def build_sections(inp: ReportInputs) -> list[dict[str, Any]]:
     return sections
 
 
+_NUMBER = re.compile(r"^[-+]?[\d,]*\.?\d+(e[-+]\d+)?(%| /\w+)?$|^-( /\w+)?$")
+
+
+def is_number_cell(v: Any) -> bool:
+    """A cell that holds a number (or '-' for a number not defined): right-aligned."""
+    return isinstance(v, int | float) or bool(_NUMBER.match(str(v)))
+
+
+def _numeric_columns(table: dict[str, Any]) -> list[bool]:
+    """Columns whose every cell is a number (or '-'), and not only '-': right-aligned."""
+    cols = list(zip(*table["rows"], strict=True)) if table["rows"] else []
+    return [
+        all(is_number_cell(v) for v in col) and any(str(v) != "-" for v in col) for col in cols
+    ] or [False] * len(table["columns"])
+
+
 def _html_table(table: dict[str, Any]) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table["columns"])
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
-        for row in table["rows"]
+    num = _numeric_columns(table)
+
+    def cls(j: int) -> str:
+        return " class='num'" if num[j] else ""
+
+    head = "".join(
+        f"<th{cls(j)}>{html.escape(str(c))}</th>" for j, c in enumerate(table["columns"])
     )
+    body = "".join(
+        "<tr>" + "".join(f"<td{cls(j)}>{html.escape(str(v))}</td>" for j, v in enumerate(row))
+        + "</tr>"
+        for row in table["rows"]
+    )  # fmt: skip
     caption = html.escape(table.get("caption", ""))
-    return f"<table><caption>{caption}</caption><tr>{head}</tr>{body}</table>"
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in table.get("notes", []))
+    return f"<table><caption>{caption}</caption><tr>{head}</tr>{body}</table>" + (
+        f"<ul class='notes'>{notes}</ul>" if notes else "<div class='notes'></div>"
+    )
 
 
-def render_html(title: str, sections: list[dict[str, Any]]) -> str:
+def _last_step(run_dir: Path) -> int | None:
+    """The run's last logged step (metrics.jsonl), or None."""
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return None
+    steps = [
+        json.loads(x).get("step")
+        for x in path.read_text(encoding="utf-8").splitlines()
+        if x.strip()
+    ]
+    steps = [s for s in steps if isinstance(s, int)]
+    return max(steps) if steps else None
+
+
+def provenance(inp: ReportInputs) -> dict[str, Any]:
+    """What the report was built from and with: when, the versions, the run's step."""
+    import numpy
+    import torch
+
+    from pipeline import __version__
+
+    return {
+        "built_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "run_step": _last_step(inp.run_dir),
+        "webtext_version": __version__,
+        "torch_version": torch.__version__,
+        "numpy_version": numpy.__version__,
+        "python_version": platform.python_version(),
+    }
+
+
+def _header_rows(inp: ReportInputs, built: dict[str, Any]) -> list[tuple[str, str]]:
+    def where(p: Path | None, option: str) -> str:
+        return str(p) if p is not None else f"not given ({option})"
+
+    rows = [
+        ("run", f"{inp.run_dir} (step {built['run_step']})"
+         if built["run_step"] is not None else str(inp.run_dir)),
+        ("corpus", where(inp.corpus_dir, "--corpus")),
+        ("overlap", where(inp.overlap_dir, "--overlap")),
+        ("eval", where(inp.eval_dir, "--eval")),
+    ]  # fmt: skip
+    if inp.compare_runs:
+        rows.append(("compared runs", ", ".join(str(p) for p in inp.compare_runs)))
+    rows += [
+        ("samples", f"{inp.num_samples} x {inp.sample_tokens} tokens, seed {inp.seed}"),
+        ("built", built["built_utc"]),
+        ("versions", f"webtext {built['webtext_version']}, torch {built['torch_version']}, "
+         f"numpy {built['numpy_version']}, Python {built['python_version']}"),
+    ]  # fmt: skip
+    return rows
+
+
+def render_html(
+    title: str, sections: list[dict[str, Any]], header: list[tuple[str, str]] = ()
+) -> str:
     parts = [
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
         f"</title><style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"
     ]
+    if header:
+        parts.append(
+            "<header><table class='inputs'>"
+            + "".join(
+                f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(v)}</td></tr>"
+                for k, v in header
+            )
+            + "</table></header>"
+        )
     missing = [s for s in sections if s["status"] != "ok"]
     if missing:
         parts.append(
@@ -79,7 +180,7 @@ def render_html(title: str, sections: list[dict[str, Any]]) -> str:
         for fig in s["figures"]:
             data = base64.b64encode(fig["png"]).decode("ascii")
             parts.append(
-                f"<figure><img alt='{html.escape(fig['name'])}' "
+                f"<figure><img alt='{html.escape(fig.get('alt') or fig['name'])}' "
                 f"src='data:image/png;base64,{data}'></figure>"
                 f"<p class='reading'>{html.escape(fig['reading'])}</p>"
             )
@@ -92,8 +193,12 @@ def _md_cell(v: Any) -> str:
     return str(v).replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(title: str, sections: list[dict[str, Any]]) -> str:
+def render_markdown(
+    title: str, sections: list[dict[str, Any]], header: list[tuple[str, str]] = ()
+) -> str:
     out = [f"# {title}", ""]
+    if header:
+        out += [f"- **{k}**: {v}" for k, v in header] + [""]
     for s in sections:
         out += [f"## {s['title']}", ""]
         if s["status"] != "ok":
@@ -107,14 +212,23 @@ def render_markdown(title: str, sections: list[dict[str, Any]]) -> str:
             ]
             out += ["| " + " | ".join(_md_cell(v) for v in row) + " |" for row in t["rows"]]
             out.append("")
+            if t.get("notes"):
+                out += [f"- {n}" for n in t["notes"]] + [""]
         for fig in s["figures"]:
-            out += [f"![{fig['name']}](figures/{fig['name']})", "", f"**{fig['reading']}**", ""]
+            alt = _md_cell(fig.get("alt") or fig["name"]).replace("]", ")").replace("[", "(")
+            out += [f"![{alt}](figures/{fig['name']})", "", f"**{fig['reading']}**", ""]
     return "\n".join(out)
 
 
-def report_json(title: str, inp: ReportInputs, sections: list[dict[str, Any]]) -> dict[str, Any]:
+def report_json(
+    title: str,
+    inp: ReportInputs,
+    sections: list[dict[str, Any]],
+    built: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     return {
         "title": title,
+        "built": built or {},
         "inputs": {
             k: (str(v) if isinstance(v, Path) else v)
             for k, v in vars(inp).items()
@@ -129,7 +243,10 @@ def report_json(title: str, inp: ReportInputs, sections: list[dict[str, Any]]) -
                 "reason": s["reason"],
                 "numbers": s["numbers"],
                 "tables": s["tables"],
-                "figures": [{"name": f["name"], "reading": f["reading"]} for f in s["figures"]],
+                "figures": [
+                    {"name": f["name"], "alt": f.get("alt"), "reading": f["reading"]}
+                    for f in s["figures"]
+                ],
             }
             for s in sections
         ],
@@ -145,8 +262,13 @@ def write_report(inp: ReportInputs, out_dir: str | Path) -> dict[str, Any]:
     for s in sections:
         for fig in s["figures"]:
             shards.write_bytes_atomic(str(out / "figures" / fig["name"]), fig["png"])
-    data = report_json(title, inp, sections)
+    built = provenance(inp)
+    header = _header_rows(inp, built)
+    data = report_json(title, inp, sections, built)
     shards.write_json_atomic(str(out / "report.json"), data)
-    shards.write_bytes_atomic(str(out / "report.md"), render_markdown(title, sections).encode())
-    shards.write_bytes_atomic(str(out / "index.html"), render_html(title, sections).encode())
+    md = render_markdown(title, sections, header)
+    shards.write_bytes_atomic(str(out / "report.md"), md.encode())
+    shards.write_bytes_atomic(
+        str(out / "index.html"), render_html(title, sections, header).encode()
+    )
     return data

@@ -99,7 +99,11 @@ def _pct(x: float | None) -> str:
 
 
 def _num(x: float | None, digits: int = 3) -> str:
-    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+    """The number with ``digits`` decimals ('-' when undefined; 3 significant digits in
+    scientific notation from a million up, e.g. the perplexity of text far from the corpus)."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return f"{x:.3g}" if abs(x) >= 1e6 else f"{x:.{digits}f}"
 
 
 # -- 1. the overlap table ----------------------------------------------------------------------
@@ -122,6 +126,8 @@ def overlap_table(inp: ReportInputs, sec: dict[str, Any]) -> None:
         {
             "name": "overlap_table.png",
             "png": figures.bar_chart(tests, main, "% of 8-grams", f"found in {ref_name}"),
+            "alt": f"Bar chart: % of each test set's 8-grams found in {ref_name}, one bar per "
+            "test set.",
             "reading": f"{worst} shares the most with {ref_name}: {max(main):.2f}% of its 8-grams "
             f"are in the training data (lowest: {min(main):.2f}%).",
         }
@@ -173,6 +179,8 @@ def overlap_distribution(inp: ReportInputs, sec: dict[str, Any]) -> None:
                 "% of the document's 8-grams in training data",
                 "per-document overlap (dashed: median)",
             ),
+            "alt": "Histograms: per-document % of 8-grams found in the training data, one per "
+            "test set, with a dashed line at each median.",
             "reading": f"The typical {top} document has {sec['numbers'][top]['median_percent']:.1f}% "
             f"of its 8-grams in the training data (the median; dashed line).",
         }
@@ -184,6 +192,60 @@ def bucket_of(fraction: float | None) -> str:
     if fraction is None or fraction == 0:
         return "none"
     return "(0, 15%]" if fraction <= 0.15 else "> 15%"
+
+
+# What each row of section 3 means, said once under its table.
+BUCKET_NOTES = (
+    "none: no 8-gram of the example is in the training data (or the example is shorter than "
+    "one 8-gram); these are the examples left when every overlapping one is excluded.",
+    "(0, 15%]: some, at most 15%, of the example's 8-grams are in the training data.",
+    "> 15%: more than 15% of its 8-grams are in the training data.",
+    "all: every example of the set, whatever its overlap.",
+    "Metrics are pooled over the bucket's examples (total loss / total tokens); perplexity is "
+    "per word (or the set's unit), so it explodes on text far from the training data.",
+)
+
+
+def _metric_columns(cells: list[dict[str, Any]]) -> list[tuple[str, Callable[[dict], str]]]:
+    """(header, getter) of the metric columns that some row defines."""
+    cols = [
+        ("loss/token", lambda m: _num(m["loss_per_token"])),
+        ("perplexity", lambda m: _num(m[f"ppl_per_{m['unit']}"], 2) + f" /{m['unit']}"
+         if m[f"ppl_per_{m['unit']}"] is not None else "-"),
+        ("bits/byte", lambda m: _num(m["bits_per_byte"])),
+        ("accuracy", lambda m: _pct(100 * m["accuracy"]) if m.get("accuracy") is not None else "-"),
+    ]  # fmt: skip
+    keys = {"bits/byte": "bits_per_byte", "accuracy": "accuracy"}
+    return [
+        (h, get)
+        for h, get in cols
+        if h not in keys or any(m.get(keys[h]) is not None for m in cells)
+    ]
+
+
+def _bucket_reading(pick: str, unit: str, by: dict[str, dict[str, Any]]) -> str:
+    """One true sentence on set ``pick``: overlap-free versus all, and the high-overlap bucket."""
+    key = f"ppl_per_{unit}"
+    a, none, high = by["all"], by["none"], by["> 15%"]
+    if not none["examples"]:
+        return (
+            f"Every one of the {a['examples']} {pick} examples has some 8-gram in the training "
+            f"data, so no overlap-free perplexity exists for it (all examples: "
+            f"{_num(a[key], 2)} per {unit})."
+        )
+    out = (
+        f"On {pick}, the {none['examples']} examples with no overlap have perplexity "
+        f"{_num(none[key], 2)} per {unit}, against {_num(a[key], 2)} for all "
+        f"{a['examples']} examples"
+    )
+    if high["examples"]:
+        lower = high["loss_per_token"] < none["loss_per_token"]
+        out += f"; the {high['examples']} examples with > 15% overlap have {_num(high[key], 2)}" + (
+            ": a lower loss where the overlap is high, so the overlap helps the model"
+            if lower
+            else ": no lower loss where the overlap is high"
+        )
+    return out + "."
 
 
 # -- 3. metrics by overlap bucket -----------------------------------------------------------------
@@ -207,7 +269,8 @@ def metrics_by_overlap(inp: ReportInputs, sec: dict[str, Any]) -> None:
             f"{overlap_dir} ({', '.join(sorted(measured)) or 'none'}): evaluate the sets the "
             "overlap stage measured, under the same names"
         )
-    rows, chart = [], {b: [] for b in (*BUCKETS, "all")}
+    labels = (*BUCKETS, "all")
+    members: dict[tuple[str, str], list[tuple[int, int]]] = {}
     for name in joined:
         unit, fmt = summary[name]["unit"], summary[name]["format"]
         mine = [r for r in examples if r["test_set"] == name]
@@ -216,63 +279,67 @@ def metrics_by_overlap(inp: ReportInputs, sec: dict[str, Any]) -> None:
             for b in BUCKETS
         }
         groups["all"] = mine
-        groups["excluding overlapping"] = groups["none"]
-        sec["numbers"][name] = {}
-        for label, group in groups.items():
-            m = summarize_rows(group, unit, fmt)
-            sec["numbers"][name][label] = m
-            rows.append(
-                [
-                    name,
-                    label,
-                    m["examples"],
-                    m["tokens"],
-                    _num(m["loss_per_token"]),
-                    _num(m[f"ppl_per_{unit}"], 2) + f" /{unit}",
-                    _num(m["bits_per_byte"]),
-                    _pct(100 * m["accuracy"]) if m.get("accuracy") is not None else "-",
-                ]
-            )
-            if label in chart:
-                chart[label].append(m["loss_per_token"])
+        sec["numbers"][name] = {b: summarize_rows(groups[b], unit, fmt) for b in labels}
+        for b in labels:
+            members[(name, b)] = sorted((r["n_tokens"], round(r["nll"], 6)) for r in groups[b])
+    cells = [sec["numbers"][n][b] for n in joined for b in labels]
+    metric_cols = _metric_columns(cells)
+    rows = [
+        [
+            name,
+            b + (" (= excluding overlapping)" if b == "none" else ""),
+            sec["numbers"][name][b]["examples"],
+            sec["numbers"][name][b]["tokens"],
+            *(get(sec["numbers"][name][b]) for _, get in metric_cols),
+        ]
+        for name in joined
+        for b in labels
+        if sec["numbers"][name][b]["examples"]
+    ]
+    notes = list(BUCKET_NOTES)
+    empty = [f"{n} {b}" for n in joined for b in BUCKETS if not sec["numbers"][n][b]["examples"]]
+    if empty:
+        notes.append(f"No examples (row left out): {', '.join(empty)}.")
+    # Rows of different sets that hold the very same examples (e.g. a test file that repeats
+    # another set's documents) give the same numbers: say so rather than leave it unexplained.
+    seen: dict[tuple, tuple[str, str]] = {}
+    for name in joined:
+        for b in BUCKETS:
+            key = tuple(members[(name, b)])
+            if key and key in seen and seen[key][0] != name:
+                notes.append(
+                    f"{name} {b} repeats {seen[key][0]} {seen[key][1]}: the same examples "
+                    "(same token counts and losses), so the same numbers."
+                )
+            seen.setdefault(key, (name, b))
     sec["tables"].append(
         {
             "caption": "pooled metrics of the examples in each bucket of per-example overlap with "
-            f"{ref_name} ('excluding overlapping' = no 8-gram found)",
-            "columns": [
-                "test set",
-                "bucket",
-                "examples",
-                "tokens",
-                "loss/token",
-                "perplexity",
-                "bits/byte",
-                "accuracy",
-            ],
+            f"{ref_name}",
+            "columns": ["test set", "bucket", "examples", "tokens", *(h for h, _ in metric_cols)],
             "rows": rows,
+            "notes": notes,
         }
     )
-    # Read the set where excluding overlap leaves something, else the first.
+    # Read the set where the overlap-free bucket and the > 15% one both have examples, else
+    # one where the overlap-free bucket has some, else the first.
+    nums = sec["numbers"]
     pick = next(
-        (n for n in joined if sec["numbers"][n]["excluding overlapping"]["examples"]), joined[0]
+        (n for n in joined if nums[n]["none"]["examples"] and nums[n]["> 15%"]["examples"]),
+        next((n for n in joined if nums[n]["none"]["examples"]), joined[0]),
     )
-    unit = summary[pick]["unit"]
-    a = sec["numbers"][pick]["all"][f"ppl_per_{unit}"]
-    e = sec["numbers"][pick]["excluding overlapping"][f"ppl_per_{unit}"]
-    reading = (
-        f"On {pick}, leaving out every example with any overlap moves perplexity from "
-        f"{_num(a, 2)} to {_num(e, 2)}"
-        + (
-            "; a lower loss on overlapping buckets would mean the overlap helps the model."
-            if e is not None
-            else " (every example overlaps)."
-        )
-    )
+    chart = {
+        b: [sec["numbers"][n][b]["loss_per_token"] for n in joined]
+        for b in labels
+        if any(sec["numbers"][n][b]["examples"] for n in joined)
+    }
     sec["figures"].append(
         {
             "name": "metrics_by_overlap.png",
             "png": figures.grouped_bars(joined, chart, "loss / token", "loss by overlap bucket"),
-            "reading": reading,
+            "reading": _bucket_reading(pick, summary[pick]["unit"], sec["numbers"][pick]),
+            "alt": "Bar chart: loss per token of each test set's examples, one bar per overlap "
+            f"bucket ({', '.join(chart)}).",
         }
     )
 
@@ -346,25 +413,23 @@ def train_vs_heldout(inp: ReportInputs, sec: dict[str, Any]) -> None:
             "rows": rows,
         }
     )
-    main = sec["numbers"][inp.run_dir.name]
-    val = main["heldout_curve"]
-    if len(val) >= 2:
-        falling = val[-1][1] < val[-2][1]
-        reading = f"Held-out loss went from {val[0][1]:.3f} to {val[-1][1]:.3f} and was " + (
-            "still falling at the last evaluation: the model is still underfitting; "
-            "more training should help."
-            if falling
-            else "no longer falling at the last evaluation: more steps alone may not help."
-        )
-    elif val:
-        reading = f"One held-out evaluation ({val[0][1]:.3f}): too few points to see a trend."
+    from eval.regime import describe_regime
+
+    train, val = _run_curves(inp.run_dir)
+    if val:
+        regime, reading = describe_regime(train, val)
     else:
+        regime = "too few points"
         reading = "Only training loss was logged (no held-out split evaluated during training)."
+    sec["numbers"]["regime"] = regime
     sec["figures"].append(
         {
             "name": "train_vs_heldout.png",
             "png": figures.loss_curves(curves, sizes, "loss over training steps"),
             "reading": reading,
+            "alt": "Line chart: train and held-out loss (nats per token) against training step"
+            + (", and final loss against parameter count" if len(sizes) > 1 else "")
+            + ".",
         }
     )
 
@@ -477,13 +542,18 @@ def _copying_verdict(samples_percent: float | None, heldout_percent: float | Non
     return "less than held-out text does: no sign of copying"
 
 
+EMPTY_SAMPLE = "(empty sample: no words; excluded from the statistics)"
+
+
 def _memorization_tables(
-    stats: dict[str, dict[str, Any]], samples: list[str]
+    stats: dict[str, dict[str, Any]], samples: list[str], empty: list[int]
 ) -> list[dict[str, Any]]:
-    first = stats["samples"]["longest_match_per_text"]
+    longest = iter(stats["samples"]["longest_match_per_text"])
+    per_sample = [None if i in empty else next(longest) for i in range(len(samples))]
     return [
         {
-            "caption": "8-grams found in the training data, and the longest verbatim run in words",
+            "caption": "8-grams found in the training data, and the longest verbatim run in words "
+            "(empty samples excluded)",
             "columns": [
                 "texts",
                 "count",
@@ -503,18 +573,33 @@ def _memorization_tables(
                 ]
                 for k, v in stats.items()
             ],
+            "notes": [
+                f"{len(empty)} of {len(samples)} samples were empty (the model ended them at "
+                "once) and are left out of every number here; each held-out text is cut to the "
+                "word count of one non-empty sample."
+            ]
+            if empty
+            else [],
         },
         {
             "caption": "the first samples (decoded; the same seed gives the same samples)",
             "columns": ["#", "sample", "longest match (words)"],
-            "rows": [[i + 1, t.strip()[:300], first[i]] for i, t in enumerate(samples[:5])],
+            "rows": [
+                [
+                    i + 1,
+                    t.strip()[:300] if i not in empty else EMPTY_SAMPLE,
+                    "-" if per_sample[i] is None else per_sample[i],
+                ]
+                for i, t in enumerate(samples[:5])
+            ],  # fmt: skip
         },
     ]
 
 
-def _memorization_figure(stats: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _memorization_figure(stats: dict[str, dict[str, Any]], empty: int) -> dict[str, Any]:
     s, h = stats["samples"], stats["held-out"]
     verdict = _copying_verdict(s["percent_8grams_in_train"], h["percent_8grams_in_train"])
+    left_out = f" ({empty} empty sample(s) left out)" if empty else ""
     return {
         "name": "memorization.png",
         "png": figures.paired_points(
@@ -526,7 +611,10 @@ def _memorization_figure(stats: dict[str, dict[str, Any]]) -> dict[str, Any]:
         ),
         "reading": f"Samples share {_pct(s['percent_8grams_in_train'])} of their 8-grams with the "
         f"training data against {_pct(h['percent_8grams_in_train'])} for held-out documents, "
-        f"{verdict}.",
+        f"{verdict}{left_out}; median longest match {_num(s['longest_match_words']['median'], 1)} "
+        f"against {_num(h['longest_match_words']['median'], 1)} words (black bars).",
+        "alt": "Strip plot: the longest verbatim match with the training data, in words, of each "
+        "non-empty sample and each held-out text, with a black bar at each group's median.",
     }
 
 
@@ -541,7 +629,11 @@ def memorization(inp: ReportInputs, sec: dict[str, Any]) -> None:
     if not held:
         raise SectionUnavailable(f"{corpus} has no val/test documents for the held-out baseline")
     samples, sample_tokens = _sample(inp)
-    sample_words = mem.word_hash_arrays(samples)
+    all_words = mem.word_hash_arrays(samples)
+    empty = [i for i, w in enumerate(all_words) if len(w) == 0]
+    sample_words = [w for w in all_words if len(w)]
+    if not sample_words:
+        raise SectionUnavailable(f"all {len(samples)} samples are empty (no words)")
     held_words = _heldout_words(held, sample_words)
     bloom, bloom_source = _train_filter(inp.overlap_dir, train_words)
     longest = mem.longest_matches(sample_words + held_words, train_words)
@@ -550,14 +642,16 @@ def memorization(inp: ReportInputs, sec: dict[str, Any]) -> None:
         "held-out": _text_stats(bloom, held_words, longest[len(sample_words) :]),
     }
     sec["numbers"] = stats | {
+        "empty_samples": len(empty),
+        "empty_sample_numbers": [i + 1 for i in empty],
         "bloom_filter": bloom_source,
         "num_samples": inp.num_samples,
         "sample_tokens": sample_tokens,
         "seed": inp.seed,
         "sampling": "top-k 40, temperature 1, unconditional",
     }
-    sec["tables"] += _memorization_tables(stats, samples)
-    sec["figures"].append(_memorization_figure(stats))
+    sec["tables"] += _memorization_tables(stats, samples, empty)
+    sec["figures"].append(_memorization_figure(stats, len(empty)))
 
 
 # The report's sections, in order.
@@ -579,7 +673,7 @@ SECTIONS: Sequence[Section] = (
     ),
     Section(
         id="train_vs_heldout",
-        title="4. Train versus held-out loss (is it still underfitting?)",
+        title="4. Train versus held-out loss: underfitting or overfitting?",
         builder=train_vs_heldout,
     ),
     Section(

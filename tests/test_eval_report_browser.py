@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -60,6 +61,12 @@ def test_demo_report_renders_in_chromium(tmp_path, capsys):
     assert dom.count("<section") == 5 and dom.count("<table") >= 5
     assert dom.count('src="data:image/png;base64,iVBOR') == 5  # five embedded PNGs
     assert "WebText train" in dom and "contaminated" in dom and "excluding overlapping" in dom
+    # the header names the inputs; figures have descriptive alt texts; text cells left-aligned
+    header = dom.split("<header>")[1].split("</header>")[0]
+    assert all(str(root / d) in header for d in ("runs/demo", "corpus", "overlap", "eval"))
+    assert "torch" in header and "UTC" in header
+    assert dom.count('alt="Bar chart') == 2 and 'alt="Strip plot' in dom and '.png"' not in dom
+    assert re.search(r'<td class="num">[\d.]+ /word</td>', dom) and "<td>(0, 15%]</td>" in dom
 
     shot = tmp_path / "shot.png"
     result = _browser(exe, tmp_path / "profile2", f"--screenshot={shot}", "--window-size=1000,3000",

@@ -136,3 +136,26 @@ def write_demo_dump(path: str | Path, seed: int = 1234) -> Path:
     tmp.write_bytes(zstandard.ZstdCompressor(level=10).compress(data))
     tmp.replace(path)
     return path
+
+
+# Held-out documents written apart from the demo's pages (other topics, other sentences): none
+# of their 8-grams occurs in the demo corpus, so the report's "none" overlap bucket has examples.
+UNSEEN_DOCUMENTS = (
+    "My grandmother kept bees behind the old stone barn for forty summers. Every spring she "
+    "lifted each frame slowly, humming a tune nobody else ever learned, and the bees seemed to "
+    "forgive her for it.\n\nWhen the honey came in we poured it through a cotton sheet into "
+    "tall jars, and the kitchen smelled of wax and clover until the first frost arrived.",
+    "The lighthouse on the northern cape was switched to solar power last autumn, ending a "
+    "century of paraffin lamps and hand-wound clockwork. Its final keeper still walks up the "
+    "ninety iron steps each Sunday morning.\n\nHe says the beam looks whiter now, and that "
+    "passing fishermen wave less than they used to, perhaps because nobody waves back.",
+    "To repair a bicycle puncture, first remove the wheel and let out whatever air remains. "
+    "Lever one side of the tyre off the rim, pull out the tube, and pump it a little so the "
+    "hole hisses.\n\nRoughen the rubber around the hole with sandpaper, spread a thin layer "
+    "of glue, wait until it turns dull, then press the patch down firmly for a full minute.",
+)
+
+
+def unseen_documents() -> list[str]:
+    """The held-out documents that share no 8-gram with the demo corpus."""
+    return list(UNSEEN_DOCUMENTS)

@@ -1,7 +1,9 @@
 """The demo's dedup + overlap step: dedup root/docs into root/corpus + root/dups, then measure
 the overlap of the train split with (a) the held-out val and test splits and (b) a test file
 that copies some training paragraphs next to held-out ones, into root/overlap. Both test sets
-are written to root/overlap_input, where the eval + report step finds them."""
+are written to root/overlap_input, where the eval + report step finds them. Both also hold a few
+documents written apart from the demo's pages (``data.unseen_documents``) that share no 8-gram with the corpus, so every
+overlap bucket of the report has examples."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from pathlib import Path
 from beam_jobs.dedup_job import DedupConfig, DedupJob, run_dedup
 from beam_jobs.overlap_job import OverlapConfig, run_overlap
 from dedup.ngram import overlap, overlap_dir
+from pipeline.demo.data import unseen_documents
 from pipeline.io import schemas, shards
 
 
@@ -41,17 +44,18 @@ def overlap_step(root: Path, beam_args: list[str]) -> None:
     inputs = root / "overlap_input"
     inputs.mkdir(parents=True, exist_ok=True)
     tests = []
+    unseen = unseen_documents()  # no 8-gram of these is in the corpus: the "none" bucket
     if held:
         with open(inputs / "heldout.jsonl", "w", encoding="utf-8") as f:
-            for r in held:
-                f.write(json.dumps({"text": r["text"]}) + "\n")
+            for text in [r["text"] for r in held] + unseen:
+                f.write(json.dumps({"text": text}) + "\n")
         tests.append(f"heldout:jsonl={inputs / 'heldout.jsonl'}")
     else:
         print("[demo] overlap: the corpus has no val/test documents; only the copied test set")
     # Contaminated test set: the first paragraph of every other training document (copied),
-    # then the held-out documents' paragraphs, as plain text paragraphs.
+    # then the held-out documents' paragraphs and the unseen ones', as plain text paragraphs.
     copied = [r["text"].split("\n\n")[0] for r in train[::2]]
-    clean = [r["text"].split("\n\n")[0] for r in held]
+    clean = [r["text"].split("\n\n")[0] for r in held] + [t.split("\n\n")[0] for t in unseen]
     (inputs / "contaminated.txt").write_text("\n\n".join(copied + clean) + "\n", encoding="utf-8")
     tests.append(f"contaminated:text={inputs / 'contaminated.txt'}")
     config = OverlapConfig(
@@ -63,7 +67,8 @@ def overlap_step(root: Path, beam_args: list[str]) -> None:
     results = run_overlap(config, beam_args, overwrite=True)
     print(
         f"[demo] overlap -> {config.out_dir} ({len(copied)} copied training paragraphs and "
-        f"{len(clean)} held-out ones in contaminated.txt)"
+        f"{len(clean)} held-out ones in contaminated.txt, {len(unseen)} of them written apart, "
+        "sharing no 8-gram with the corpus)"
     )
     print(overlap.format_table(results))
     verify = overlap_dir.read_verification(config.out_dir)
