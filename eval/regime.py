@@ -60,7 +60,8 @@ def describe_regime(train: Curve, val: Curve) -> tuple[str, str]:
     if val_trend > MOVE:
         return (
             "overfitting",
-            f"Overfitting: the held-out loss rises while the train loss does not ({numbers}); "
+            f"Overfitting: the held-out loss rises while the train loss "
+            f"{'falls' if train_trend < -MOVE else 'stays flat'} ({numbers}); "
             "more steps on this data make the model worse on text it has not seen.",
         )
     if val_trend < -MOVE:
