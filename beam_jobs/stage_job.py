@@ -82,7 +82,8 @@ class StageJob:
     # ---- supplied by each job ----
 
     def outputs(self) -> list[StageOutput]:
-        raise NotImplementedError
+        """The directories it writes (every job defines it)."""
+        raise TypeError(f"{type(self).__name__} does not say which directories it writes")
 
     def input_dir(self) -> str | None:
         """The stage directory it reads (checked, fingerprinted by its shards), if any."""
@@ -93,8 +94,9 @@ class StageJob:
 
     def expand(self, p: beam.Pipeline, inputs: list[str]) -> dict[str, dict[str, Any]]:
         """``inputs`` (from ``read_inputs``) -> for each output's stage name, the
-        ``{"rows": ..., "stats": ..., "totals": ...}`` WriteStageOutput takes."""
-        raise NotImplementedError
+        ``{"rows": ..., "stats": ..., "totals": ...}`` WriteStageOutput takes. Only the default
+        ``produce`` calls it: a job that writes its output otherwise (overlap) needs none."""
+        raise TypeError(f"{type(self).__name__} defines neither expand nor its own produce")
 
     # ---- hooks with a default ----
 
