@@ -59,7 +59,7 @@ def test_demo_report_renders_in_chromium(tmp_path, capsys):
     exe = _chromium()
     from eval.report import write_report
     from eval.report_sections import ReportInputs
-    from pipeline.demo.eval_report import eval_report_step
+    from pipeline.demo.eval_report import eval_report_step, reference_domains
 
     root = tmp_path / "demo"
     run_demo(str(root))
@@ -70,7 +70,8 @@ def test_demo_report_renders_in_chromium(tmp_path, capsys):
     assert data["not_built"] == {}
     # regenerated from the same run: the same numbers
     inputs = ReportInputs(root / "runs" / "demo", root / "corpus", root / "overlap", root / "eval",
-                          num_samples=8, sample_tokens=48)  # fmt: skip
+                          num_samples=8, sample_tokens=48,
+                          reference_domains=reference_domains())  # fmt: skip
     write_report(inputs, tmp_path / "again")
     again = json.loads((tmp_path / "again" / "report.json").read_text())
     assert [s["numbers"] for s in again["sections"]] == [s["numbers"] for s in data["sections"]]
