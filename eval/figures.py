@@ -132,3 +132,58 @@ def paired_points(
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     return _png(fig)
+
+
+def funnel_bars(labels: Sequence[str], values: Sequence[int], title: str) -> bytes:
+    """Horizontal bars, first stage on top, each with its count and its share of the first."""
+    fig, ax = plt.subplots(figsize=(6, 0.45 * len(values) + 1))
+    ys = list(range(len(values)))[::-1]
+    ax.barh(ys, values, color="#4c72b0")
+    ax.set_yticks(ys, labels)
+    top = max(values) if values and max(values) > 0 else 1
+    for y, v in zip(ys, values, strict=True):
+        ax.annotate(f" {v:,} ({100 * v / top:.1f}%)", (v, y), va="center", fontsize=8)
+    ax.set_xlim(0, top * 1.3)
+    ax.set_xlabel("records")
+    ax.set_title(title)
+    return _png(fig)
+
+
+def share_bars(
+    labels: Sequence[str], series: dict[str, Sequence[int]], xlabel: str, title: str
+) -> bytes:
+    """Grouped vertical bars: each series' counts as % of its own total, one bar per label."""
+    fig, ax = plt.subplots(figsize=(6, 3))
+    width = 0.8 / max(1, len(series))
+    for j, (name, counts) in enumerate(series.items()):
+        total = sum(counts) or 1
+        xs = [i + j * width for i in range(len(counts))]
+        ax.bar(xs, [100 * c / total for c in counts], width=width, color=f"C{j}",
+               label=f"{name} (n={sum(counts):,})")  # fmt: skip
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(labels))], labels,
+                  rotation=30 if len(labels) > 6 else 0, ha="right" if len(labels) > 6 else "center")  # fmt: skip
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("% of each group")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def domain_bars(
+    labels: Sequence[str], series: dict[str, Sequence[float | None]], title: str
+) -> bytes:
+    """Horizontal grouped bars, first label on top: % of documents per domain for each series
+    (None: the domain is not in that series; no bar; a series with no bar has no legend)."""
+    series = {k: v for k, v in series.items() if any(x is not None for x in v)}
+    fig, ax = plt.subplots(figsize=(6, 0.28 * len(labels) + 1.2))
+    height = 0.8 / max(1, len(series))
+    n = len(labels)
+    for j, (name, values) in enumerate(series.items()):
+        ys = [n - 1 - i - j * height for i, v in enumerate(values) if v is not None]
+        xs = [v for v in values if v is not None]
+        ax.barh(ys, xs, height=height, color=f"C{j}", label=name)
+    ax.set_yticks([n - 1 - i - 0.4 + height / 2 for i in range(n)], labels)
+    ax.set_xlabel("% of documents")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower right")
+    return _png(fig)

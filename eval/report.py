@@ -67,10 +67,12 @@ def is_number_cell(v: Any) -> bool:
 
 
 def _numeric_columns(table: dict[str, Any]) -> list[bool]:
-    """Columns whose every cell is a number (or '-'), and not only '-': right-aligned."""
+    """Columns whose every cell is a number, '-' or blank (no row there, as in a side-by-side
+    table), and not only '-' or blank: right-aligned."""
     cols = list(zip(*table["rows"], strict=True)) if table["rows"] else []
     return [
-        all(is_number_cell(v) for v in col) and any(str(v) != "-" for v in col) for col in cols
+        all(is_number_cell(v) or v == "" for v in col) and any(str(v) not in ("-", "") for v in col)
+        for col in cols
     ] or [False] * len(table["columns"])
 
 
@@ -137,6 +139,9 @@ def _header_rows(inp: ReportInputs, built: dict[str, Any]) -> list[tuple[str, st
         ("overlap", where(inp.overlap_dir, "--overlap")),
         ("eval", where(inp.eval_dir, "--eval")),
     ]  # fmt: skip
+    if inp.stages_dir is not None:
+        rows.append(("stages", str(inp.stages_dir)))
+    rows.append(("reference domains", where(inp.reference_domains, "--reference-domains")))
     if inp.compare_runs:
         rows.append(("compared runs", ", ".join(str(p) for p in inp.compare_runs)))
     rows += [
@@ -146,6 +151,21 @@ def _header_rows(inp: ReportInputs, built: dict[str, Any]) -> list[tuple[str, st
          f"numpy {built['numpy_version']}, Python {built['python_version']}"),
     ]  # fmt: skip
     return rows
+
+
+def layout(section: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The section's tables and figures in reading order: a figure with ``after_table`` i
+    follows table i (the numbers it draws); the others follow every table, as listed."""
+    tables = section["tables"]
+    placed = {i: [] for i in range(len(tables))}
+    rest = []
+    for fig in section["figures"]:
+        i = fig.get("after_table")
+        placed.get(i, rest).append(fig)
+    out: list[tuple[str, dict[str, Any]]] = []
+    for i, table in enumerate(tables):
+        out += [("table", table), *(("figure", f) for f in placed[i])]
+    return out + [("figure", f) for f in rest]
 
 
 def render_html(
@@ -175,14 +195,15 @@ def render_html(
         parts.append(f"<section id='{s['id']}'><h2>{html.escape(s['title'])}</h2>")
         if s["status"] != "ok":
             parts.append(f"<p class='missing'>Not built: {html.escape(s['reason'])}</p>")
-        for table in s["tables"]:
-            parts.append(_html_table(table))
-        for fig in s["figures"]:
-            data = base64.b64encode(fig["png"]).decode("ascii")
+        for kind, item in layout(s):
+            if kind == "table":
+                parts.append(_html_table(item))
+                continue
+            data = base64.b64encode(item["png"]).decode("ascii")
             parts.append(
-                f"<figure><img alt='{html.escape(fig.get('alt') or fig['name'])}' "
+                f"<figure><img alt='{html.escape(item.get('alt') or item['name'])}' "
                 f"src='data:image/png;base64,{data}'></figure>"
-                f"<p class='reading'>{html.escape(fig['reading'])}</p>"
+                f"<p class='reading'>{html.escape(item['reading'])}</p>"
             )
         parts.append("</section>")
     parts.append("</body></html>")
@@ -191,6 +212,20 @@ def render_html(
 
 def _md_cell(v: Any) -> str:
     return str(v).replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(t: dict[str, Any]) -> list[str]:
+    out = [
+        f"*{t.get('caption', '')}*",
+        "",
+        "| " + " | ".join(_md_cell(c) for c in t["columns"]) + " |",
+        "|" + "---|" * len(t["columns"]),
+    ]
+    out += ["| " + " | ".join(_md_cell(v) for v in row) + " |" for row in t["rows"]]
+    out.append("")
+    if t.get("notes"):
+        out += [f"- {n}" for n in t["notes"]] + [""]
+    return out
 
 
 def render_markdown(
@@ -203,20 +238,12 @@ def render_markdown(
         out += [f"## {s['title']}", ""]
         if s["status"] != "ok":
             out += [f"**Not built:** {s['reason']}", ""]
-        for t in s["tables"]:
-            out += [
-                f"*{t.get('caption', '')}*",
-                "",
-                "| " + " | ".join(_md_cell(c) for c in t["columns"]) + " |",
-                "|" + "---|" * len(t["columns"]),
-            ]
-            out += ["| " + " | ".join(_md_cell(v) for v in row) + " |" for row in t["rows"]]
-            out.append("")
-            if t.get("notes"):
-                out += [f"- {n}" for n in t["notes"]] + [""]
-        for fig in s["figures"]:
-            alt = _md_cell(fig.get("alt") or fig["name"]).replace("]", ")").replace("[", "(")
-            out += [f"![{alt}](figures/{fig['name']})", "", f"**{fig['reading']}**", ""]
+        for kind, item in layout(s):
+            if kind == "table":
+                out += _md_table(item)
+                continue
+            alt = _md_cell(item.get("alt") or item["name"]).replace("]", ")").replace("[", "(")
+            out += [f"![{alt}](figures/{item['name']})", "", f"**{item['reading']}**", ""]
     return "\n".join(out)
 
 

@@ -1,4 +1,5 @@
-"""The five sections of `webtext report`, each built from the run's parts into plain data.
+"""The sections of `webtext report`, each built from the run's parts into plain data: the corpus
+card (eval/corpus_card.py), then the five numbered sections of the study.
 
 :data:`SECTIONS` lists them in report order, each a :class:`Section` (id, title, builder). A
 built section is a dict: id, title, status ("ok" or "unavailable"), reason (why not), tables
@@ -42,6 +43,11 @@ class ReportInputs:
     num_samples: int = 16
     sample_tokens: int = 128
     seed: int = 0
+    # The corpus card: the folder holding links/ pages/ docs/ corpus/ tokens/ (default: the
+    # folder holding corpus_dir) and WebText's domain list to set beside the corpus's (none:
+    # not shown).
+    stages_dir: Path | None = None
+    reference_domains: Path | None = None
 
 
 Builder = Callable[[ReportInputs, dict[str, Any]], None]
@@ -654,8 +660,15 @@ def memorization(inp: ReportInputs, sec: dict[str, Any]) -> None:
     sec["figures"].append(_memorization_figure(stats, len(empty)))
 
 
+def corpus_card(inp: ReportInputs, sec: dict[str, Any]) -> None:
+    from eval.corpus_card import build_corpus_card
+
+    build_corpus_card(inp, sec)
+
+
 # The report's sections, in order.
 SECTIONS: Sequence[Section] = (
+    Section(id="corpus_card", title="Corpus card", builder=corpus_card),
     Section(
         id="overlap_table",
         title="1. Test-set 8-grams found in the training data (Table 6)",

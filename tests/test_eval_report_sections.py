@@ -14,6 +14,10 @@ def _report(trained_root):
     return json.loads((trained_root / "report" / "report.json").read_text())
 
 
+def _section(trained_root, sid):
+    return next(s for s in _report(trained_root)["sections"] if s["id"] == sid)
+
+
 def test_every_number_cell_holds_a_number(trained_root):
     data = _report(trained_root)
     assert data["not_built"] == {}
@@ -28,7 +32,7 @@ def test_every_number_cell_holds_a_number(trained_root):
 
 
 def test_metrics_by_overlap_has_every_bucket_and_states_definitions(trained_root):
-    sec = _report(trained_root)["sections"][2]
+    sec = _section(trained_root, "metrics_by_overlap")
     table = sec["tables"][0]
     assert "accuracy" not in table["columns"]  # no set has accuracy
     assert not any(r[1] == "excluding overlapping" for r in table["rows"])  # merged into none
@@ -42,14 +46,14 @@ def test_metrics_by_overlap_has_every_bucket_and_states_definitions(trained_root
 
 
 def test_section4_names_the_regime(trained_root):
-    sec = _report(trained_root)["sections"][3]
+    sec = _section(trained_root, "train_vs_heldout")
     assert "underfitting or overfitting" in sec["title"]
     assert sec["numbers"]["regime"] in {
         "underfitting", "overfitting", "converged", "too few points", "unstable"}  # fmt: skip
 
 
 def test_memorization_counts_empty_samples(trained_root):
-    sec = _report(trained_root)["sections"][4]
+    sec = _section(trained_root, "memorization")
     n = sec["numbers"]
     assert n["samples"]["texts"] + n["empty_samples"] == n["num_samples"]
     assert n["held-out"]["texts"] == n["samples"]["texts"]
@@ -92,6 +96,22 @@ def test_number_cells():
     assert not any(is_number_cell(v) for v in ("heldout", "(0, 15%]", "> 15%", "a 1"))
 
 
+def test_blank_cells_keep_a_number_column_right_aligned():
+    table = {"columns": ["rank", "domain", "documents", "WebText count"],
+             "rows": [[1, "nytimes", "12", "333,160"], [2, "", "", "321,622"]]}  # fmt: skip
+    assert _numeric_columns(table) == [True, False, True, True]
+    assert _numeric_columns({"columns": ["a"], "rows": [[""], ["-"]]}) == [False]
+
+
+def test_figures_follow_the_table_they_draw():
+    from eval.report import layout
+
+    t0, t1 = {"caption": "a"}, {"caption": "b"}
+    f0, f1, f2 = {"name": "x", "after_table": 0}, {"name": "y"}, {"name": "z", "after_table": 1}
+    sec = {"tables": [t0, t1], "figures": [f0, f1, f2]}
+    assert [item for _, item in layout(sec)] == [t0, f0, t1, f2, f1]
+
+
 def test_header_names_inputs_date_and_versions(trained_root):
     data = _report(trained_root)
     built = data["built"]
@@ -102,6 +122,7 @@ def test_header_names_inputs_date_and_versions(trained_root):
         assert str(trained_root / d) in header
     assert f"step {built['run_step']}" in header and "torch" in header and "UTC" in header
     alts = re.findall(r"alt='([^']*)'", page)
-    assert len(alts) == 5 and not any(a.endswith(".png") for a in alts)
+    figures = sum(len(s["figures"]) for s in data["sections"])
+    assert len(alts) == figures >= 9 and not any(a.endswith(".png") for a in alts)
     md = (trained_root / "report" / "report.md").read_text()
     assert str(trained_root / "runs" / "demo") in md

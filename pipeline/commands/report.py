@@ -10,7 +10,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "report",
         help="write the memorization-vs-generalization report of RUN_DIR (HTML, Markdown, JSON)",
         description=(
-            "Five sections: the overlap table (Table 6), the per-example overlap distribution, "
+            "A corpus card (documents, tokens and splits; the funnel from Reddit submissions to "
+            "corpus documents with the top drop reasons; karma and post-time distributions; the "
+            "domain mix, beside WebText's top domains with --reference-domains), then five "
+            "sections: the overlap table (Table 6), the per-example overlap distribution, "
             "metrics by overlap bucket and excluding overlapping examples, train vs held-out "
             "loss over steps and model sizes, and memorization of generated samples. A section "
             "whose inputs are missing is reported as not built, with the reason."
@@ -23,7 +26,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="REPORT_DIR",
         help="folder for index.html, report.md, report.json",
     )
-    p.add_argument("--corpus", metavar="DIR", help="corpus/ (webtext dedup): section 5")
+    p.add_argument(
+        "--corpus", metavar="DIR", help="corpus/ (webtext dedup): the corpus card, section 5"
+    )
+    p.add_argument(
+        "--stages",
+        metavar="DIR",
+        help="the folder holding links/ pages/ docs/ corpus/ tokens/, for the corpus card's "
+        "funnel and histograms (default: the folder holding --corpus)",
+    )
+    p.add_argument(
+        "--reference-domains",
+        metavar="PATH",
+        help="WebText's domain list ('<count> <domain>' a line, e.g. OpenAI's domains.txt) to "
+        "set beside the corpus's domain mix, with their rank correlation (default: not shown)",
+    )
     p.add_argument("--overlap", metavar="DIR", help="webtext overlap output: sections 1-3, 5")
     p.add_argument("--eval", metavar="DIR", help="webtext eval output: section 3")
     p.add_argument(
@@ -54,6 +71,13 @@ def _run_report(args: argparse.Namespace, extra: list[str]) -> int:
     def opt(p: str | None) -> Path | None:
         return Path(p) if p else None
 
+    if args.reference_domains:
+        from eval.domains import read_reference_domains
+
+        read_reference_domains(Path(args.reference_domains))  # a bad file: one line, no report
+    if args.stages and not Path(args.stages).is_dir():
+        raise FileNotFoundError(f"--stages {args.stages}: no such directory")
+
     from pipeline.io.locks import output_lock
 
     with output_lock(args.out, "webtext report"):
@@ -67,6 +91,8 @@ def _run_report(args: argparse.Namespace, extra: list[str]) -> int:
                 num_samples=args.num_samples,
                 sample_tokens=args.sample_tokens,
                 seed=args.seed,
+                stages_dir=opt(args.stages),
+                reference_domains=opt(args.reference_domains),
             ),
             args.out,
         )

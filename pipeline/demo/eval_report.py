@@ -18,6 +18,17 @@ DEMO_SAMPLES = 8
 DEMO_SAMPLE_TOKENS = 48
 
 
+def reference_domains() -> Path | None:
+    """WebText's domain list (webtext/domains.txt of the shared data: $WEBTEXT_SHARED_DATA, else
+    ../shared/data beside the repository) when it is there, for the corpus card; else None."""
+    import os
+
+    shared = os.environ.get("WEBTEXT_SHARED_DATA")
+    base = Path(shared) if shared else Path(__file__).resolve().parents[3] / "shared" / "data"
+    path = base / "webtext" / "domains.txt"
+    return path if path.is_file() else None
+
+
 def eval_report_step(root: Path, beam_args: list[str]) -> None:
     """root/runs/demo on root/overlap_input's test sets -> root/eval, then root/report."""
     del beam_args  # neither eval nor the report is a Beam job
@@ -56,6 +67,7 @@ def eval_report_step(root: Path, beam_args: list[str]) -> None:
             eval_dir=eval_dir if tests else None,
             num_samples=DEMO_SAMPLES,
             sample_tokens=DEMO_SAMPLE_TOKENS,
+            reference_domains=reference_domains(),
         ),
         report,
     )
