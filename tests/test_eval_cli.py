@@ -148,13 +148,13 @@ def test_report_names_missing_parts(run_dir, tmp_path):
         main(["report", str(run_dir), "--out", str(out), "--overlap", str(tmp_path / "nope")]) == 0
     )
     data = json.loads((out / "report.json").read_text())
-    assert set(data["not_built"]) == {"overlap_table", "overlap_distribution",
+    assert set(data["not_built"]) == {"corpus_card", "overlap_table", "overlap_distribution",
                                       "metrics_by_overlap", "train_vs_heldout", "memorization"}  # fmt: skip
     assert "does not exist" in data["not_built"]["overlap_table"]
     assert "no metrics.jsonl" in data["not_built"]["train_vs_heldout"]
     assert "--corpus" in data["not_built"]["memorization"]
     page = (out / "index.html").read_text()
-    assert "Sections not built" in page and page.count("<section") == 5
+    assert "Sections not built" in page and page.count("<section") == 6
 
 
 def test_eval_bits_per_byte_counts_utf8_bytes(run_dir, tmp_path):
