@@ -48,7 +48,10 @@ class Keys:
         return {"AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key}
 
     def beam_args(self) -> list[str]:
-        return [f"--s3_access_key_id={self.access_key}", f"--s3_secret_access_key={self.secret_key}"]
+        return [
+            f"--s3_access_key_id={self.access_key}",
+            f"--s3_secret_access_key={self.secret_key}",
+        ]
 
 
 @dataclass

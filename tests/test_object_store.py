@@ -9,7 +9,6 @@ output of the stage before it, uploaded to the bucket, so a stage is checked on 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -18,12 +17,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pytest
+from s3_server import S3Server
 
 from pipeline.cli import EXIT_FILESYSTEM
 from pipeline.cli import main as cli_main
 from pipeline.io import fs_errors, object_store, schemas, shards
 from pipeline.io.object_store import S3Settings
-from s3_server import S3Server
 
 BUCKET = "webtext-test"
 READ_ONLY = "webtext-readonly"
@@ -84,9 +83,11 @@ def s3(tmp_path_factory):
 
 
 @pytest.fixture
-def beam_args(s3, monkeypatch) -> list[str]:
+def beam_args(s3, monkeypatch, tmp_path) -> list[str]:
     """Beam's options naming the server and its keys: the one way a user points webtext at
-    an S3-compatible store. No AWS_* variable is set, so nothing else can."""
+    an S3-compatible store. No AWS_* variable is set, so nothing else can. The working
+    directory is the test's own (see ``nothing_written_locally``)."""
+    monkeypatch.chdir(tmp_path)
     for name in list(os.environ):
         if name.startswith("AWS_"):
             monkeypatch.delenv(name)
@@ -124,18 +125,26 @@ def upload(local: Path, target: str) -> None:
             str(local), path, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs
         )
     else:
-        with fs.open_output_stream(path) as out:
+        with fs.open_output_stream(path, compression=None) as out:  # bytes as they are
             out.write(local.read_bytes())
 
 
 def objects(s3: S3Server, prefix: str) -> dict[str, dict[str, Any]]:
-    """Current objects under BUCKET/prefix/ by name relative to it."""
+    """Current objects under BUCKET/prefix/ by name relative to it; the empty "dir/" markers
+    pyarrow keeps so that a directory outlives its last file are left out."""
     found: dict[str, dict[str, Any]] = {}
     pages = s3.client().get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
     for page in pages:
         for obj in page.get("Contents", []):
-            found[obj["Key"][len(prefix) + 1 :]] = obj
+            if not obj["Key"].endswith("/"):
+                found[obj["Key"][len(prefix) + 1 :]] = obj
     return found
+
+
+def nothing_written_locally() -> None:
+    """A stage that built a local path from an s3:// URI (pathlib turns it into 's3:/...')
+    wrote into the working directory (a test's tmp_path) instead of the bucket."""
+    assert not Path("s3:").exists(), sorted(str(p) for p in Path("s3:").rglob("*"))
 
 
 def versions(s3: S3Server, key: str) -> list[dict[str, Any]]:
@@ -151,7 +160,15 @@ def assert_finished_like(s3: S3Server, prefix: str, local: Path) -> None:
     assert "_SUCCESS" in found, sorted(found)
     assert not [n for n in found if n.startswith(("_tmp-", "_lock"))], sorted(found)
     newest = max(o["LastModified"] for o in found.values())
-    assert found["_SUCCESS"]["LastModified"] == newest
+    later = {
+        n: str(o["LastModified"])
+        for n, o in found.items()
+        if o["LastModified"] > found["_SUCCESS"]["LastModified"]
+    }
+    assert found["_SUCCESS"]["LastModified"] == newest, (
+        str(found["_SUCCESS"]["LastModified"]),
+        later,
+    )
     names = sorted(n for n in found if n.startswith("part-"))
     assert names == sorted(p.name for p in local.glob("part-*.parquet"))
     client = s3.client()
@@ -162,7 +179,10 @@ def assert_finished_like(s3: S3Server, prefix: str, local: Path) -> None:
 
 
 def run(args: list[str], beam_args: list[str]) -> int:
-    return cli_main([*args, *beam_args])
+    """``webtext ARGS BEAM_ARGS``; the exit status, once checked that nothing went local."""
+    rc = cli_main([*args, *beam_args])
+    nothing_written_locally()
+    return rc
 
 
 def counts(directory: str) -> dict[str, Any]:
@@ -279,6 +299,12 @@ def test_dedup_on_s3_writes_the_local_shards(s3, beam_args, demo_root):
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="the tokenizer files go through pathlib and open(): pipeline/tokenize.py "
+    "prepare_tokenizer/_saved_tokenizer (Path(target)), model/tokenizer.py save/load_tokenizer; "
+    "on s3 they land in a local 's3:/...' folder (owned by the writers rework)",
+)
 def test_tokenize_on_s3_writes_the_local_shards(s3, beam_args, demo_root):
     upload(demo_root / "corpus", uri("tokenize-run", "corpus"))
     command = ["tokenize", uri("tokenize-run", "corpus"), "--out", uri("tokenize-run", "tokens")]
@@ -289,6 +315,12 @@ def test_tokenize_on_s3_writes_the_local_shards(s3, beam_args, demo_root):
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="overlap writes its filters with pathlib/open()/os.replace: beam_jobs/overlap_job.py "
+    "(partial_dir, filters_dir, mkdir, glob), dedup/ngram/{bloom,partitioned,overlap_dir}.py; "
+    "on s3 they land in a local 's3:/...' folder (owned by the writers rework)",
+)
 def test_overlap_on_s3_measures_what_the_local_run_measured(s3, beam_args, demo_root):
     upload(demo_root / "corpus", uri("overlap-run", "corpus"))
     tests_dir = demo_root / "overlap_input"
@@ -298,12 +330,13 @@ def test_overlap_on_s3_measures_what_the_local_run_measured(s3, beam_args, demo_
     command += ["--verify-queries", "100000"]
     assert run(command, beam_args) == 0
     found = objects(s3, "overlap-run/overlap")
-    assert "_SUCCESS" in found
-    local = {p.name for p in (demo_root / "overlap").iterdir() if p.is_file()}
-    assert local <= set(found)
-    for name in sorted(n for n in local if n.endswith(".json") and n != "_job.json"):
+    local = demo_root / "overlap"
+    names = sorted(str(p.relative_to(local)) for p in local.rglob("*") if p.is_file())
+    assert [n for n in names if n not in found] == []  # filters/, documents/, sets.json, ...
+    assert found["_SUCCESS"]["LastModified"] == max(o["LastModified"] for o in found.values())
+    for name in ("sets.json", "table.txt"):
         remote = s3.client().get_object(Bucket=BUCKET, Key=f"overlap-run/overlap/{name}")
-        assert json.loads(remote["Body"].read()) == json.loads((demo_root / "overlap" / name).read_text())
+        assert remote["Body"].read() == (local / name).read_bytes(), name
 
 
 # ------------------------------------------------------------------ buckets it cannot use

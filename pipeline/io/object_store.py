@@ -209,7 +209,7 @@ def check_writable(uri: str) -> None:
     fs, path = resolve(uri)
     probe = f"{path}/{TMP_PREFIX}write-check-{uuid.uuid4().hex}"
     try:
-        with fs.open_output_stream(probe) as out:
+        with fs.open_output_stream(probe, compression=None) as out:
             out.write(b"")
         fs.delete_file(probe)
     except OSError as exc:
@@ -219,4 +219,3 @@ def check_writable(uri: str) -> None:
             "allow them to put and delete objects there, or choose another --out "
             "(nothing was written)"
         ) from exc
-
