@@ -253,6 +253,43 @@ def test_links_on_s3_matches_local_and_resumes_keeping_finished_shards(
 
 
 @pytest.mark.slow
+def test_workers_in_other_processes_reach_the_store_through_the_same_flags(
+    s3, beam_args, demo_root
+):
+    """SDK workers in subprocesses share nothing with the driver but Beam's options: the
+    shards they write through pyarrow reach the bucket configured by --s3_* alone."""
+    upload(demo_root / "input" / "RS_demo.zst", uri("workers-run", "input", "RS_demo.zst"))
+    command = ["links", uri("workers-run", "input", "RS_demo.zst")]
+    command += ["--out", uri("workers-run", "links"), "--num-shards", "2"]
+    other = [a for a in beam_args if not a.startswith("--direct_num_workers")]
+    multi = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+    assert run(command, [*other, *multi]) == 0
+    assert_finished_like(s3, "workers-run/links", demo_root / "links")
+
+
+@pytest.mark.slow
+def test_the_standard_aws_environment_configures_both_layers(s3, monkeypatch, tmp_path, demo_root):
+    """No --s3_* option: AWS_ENDPOINT_URL and the key variables reach Beam (boto3) and the
+    stage directories (pyarrow) alike."""
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    for name, value in {**s3.keys.env(), "AWS_ENDPOINT_URL": s3.endpoint}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    upload_env = demo_root / "input" / "RS_demo.zst"
+    from beam_jobs.stage_job import configure_filesystems
+
+    configure_filesystems([])
+    upload(upload_env, uri("env-run", "input", "RS_demo.zst"))
+    command = ["links", uri("env-run", "input", "RS_demo.zst"), "--out", uri("env-run", "links")]
+    assert run([*command, "--num-shards", "2"], ["--direct_num_workers=1"]) == 0
+    assert_finished_like(s3, "env-run/links", demo_root / "links")
+
+
+@pytest.mark.slow
 def test_fetch_on_s3_fetches_what_the_local_run_fetched(s3, beam_args, demo_root):
     from pipeline.demo.web import demo_resolve_rules, demo_web_app
     from pipeline.webserver import LoopbackServer
