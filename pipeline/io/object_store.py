@@ -139,10 +139,23 @@ def _s3_filesystem(settings: S3Settings) -> pafs.FileSystem:
     return pafs.S3FileSystem(**settings.pyarrow_kwargs())
 
 
+# The AWS variables a filesystem built from the environment depends on: a change makes another.
+_AWS_ENVIRONMENT = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_PROFILE",
+)
+
+
 @functools.lru_cache(maxsize=256)
-def _uri_filesystem(root: str) -> pafs.FileSystem:
+def _uri_filesystem(root: str, environment: tuple[str | None, ...]) -> pafs.FileSystem:
     """pyarrow's own choice for a bucket (``from_uri``: for S3 it finds the bucket's region),
-    made once per bucket rather than once per path."""
+    made once per bucket and AWS environment rather than once per path."""
     return pafs.FileSystem.from_uri(root)[0]
 
 
@@ -159,7 +172,8 @@ def resolve(path: str) -> tuple[pafs.FileSystem, str]:
             return _s3_filesystem(settings), rest
     if scheme.lower() in ("s3", "gs", "gcs"):
         bucket = rest.split("/", 1)[0]
-        return _uri_filesystem(f"{scheme}://{bucket}"), rest
+        environment = tuple(os.environ.get(name) for name in _AWS_ENVIRONMENT)
+        return _uri_filesystem(f"{scheme}://{bucket}", environment), rest
     return pafs.FileSystem.from_uri(path)
 
 
