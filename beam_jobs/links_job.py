@@ -19,7 +19,7 @@ from beam_jobs.stage_io import BundleStats, expand_inputs, fingerprint_inputs
 from beam_jobs.stage_job import StageJob, StageOutput
 from pipeline import reddit_live
 from pipeline.dumps import Line, iter_lines
-from pipeline.io import schemas
+from pipeline.io import object_store, schemas
 from pipeline.links import LinkAggregate, select_link
 from pipeline.submissions import Post, parse_line, post_from_record
 
@@ -132,6 +132,8 @@ def resolve_inputs(raw_inputs: list[str]) -> list[str]:
     """Expand file globs; validate reddit: specs up front so errors come before any work."""
     files = [i for i in raw_inputs if not reddit_live.is_reddit_spec(i)]
     specs = [i for i in raw_inputs if reddit_live.is_reddit_spec(i)]
+    for pattern in files:  # a missing bucket is said as such, not as "matches no file"
+        object_store.check_bucket_exists(pattern)
     for spec in specs:
         reddit_live.parse_spec(spec)
     return (expand_inputs(files) if files else []) + specs

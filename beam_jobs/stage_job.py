@@ -5,6 +5,9 @@ A job is a ``StageJob`` subclass. It supplies its command, its output(s) (``Stag
 directory, stage name, schema, shard count), its parameters (the config's ``params()``), its
 input and ``expand``, which builds its PCollections. ``StageJob.run`` does the rest, in order:
 
+0. configure Beam's FileSystems from the user's Beam options (``configure_filesystems``),
+   so Beam and pyarrow (pipeline.io.object_store) reach s3:// with the same settings, and
+   check each output's bucket exists and takes writes (``object_store.check_writable``);
 1. check the input before any output is touched: the input stage directory's shards against
    its schema and its _stats.json record (``check_stage_input``), then the job's own ``check``;
 2. fingerprint the inputs (``fingerprint_inputs``: files and stage directories alike);
@@ -34,11 +37,12 @@ from typing import Any, ClassVar
 
 import apache_beam as beam
 import pyarrow as pa
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_jobs.shard_read import check_stage_input, empty_input_message, shard_errors_in_one_line
 from beam_jobs.stage_io import WriteStageOutput, fingerprint_inputs, finish_empty
-from pipeline.io import shards
+from pipeline.io import object_store, shards
 from pipeline.io.locks import output_lock
 from pipeline.io.stats import StageStats, format_stats
 
@@ -59,6 +63,14 @@ class StageOutput:
     extra_dirs: tuple[str, ...] = ()
     # _stats.json figures of an empty run beside the zero counts (dups/: removed per reason).
     empty_stats: dict[str, Any] | None = None
+
+
+def configure_filesystems(beam_args: list[str] | None) -> None:
+    """Give Beam's FileSystems the user's Beam options before any path is touched on the
+    driver (Beam does it itself only when a pipeline is built, and on each worker); the
+    foundation's pyarrow filesystems take their S3 settings from them
+    (``pipeline.io.object_store.s3_settings``)."""
+    FileSystems.set_options(PipelineOptions(beam_args or []))
 
 
 @contextmanager
@@ -105,6 +117,7 @@ class StageJob:
         directory = self.input_dir()
         if directory is None or self.input_schema is None or self.input_name is None:
             return []
+        object_store.check_bucket_exists(directory)
         return check_stage_input(directory, self.input_schema, self.input_name)
 
     def fingerprint(self, inputs: list[str]) -> list[str]:
@@ -177,6 +190,9 @@ class StageJob:
 
     def run(self, beam_args: list[str] | None = None, *, overwrite: bool = False) -> str:
         """Run the stage. Returns "complete" when it had already finished, else "ran"."""
+        configure_filesystems(beam_args)
+        for out in self.outputs():  # a missing or read-only bucket: one line, before any work
+            object_store.check_writable(out.out_dir)
         inputs = self.read_inputs()  # errors name the file and column before any output
         self.check()
         fingerprint = self.fingerprint(inputs)

@@ -144,6 +144,11 @@ def _one_line(exc: Exception) -> int:
     # with torch, numpy and pyarrow alone never imports it (nor xxhash, which it needs).
     shards = sys.modules.get("pipeline.io.shards")
     locks = sys.modules.get("pipeline.io.locks")
+    object_store = sys.modules.get("pipeline.io.object_store")
+    if object_store is not None and isinstance(exc, object_store.BucketError):
+        log.debug("the error behind that line", exc_info=exc)
+        log.error("%s", exc)
+        return EXIT_FILESYSTEM if isinstance(exc, object_store.ReadOnlyBucket) else 2
     if (shards is not None and isinstance(exc, shards.ShardError)) or (
         locks is not None and isinstance(exc, locks.OutputLocked)
     ):

@@ -2,7 +2,8 @@
 
 A full disk, a read-only or foreign-owned output directory, a path through a regular file:
 whichever stage meets it, and however the error arrives (a plain OSError; pyarrow's OSError
-whose text alone names the file; Beam's RuntimeError that carries the worker's error as text
+whose text alone names the file, or an S3 object "key 'a/b' in bucket 'x': AWS Error
+ACCESS_DENIED"; Beam's RuntimeError that carries the worker's error as text
 only, "OSError: [Errno 28] No space left on device: '/x/part-0.parquet' [while running
 'Write/WriteShard']"; torch's "[enforce fail at inline_container.cc:672] ..." when a checkpoint
 cannot be written), ``describe`` turns it into "PATH: what happened; what to do".
@@ -40,6 +41,8 @@ _ERRNO = re.compile(r"\[errno (\d+)\]", re.IGNORECASE)
 # The path Python puts after the message ("...: '/x/y'"), or pyarrow puts in it ("file '/x/y'").
 _QUOTED_AFTER_ERRNO = re.compile(r"\[errno \d+\][^'\n]*?: '([^'\n]+)'", re.IGNORECASE)
 _QUOTED_PATH = re.compile(r"'((?:/|[a-z][a-z0-9+.-]*://)[^'\n]*)'", re.IGNORECASE)
+# pyarrow's S3 errors: "When writing key 'a/b' in bucket 'x': AWS Error ACCESS_DENIED during ...".
+_S3_DENIED = re.compile(r"key '([^'\n]*)' in bucket '([^'\n]*)': AWS Error ACCESS_DENIED")
 _TORCH_WRITE = re.compile(r"inline_container\.cc|PytorchStreamWriter failed", re.IGNORECASE)
 
 
@@ -59,6 +62,9 @@ def chain(exc: BaseException) -> Iterator[BaseException]:
 
 def _from_text(text: str) -> tuple[int, str | None] | None:
     """(errno, path or None) read from an error's text, when it names one we handle."""
+    denied = _S3_DENIED.search(text)
+    if denied:
+        return errno.EACCES, f"s3://{denied.group(2)}/{denied.group(1)}"
     code = None
     for match in _ERRNO.finditer(text):
         if int(match.group(1)) in ERRNOS:

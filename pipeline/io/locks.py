@@ -357,9 +357,9 @@ def output_lock(directory: str, what: str) -> Iterator[None]:
         if nested:
             yield
         elif is_remote(directory):
-            import pyarrow.fs as pafs
+            from pipeline.io.object_store import resolve  # pyarrow: only for a remote lock
 
-            fs, path = pafs.FileSystem.from_uri(directory)
+            fs, path = resolve(directory)
             with lease_lock(fs, path, what, display=directory):
                 yield
         else:

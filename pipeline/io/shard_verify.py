@@ -31,7 +31,6 @@ has torch, numpy and pyarrow only); ``pipeline.io.shards`` re-exports ``ShardErr
 from __future__ import annotations
 
 import json
-import os
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +42,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from pipeline.io import object_store
 from pipeline.io.stage_names import command_for
 
 SUCCESS_MARKER = "_SUCCESS"
@@ -69,9 +69,8 @@ class ShardError(Exception):
 
 
 def resolve(path: str) -> tuple[pafs.FileSystem, str]:
-    if "://" in path:
-        return pafs.FileSystem.from_uri(path)
-    return pafs.LocalFileSystem(), os.path.abspath(path)
+    """Local path or URI -> (pyarrow filesystem, path on it): pipeline.io.object_store."""
+    return object_store.resolve(path)
 
 
 def _join(directory: str, name: str) -> str:
@@ -254,6 +253,7 @@ def verified_shards(
     called for every shard with the schema read from the same footer. Raises ShardError
     naming the directory (no _SUCCESS) or the shard."""
     if not _read_exists(_join(directory, SUCCESS_MARKER)):
+        object_store.check_bucket_exists(directory)  # a missing bucket, said as such
         raise ShardError(
             f"{directory}: no {SUCCESS_MARKER} marker; the stage that writes it did not finish "
             "(rerun it: it resumes)"

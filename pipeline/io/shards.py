@@ -13,7 +13,10 @@ Records are assigned to shards by a stable hash of their key and sorted inside a
 rerun over the same input writes byte-identical shards: a shard that already exists after a
 killed run is kept as is, a missing one is written, and no record can appear twice.
 
-Paths may be local or any URI pyarrow.fs understands (gs://, s3://, hdfs://).
+Paths may be local or any URI pyarrow.fs understands (gs://, s3://, hdfs://), configured as
+Beam's FileSystems is (pipeline.io.object_store). On an object store "atomic" is the same
+promise by other means: a shard is uploaded under a ``_tmp-`` name and then moved (a
+server-side copy and a delete), so its final name never holds a partial object.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 # ShardError is raised and caught as shards.ShardError; the checks live in shard_verify.
-from pipeline.io import shard_verify
+from pipeline.io import object_store, shard_verify
 from pipeline.io.locks import LOCK_FILE
 from pipeline.io.shard_verify import (  # noqa: F401
     LEGACY_STATS_FILE,
@@ -213,6 +216,7 @@ def validate_schema(path: str, actual: pa.Schema, expected: pa.Schema) -> None:
 
 def require_complete(directory: str) -> None:
     if not exists(join(directory, SUCCESS_MARKER)):
+        object_store.check_bucket_exists(directory)  # a missing bucket, said as such
         raise ShardError(
             f"{directory}: no {SUCCESS_MARKER} marker; the stage that writes it did not finish "
             "(rerun it: it resumes)"
