@@ -20,6 +20,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # bench/synthetic.py (synthetic corpora and token directories) serves tests and benchmarks alike.
 # Appended, not prepended: bench/dedup.py and friends must not shadow the packages.
 sys.path.append(str(REPO_ROOT / "bench"))
+# tests/ is a package (tests/__init__.py), so that a site-packages `tests` package (pywb ships
+# one) cannot shadow it; its modules also import each other by plain name (floats, helpers).
+sys.path.append(str(REPO_ROOT / "tests"))
 SHARED_DATA = Path(os.environ.get("WEBTEXT_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 
 

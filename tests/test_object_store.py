@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pytest
-from s3_server import S3Server
+from tests.s3_server import S3Server
 
 from pipeline.cli import EXIT_FILESYSTEM
 from pipeline.cli import main as cli_main
