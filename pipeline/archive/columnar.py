@@ -109,7 +109,7 @@ def join_index(
         if missing:
             raise ValueError(f"--cc-index {index}: not a cc-index table, lacks {sorted(missing)}")
         sql = join_sql(source, columns, near=near, window_s=window_s, crawls=crawls)
-        return con.execute(sql).fetch_arrow_table()
+        return con.sql(sql).to_arrow_table()
     finally:
         con.close()
 
