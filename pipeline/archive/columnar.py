@@ -54,32 +54,39 @@ def join_sql(
     if crawls:
         names = ", ".join("'" + c.replace("'", "''") + "'" for c in crawls)
         crawl_filter = f"AND i.crawl IN ({names})"
+    t = "epoch(i.fetch_time)::BIGINT"
     if near == "post":
-        window = f"c.t BETWEEN c.target AND c.target + {int(window_s)}"
-        distance = "c.t - c.target"
+        window = f"{t} BETWEEN l.target AND l.target + {int(window_s)}"
+        distance = f"{t} - l.target"
     else:
-        window = f"abs(c.t - c.target) <= {int(window_s)}"
-        distance = "abs(c.t - c.target)"
+        window = f"abs({t} - l.target) <= {int(window_s)}"
+        distance = f"abs({t} - l.target)"
+    # arg_min over a struct: the best row per link without sorting every candidate (a window
+    # function over all of them costs twice as much); the key is select_capture's order_key.
     return f"""
-    WITH c AS (
-      SELECT l.link_id, l.target, i.url, i.warc_filename,
-             i.warc_record_offset::BIGINT AS warc_record_offset,
-             i.warc_record_length::BIGINT AS warc_record_length,
-             epoch(i.fetch_time)::BIGINT AS t, i.fetch_status::INTEGER AS fetch_status,
-             {redirect} AS fetch_redirect,
-             coalesce(i.content_mime_detected, '') AS content_mime_detected, i.crawl
+    WITH best AS (
+      SELECT l.link_id, arg_min(
+        {{'url': i.url, 'warc_filename': i.warc_filename,
+          'warc_record_offset': i.warc_record_offset::BIGINT,
+          'warc_record_length': i.warc_record_length::BIGINT, 'fetch_time': {t},
+          'fetch_status': i.fetch_status::INTEGER, 'fetch_redirect': {redirect},
+          'content_mime_detected': coalesce(i.content_mime_detected, ''), 'crawl': i.crawl}},
+        ({distance}, {t}, i.url)) AS c
       FROM {index_sql} i JOIN links l ON i.url_surtkey = l.url_surtkey
-      WHERE (i.fetch_status = 200
-             AND (lower(coalesce(i.content_mime_detected, '')) IN {_HTML}
-                  OR lower(i.content_mime_detected) LIKE '%html'))
-         OR i.fetch_status IN (301, 302, 303, 307, 308)
-      {crawl_filter}
+      WHERE i.fetch_status IN (200, 301, 302, 303, 307, 308)  -- pushed into the scan
+        AND ((i.fetch_status = 200
+              AND (lower(coalesce(i.content_mime_detected, '')) IN {_HTML}
+                   OR lower(i.content_mime_detected) LIKE '%html'))
+             OR i.fetch_status IN (301, 302, 303, 307, 308))
+        AND {window} {crawl_filter}
+      GROUP BY l.link_id
     )
-    SELECT link_id, url, warc_filename, warc_record_offset, warc_record_length, t AS fetch_time,
-           fetch_status, fetch_redirect, content_mime_detected, crawl
-    FROM c WHERE {window}
-    QUALIFY row_number() OVER (PARTITION BY link_id ORDER BY {distance}, c.t, c.url) = 1
-    ORDER BY link_id
+    SELECT link_id, c.url AS url, c.warc_filename AS warc_filename,
+           c.warc_record_offset AS warc_record_offset,
+           c.warc_record_length AS warc_record_length, c.fetch_time AS fetch_time,
+           c.fetch_status AS fetch_status, c.fetch_redirect AS fetch_redirect,
+           c.content_mime_detected AS content_mime_detected, c.crawl AS crawl
+    FROM best ORDER BY link_id
     """
 
 
