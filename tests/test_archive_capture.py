@@ -198,3 +198,15 @@ def test_columnar_join_agrees_with_the_rule(tmp_path_factory, rows, near, post) 
         else:
             got = joined[f"L{i}"]
             assert (got.time, got.row.status) == (expected.time, expected.row.status)
+
+
+def test_sources_built_from_the_options(tmp_path) -> None:
+    from pipeline.archive.factory import build_sources
+
+    config = ArchiveConfig(source="cc,wayback,live", wayback_url="http://127.0.0.1:9/coll")
+    sources = build_sources(config, str(tmp_path))
+    assert list(sources) == ["cc", "wayback"]
+    assert sources["wayback"].cdx_endpoint == "http://127.0.0.1:9/coll/cdx"
+    assert sources["cc"].crawls == ("CC-MAIN-2017-47", "CC-MAIN-2017-51", "CC-MAIN-2018-05")
+    assert sources["cc"].cache.directory == tmp_path / "_archive_cache"
+    assert sources["cc"].politeness.rate == 4.0

@@ -37,6 +37,8 @@ CAPTURES = [
             location="https://en.wikipedia.org/wiki/Example"),
     Capture("https://en.wikipedia.org/wiki/Example", "20171020000001", page("wikipedia")),
     Capture("http://img.example.com/", "20171105000000", page("not html"), mime="image/png"),
+    Capture("http://same.example.com/", "20160101000000", page("unchanged since 2016")),
+    Capture("http://same.example.com/", "20171130000000", revisit_of="20160101000000"),
 ]  # fmt: skip
 
 
@@ -51,7 +53,13 @@ def cc(tmp_path_factory):
                                                         page("original words"))], gzip=False)  # fmt: skip
     raw = (data / "CC-MAIN-b.warc").read_bytes()
     (data / "CC-MAIN-b.warc").write_bytes(raw.replace(b"original words", b"altered words!"))
-    all_entries = {CRAWL: entries + bad}
+    # A gzip member with a byte flipped in the middle: not a readable record any more.
+    broken = write_warc(data / "CC-MAIN-c.warc.gz", [Capture("http://broken.example.com/",
+                                                              "20171101000000", page("x" * 400))])  # fmt: skip
+    raw = bytearray((data / "CC-MAIN-c.warc.gz").read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    (data / "CC-MAIN-c.warc.gz").write_bytes(bytes(raw))
+    all_entries = {CRAWL: entries + bad + broken}
     server = CommonCrawlServer(data, all_entries).start()
     server.index_table = write_index_table(root / "index.parquet", all_entries)
     yield server
@@ -113,6 +121,19 @@ def test_digest_mismatch_is_archive_corrupt(cc) -> None:
     assert out.error == "archive_corrupt"
     assert "digest mismatch" in out.message
     assert fetcher.counts == {"archive_corrupt": 1}
+
+
+def test_a_damaged_gzip_member_is_archive_corrupt(cc) -> None:
+    (out,), _, _ = fetch(cc, ["http://broken.example.com/"])
+    assert out.error == "archive_corrupt"
+
+
+def test_a_revisit_is_read_from_the_record_it_points_at(cc) -> None:
+    (out,), _, _ = fetch(cc, ["http://same.example.com/"])
+    assert out.error is None, out.message
+    assert b"unchanged since 2016" in out.body
+    assert out.capture_time == timestamp_seconds("20171130000000")  # seen then
+    assert out.digest_ok is True
 
 
 def test_unknown_url_and_non_html_are_no_capture(cc) -> None:

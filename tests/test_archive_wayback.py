@@ -94,6 +94,7 @@ def test_nearest_capture_to_the_scrape_and_first_after_the_post(pywb) -> None:
     assert near.body == page("nyt late 2017")  # raw capture (id_), not a rewritten replay
     assert near.capture_time == timestamp_seconds("20171128000000")
     assert near.archive_record == "20171128000000" and near.source == "wayback"
+    assert near.digest_ok is True  # the raw capture's SHA-1 is the CDX digest
     post = timestamp_seconds("20050701000000")
     (first,), _, _ = run(pywb, [(NYT, post)], near="post", window_s=20 * 365 * 86400)
     assert first.body == page("nyt on the day")

@@ -76,8 +76,11 @@ class CommonCrawlSource:
         }
         return f"{self.index_url}/{crawl}-index?{urlencode(params)}"
 
-    async def lookup(self, url: str, start: int, end: int) -> list[CdxRow]:
-        """Rows of every crawl in ``--cc-crawls``; a 404 (no captures) is no rows."""
+    async def lookup(
+        self, url: str, start: int, end: int, closest: int | None = None
+    ) -> list[CdxRow]:
+        """Rows of every crawl in ``--cc-crawls``; a 404 (no captures) is no rows. A crawl's
+        captures of one URL are few: ``closest`` needs no server-side sort here."""
         rows: list[CdxRow] = []
         for crawl in self.crawls:
             question = self.cdx_query(crawl, url, start, end)

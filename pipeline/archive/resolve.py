@@ -65,7 +65,8 @@ class ArchiveFetcher:
         while True:
             out.final_url = current
             start, end = window_bounds(target, near, self.window_s)
-            rows = await self.source.lookup(current, start, end)
+            closest = target if near == "scrape" else None
+            rows = await self.source.lookup(current, start, end, closest)
             pick = select_capture(rows, target=target, near=near, window_s=self.window_s)
             if isinstance(pick, Miss):
                 raise ArchiveError(pick.reason, f"{current}: {pick.message}")

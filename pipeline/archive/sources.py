@@ -1,7 +1,8 @@
 """What every archive source offers the fetch scheduler, and the outcome of one link.
 
-A source answers two questions, both async: ``lookup(url, start, end)`` -> the index rows of
-``url`` captured between two times (cached on disk), and ``fetch(capture)`` -> the archived
+A source answers two questions, both async: ``lookup(url, start, end, closest)`` -> the index
+rows of ``url`` captured between two times, nearest ``closest`` first if the source can sort
+(cached on disk), and ``fetch(capture)`` -> the archived
 response of one capture. ``politeness`` says how hard the scheduler may push it.
 :class:`pipeline.archive.resolve.ArchiveFetcher` turns those into one outcome per link.
 """
@@ -31,7 +32,9 @@ class ArchiveSource(Protocol):
     name: str  # "wayback", "cc": the ledger's ``source``
     politeness: Politeness
 
-    async def lookup(self, url: str, start: int, end: int) -> list[CdxRow]: ...
+    async def lookup(
+        self, url: str, start: int, end: int, closest: int | None = None
+    ) -> list[CdxRow]: ...
 
     async def fetch(self, capture: Capture) -> ArchivedResponse: ...
 

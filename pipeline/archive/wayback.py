@@ -22,7 +22,9 @@ from pipeline.archive.capture import (
 from pipeline.archive.cdx import CdxFormatError, parse_cdx_json, rows_from_json, rows_to_json
 from pipeline.archive.http import ArchiveError, ArchiveHttp
 from pipeline.archive.politeness import Politeness
+from pipeline.archive.record import payload_digest
 from pipeline.archive.sources import ArchivedResponse
+from pipeline.fetch.content import ContentError, decode_content
 
 PUBLIC_WAYBACK = "https://web.archive.org"
 _ARCHIVE_LOCATION = re.compile(r"/(\d{4,14})(?:[a-z]{2}_)?/(https?:/?/?.*)$")
@@ -65,7 +67,9 @@ class WaybackSource:
         self.politeness = politeness or Politeness()
         self.cache = cache or IndexCache(None)
         self.limit = limit
-        self.http = ArchiveHttp(self.politeness)
+        # Raw bodies: the payload digest is over the bytes as archived (decoded here after).
+        self.http = ArchiveHttp(self.politeness, decompress=False)
+        self.max_body_bytes = 4 * 1024 * 1024
 
     async def __aenter__(self) -> WaybackSource:
         await self.http.__aenter__()
@@ -74,18 +78,25 @@ class WaybackSource:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.http.__aexit__(*exc_info)
 
-    def cdx_query(self, url: str, start: int, end: int) -> str:
+    def cdx_query(self, url: str, start: int, end: int, closest: int | None = None) -> str:
+        """The CDX question. With ``closest`` the answer is sorted nearest-first (both the
+        Wayback Machine and pywb support ``sort=closest``), so ``limit`` keeps the nearest
+        captures of a URL captured thousands of times, not the oldest."""
         params = {
             "url": url,
             "output": "json",
             "from": seconds_timestamp(start),
             "to": seconds_timestamp(end),
-            "limit": str(self.limit),
         }
+        if closest is not None:
+            params |= {"closest": seconds_timestamp(closest), "sort": "closest"}
+        params["limit"] = str(self.limit)
         return f"{self.cdx_endpoint}?{urlencode(params)}"
 
-    async def lookup(self, url: str, start: int, end: int) -> list[CdxRow]:
-        question = self.cdx_query(url, start, end)
+    async def lookup(
+        self, url: str, start: int, end: int, closest: int | None = None
+    ) -> list[CdxRow]:
+        question = self.cdx_query(url, start, end, closest)
         cached = self.cache.get(self.name, question)
         if cached is not None:
             return rows_from_json(cached)
@@ -123,12 +134,21 @@ class WaybackSource:
         headers = dict(answer.headers)
         if inside is not None:  # an archived redirect: give the original target
             headers["location"] = inside[1]
+        # The CDX digest is the SHA-1 of the payload as archived: True when the raw bytes match
+        # it, None when they cannot be compared (a replay may re-encode); never a refusal.
+        digest_ok = True if row.digest and payload_digest(answer.body)[5:] == row.digest else None
+        try:
+            body = decode_content(
+                answer.body, headers.get("content-encoding"), self.max_body_bytes, 100.0
+            )
+        except ContentError as exc:
+            raise ArchiveError(exc.error_class, f"{target} at {timestamp}: {exc}") from None
         for name in ("content-encoding", "content-length", "transfer-encoding"):
-            headers.pop(name, None)  # the body is decoded already
+            headers.pop(name, None)  # the body is decoded now
         when = capture.time if timestamp == row.timestamp else timestamp_seconds(timestamp)
         moved = Capture(
             CdxRow(target, timestamp, answer.status, row.mime, row.digest),
             when,
             capture.revisit_of,
         )
-        return ArchivedResponse(target, answer.status, headers, answer.body, moved)
+        return ArchivedResponse(target, answer.status, headers, body, moved, digest_ok=digest_ok)
