@@ -200,3 +200,10 @@ def test_columnar_index_join_then_range_fetch(cc) -> None:
     response = asyncio.run(run())
     assert response.status == 200 and b"story november 2017" in response.body
     assert response.digest_ok is True
+
+
+def test_an_index_answer_that_is_not_cdx_is_archive_bad_index(cc) -> None:
+    cc.fail["index"] = [(200, {})]  # a 200 whose body is a sentence, not CDX lines
+    (out,), fetcher, _ = fetch(cc, [STORY])
+    assert out.error == "archive_bad_index" and "not JSON" in out.message
+    cc.fail.clear()

@@ -24,8 +24,22 @@ HTML_MIMES = frozenset({"text/html", "application/xhtml+xml", "unk", ""})
 NO_CAPTURE = "no_capture"  # the index knows no usable capture in the window
 ARCHIVE_CORRUPT = "archive_corrupt"  # the record's bytes do not match its digest / do not parse
 ARCHIVE_UNAVAILABLE = "archive_unavailable"  # the archive kept failing (5xx, 429, network)
+ARCHIVE_BAD_INDEX = "archive_bad_index"  # the index answered something unusable
 ARCHIVE_REDIRECT_LOOP = "redirect_loop"
 ARCHIVE_TOO_MANY_REDIRECTS = "too_many_redirects"
+# Every class an archive source ends a link with, besides redirect_<rule> and http_<status>
+# (those two families are the live fetcher's own names).
+ARCHIVE_ERROR_CLASSES = (
+    NO_CAPTURE,
+    ARCHIVE_CORRUPT,
+    ARCHIVE_UNAVAILABLE,
+    ARCHIVE_BAD_INDEX,
+    "revisit_unresolved",
+    "too_large",
+    "empty_body",
+    ARCHIVE_REDIRECT_LOOP,
+    ARCHIVE_TOO_MANY_REDIRECTS,
+)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 from pipeline.archive.cache import IndexCache
 from pipeline.archive.capture import (
+    ARCHIVE_BAD_INDEX,
     ARCHIVE_CORRUPT,
     NO_CAPTURE,
     Capture,
@@ -97,7 +98,7 @@ class CommonCrawlSource:
                 try:
                     found = parse_cdx_json(answer.body.decode("utf-8", "replace"), crawl=crawl)
                 except CdxFormatError as exc:
-                    raise ArchiveError("archive_bad_index", f"{exc} ({question})") from None
+                    raise ArchiveError(ARCHIVE_BAD_INDEX, f"{exc} ({question})") from None
             self.cache.put(self.name, question, rows_to_json(found))
             rows += found
         return rows

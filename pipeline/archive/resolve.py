@@ -15,6 +15,7 @@ from collections import Counter
 from urllib.parse import urljoin
 
 from pipeline.archive.capture import (
+    ARCHIVE_BAD_INDEX,
     ARCHIVE_REDIRECT_LOOP,
     ARCHIVE_TOO_MANY_REDIRECTS,
     REDIRECT_STATUSES,
@@ -57,6 +58,8 @@ class ArchiveFetcher:
             await self._follow(out, target_time(self.near, post_time))
         except ArchiveError as exc:
             out.error, out.message, out.body = exc.reason, exc.message[:300], None
+        except ValueError as exc:  # an index row that cannot be used (bad offset, bad URL)
+            out.error, out.message, out.body = ARCHIVE_BAD_INDEX, str(exc)[:300], None
         self.counts[out.error or "page"] += 1
         return out
 

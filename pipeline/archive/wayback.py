@@ -13,6 +13,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from pipeline.archive.cache import IndexCache
 from pipeline.archive.capture import (
+    ARCHIVE_BAD_INDEX,
     NO_CAPTURE,
     Capture,
     CdxRow,
@@ -109,7 +110,7 @@ class WaybackSource:
             try:
                 rows = parse_cdx_json(answer.body.decode("utf-8", "replace"))
             except CdxFormatError as exc:
-                raise ArchiveError("archive_bad_index", f"{exc} ({question})") from None
+                raise ArchiveError(ARCHIVE_BAD_INDEX, f"{exc} ({question})") from None
         self.cache.put(self.name, question, rows_to_json(rows))
         return rows
 
