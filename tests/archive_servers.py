@@ -200,6 +200,8 @@ class CommonCrawlServer:
     latency_s: float = 0.0
     fail: dict[str, list[tuple[int, dict[str, str]]]] = field(default_factory=dict)
     requests: Counter = field(default_factory=Counter)
+    asked: list[str] = field(default_factory=list)  # the ``url`` of every index question
+    paths: list[str] = field(default_factory=list)  # every request path, as received
 
     def start(self) -> CommonCrawlServer:
         server = self
@@ -224,6 +226,7 @@ class CommonCrawlServer:
                 parts = urlsplit(self.path)
                 kind = "data" if parts.path.startswith("/data/") else "index"
                 server.requests[kind] += 1
+                server.paths.append(self.path)
                 queued = server.fail.get(kind)
                 if queued:
                     status, headers = queued.pop(0)
@@ -236,6 +239,7 @@ class CommonCrawlServer:
 
             def _index(self, name: str, query: dict[str, list[str]]) -> None:
                 crawl = name.removesuffix("-index")
+                server.asked.append(query.get("url", [""])[0])
                 key = surt.surt(query.get("url", [""])[0])
                 low, high = query.get("from", ["0"])[0], query.get("to", ["9"])[0]
                 rows = [

@@ -207,3 +207,15 @@ def test_an_index_answer_that_is_not_cdx_is_archive_bad_index(cc) -> None:
     (out,), fetcher, _ = fetch(cc, [STORY])
     assert out.error == "archive_bad_index" and "not JSON" in out.message
     cc.fail.clear()
+
+
+def test_the_index_is_asked_for_the_url_as_submitted(cc) -> None:
+    from pipeline.urls import normalize_url
+
+    submitted = "http://www.nacsonline.com/N.asp?NRORIGINALURL=%2fNACS%2fNews&amp;cookie%5Ftest=1"
+    url = normalize_url(submitted).url
+    assert url == "http://www.nacsonline.com/N.asp?NRORIGINALURL=%2fNACS%2fNews&cookie%5Ftest=1"
+    cc.asked.clear()
+    (out,), _, _ = fetch(cc, [url])
+    assert out.error == "no_capture"
+    assert cc.asked == [url]  # not requoted on the way (%2f and %5F kept)

@@ -95,6 +95,8 @@ def test_nearest_capture_to_the_scrape_and_first_after_the_post(pywb) -> None:
     assert near.capture_time == timestamp_seconds("20171128000000")
     assert near.archive_record == "20171128000000" and near.source == "wayback"
     assert near.digest_ok is True  # the raw capture's SHA-1 is the CDX digest
+    log = (pywb.root / "pywb.log").read_text(errors="replace")
+    assert f"GET /webtext/20171128000000id_/{NYT} " in log  # the submitted URL, byte for byte
     post = timestamp_seconds("20050701000000")
     (first,), _, _ = run(pywb, [(NYT, post)], near="post", window_s=20 * 365 * 86400)
     assert first.body == page("nyt on the day")

@@ -7,6 +7,7 @@ import asyncio
 from dataclasses import dataclass
 
 import aiohttp
+from yarl import URL
 
 from pipeline.archive.capture import ARCHIVE_UNAVAILABLE
 from pipeline.archive.politeness import Politeness, SourceGate
@@ -91,7 +92,10 @@ class ArchiveHttp:
 
     async def _get(self, url: str, headers: dict[str, str] | None) -> HttpAnswer:
         assert self._session is not None
-        async with self._session.get(url, headers=headers, allow_redirects=False) as resp:
+        # encoded=True: the URL goes out byte for byte (yarl would otherwise requote it and turn
+        # a submitted %2F or %5F in the query into / and _).
+        target = URL(url, encoded=True)
+        async with self._session.get(target, headers=headers, allow_redirects=False) as resp:
             data = bytearray()
             async for chunk in resp.content.iter_chunked(65536):
                 data += chunk

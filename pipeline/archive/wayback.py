@@ -9,7 +9,7 @@ The ``id_`` modifier returns the capture as archived, never the rewritten replay
 from __future__ import annotations
 
 import re
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from pipeline.archive.cache import IndexCache
 from pipeline.archive.capture import (
@@ -115,7 +115,10 @@ class WaybackSource:
         return rows
 
     def replay_url(self, timestamp: str, url: str) -> str:
-        return f"{self.replay_prefix}/{timestamp}id_/{quote(url, safe=':/?&=%;@+$,!~*()#[]')}"
+        """``PREFIX/<timestamp>id_/<url>``, the URL byte for byte as submitted (it is already
+        a valid URL: pipeline.urls); only a ``#`` (a kept ``#!`` fragment) is escaped so it
+        reaches the archive."""
+        return f"{self.replay_prefix}/{timestamp}id_/{url.replace('#', '%23')}"
 
     async def fetch(self, capture: Capture) -> ArchivedResponse:
         """The archived response of ``capture``. The archive's own redirects to another
