@@ -17,12 +17,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pytest
-from tests.s3_server import S3Server
 
 from pipeline.cli import EXIT_FILESYSTEM
 from pipeline.cli import main as cli_main
 from pipeline.io import fs_errors, object_store, schemas, shards
 from pipeline.io.object_store import S3Settings
+from tests.s3_server import S3Server
 
 BUCKET = "webtext-test"
 READ_ONLY = "webtext-readonly"
