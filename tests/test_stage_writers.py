@@ -22,7 +22,18 @@ from pipeline.io import schemas, shards
 from pipeline.io.stats import StageStats
 from tests.helpers import doc_record
 
-WORDS = ["the", "of", "river", "stone", "lantern", "quiet", "morning", "harbour", "letter", "window"]
+WORDS = [
+    "the",
+    "of",
+    "river",
+    "stone",
+    "lantern",
+    "quiet",
+    "morning",
+    "harbour",
+    "letter",
+    "window",
+]
 
 
 def _docs(n: int, seed: int = 0) -> list[dict]:
