@@ -2,11 +2,15 @@
 of test sets with it (plain Python).
 
 Filter build (Beam), one filter (--filter-partitions 1, the default): corpus shard paths ->
-ParDo: one full-size filter per shard, saved as a file -> CombineGlobally(ToList) -> one OR-merge
-streaming over the partial files. The partial filters travel as file paths, not as bit arrays (a
-filter for 8G 8-grams is 38 GB: far too big to pass through a shuffle), and a partial file
-already written by an interrupted run with the same parameters is reused. Every worker holds m
-bits.
+ParDo: one full-size filter per bundle of shards, saved as a file with the shards it covers ->
+CombineGlobally(ToList) -> one OR-merge streaming over the partial files in chunks (plain reads,
+each partial deleted once merged; a single partial is renamed). The partial filters travel as
+file paths, not as bit arrays (a filter for 8G 8-grams is 38 GB: far too big to pass through a
+shuffle), and a partial already written by an interrupted run with the same parameters is kept
+(its shards are not read again). Every worker holds m bits; temporary disk is one filter per
+bundle plus the merged one (one bundle on the DirectRunner: the final filter, renamed). Filters
+are read and written through pyarrow filesystems (pipeline.io.shards.resolve), so out_dir may
+be on object storage.
 
 Filter build, P partitions by hash range (--filter-partitions P, a power of two; routing and
 sizing in dedup.ngram.partitioned): corpus shard paths -> ParDo: hash the split's 8-grams, route
@@ -29,6 +33,7 @@ summary) whose ``produce`` is the filter build and the queries above.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Iterable
@@ -37,6 +42,8 @@ from typing import Any
 
 import apache_beam as beam
 import numpy as np
+import pyarrow.fs as pafs
+from apache_beam.transforms.window import GlobalWindows
 
 from beam_jobs.configs import OverlapConfig  # noqa: F401 (re-exported)
 from beam_jobs.shard_read import empty_input_message
@@ -87,60 +94,103 @@ def estimate_ngrams(corpus_dir: str, split: str) -> int:
     return max(1, int(chars / CHARS_PER_NGRAM_ESTIMATE))
 
 
-class BuildShardFilter(beam.DoFn):
-    """A corpus shard -> a full-size filter of its split's 8-grams, saved; yields its path and
-    the counts (documents, 8-grams, documents shorter than one 8-gram)."""
+ZERO_COUNTS = {"documents": 0, "ngrams": 0, "documents_shorter_than_ngram": 0}
+
+
+class BuildBundleFilter(beam.DoFn):
+    """The corpus shards of one bundle -> one full-size filter of their split's 8-grams (the
+    shards a worker is handed together share it), saved when the bundle ends as
+    partial/bundle-<hash of its shards>.bloom beside a .json naming its shards and their
+    counts (documents, 8-grams, documents shorter than one 8-gram), written after the
+    filter. Yields (filter path, {shard name: counts}). One filter per bundle, not per shard:
+    the partial files on disk at once are as many as bundles (one on the DirectRunner), so
+    the merge needs at most the final filter again in temporary space. Files go through the
+    filesystem layer (pipeline.io.shards.resolve): local or object storage."""
 
     def __init__(self, params: BloomParams, partial_dir: str, split: str) -> None:
         self.params = params
         self.partial_dir = partial_dir
         self.split = split
 
-    def process(self, shard_path: str) -> Iterable[tuple[str, dict[str, int]]]:
-        out = Path(self.partial_dir) / (Path(shard_path).stem + ".bloom")
-        if out.exists():
-            try:
-                params, items, _ = read_header(out)
-                if params == self.params:
-                    log.info("kept %s from an earlier run", out)
-                    yield str(out), json.loads(out.with_suffix(".json").read_text())
-                    return
-            except (BloomError, FileNotFoundError, json.JSONDecodeError):
-                pass  # unusable leftover: rebuild it
-        bloom = BloomFilter(self.params)
-        counts = {"documents": 0, "ngrams": 0, "documents_shorter_than_ngram": 0}
+    def start_bundle(self) -> None:
+        self.bloom: BloomFilter | None = None
+        self.covered: dict[str, dict[str, int]] = {}
+
+    def process(self, shard_path: str) -> Iterable[Any]:
+        if self.bloom is None:
+            self.bloom = BloomFilter(self.params)
+        counts = dict(ZERO_COUNTS)
         for text in _iter_split_texts(shard_path, self.split):
             counts["documents"] += 1
-            n = bloom.add_text(text)
+            n = self.bloom.add_text(text)
             counts["ngrams"] += n
             if n == 0:
                 counts["documents_shorter_than_ngram"] += 1
-        shards.write_json_atomic(str(out.with_suffix(".json")), counts)
-        bloom.save(out)
-        yield str(out), counts
+        self.covered[shard_path.rstrip("/").rpartition("/")[2]] = counts
+        return []
+
+    def finish_bundle(self) -> Iterable[Any]:
+        if self.bloom is None:
+            return
+        names = sorted(self.covered)
+        tag = hashlib.sha1("\n".join(names).encode("utf-8")).hexdigest()[:16]
+        path = shards.join(self.partial_dir, f"bundle-{tag}.bloom")
+        self.bloom.save(path)
+        shards.write_json_atomic(_sidecar(path), {"shards": self.covered})
+        log.info("partial filter of %d shards -> %s", len(names), path)
+        yield GlobalWindows.windowed_value((path, dict(self.covered)))
+        self.bloom, self.covered = None, {}
+
+
+def _sidecar(bloom_path: str) -> str:
+    return bloom_path[: -len(".bloom")] + ".json"
+
+
+def kept_partials(partial_dir: str, params: BloomParams) -> list[tuple[str, dict[str, Any]]]:
+    """The partial filters an interrupted run left complete (its .json written after the
+    filter; same parameters): (path, {shard name: counts}). Anything else there is removed."""
+    fs, d = shards.resolve(partial_dir)
+    if fs.get_file_info(d).type == pafs.FileType.NotFound:
+        return []
+    kept = []
+    for info in fs.get_file_info(pafs.FileSelector(d)):
+        path = shards.join(partial_dir, info.base_name)
+        if not info.base_name.endswith(".bloom") or info.base_name.startswith("_"):
+            continue
+        try:
+            got, _, _ = read_header(path)
+            covered = json.loads(shards.read_text(_sidecar(path)))["shards"]
+        except (BloomError, OSError, ValueError, KeyError, TypeError):
+            continue
+        if got == params and isinstance(covered, dict):
+            kept.append((path, covered))
+    keep = {p for p, _ in kept} | {_sidecar(p) for p, _ in kept}
+    for info in fs.get_file_info(pafs.FileSelector(d)):
+        if shards.join(partial_dir, info.base_name) not in keep:
+            fs.delete_file(info.path)
+    return kept
 
 
 def build_reference_filter(
     config: OverlapConfig, beam_args: list[str] | None = None
-) -> tuple[Path, dict[str, int]]:
+) -> tuple[str, dict[str, int]]:
     """Build (or reuse) the corpus split's filter: out_dir/filters/reference.bloom, or with
     filter_partitions > 1 the partition files and out_dir/filters/manifest.json. Returns the
     path to load (dedup.ngram.partitioned.load_filter takes either) and the split's counts."""
     n = config.expected_ngrams or estimate_ngrams(config.corpus_dir, config.split)
     if config.filter_partitions > 1:
-        return build_partitioned_filter(config, n, beam_args)
+        path, counts = build_partitioned_filter(config, n, beam_args)
+        return str(path), counts
     inputs = shards.list_shards(config.corpus_dir)
     params = BloomParams.for_capacity(n, config.fp_rate, ngram=config.ngram)
-    partial = overlap_dir.partial_dir(config.out_dir)
-    partial.mkdir(parents=True, exist_ok=True)
-    final = overlap_dir.reference_filter_path(config.out_dir)
-    counts_path = overlap_dir.reference_counts_path(config.out_dir)
+    filters = shards.join(config.out_dir, overlap_dir.FILTERS)
+    partial = shards.join(filters, overlap_dir.PARTIAL)
+    final = shards.join(filters, overlap_dir.REFERENCE_FILTER)
+    counts_path = shards.join(filters, overlap_dir.REFERENCE_COUNTS)
     if not inputs:  # an empty corpus: an empty filter, nothing to merge
         BloomFilter(params).save(final)
-        counts = {"documents": 0, "ngrams": 0, "documents_shorter_than_ngram": 0}
-        overlap_dir.write_reference_counts(counts, counts_path)
-        partial.rmdir()
-        return final, counts
+        overlap_dir.write_reference_counts(dict(ZERO_COUNTS), counts_path)
+        return final, dict(ZERO_COUNTS)
     log.info(
         "filter for %s 8-grams at p=%g: %s bits (%.1f MB), %d probes",
         f"{n:,}",
@@ -149,20 +199,27 @@ def build_reference_filter(
         params.num_bits / 8e6,
         params.num_hashes,
     )
-    with beam_pipeline(beam_args) as p:
-        _ = (
-            p
-            | "Shards" >> beam.Create(inputs)
-            | "BuildShardFilters"
-            >> beam.ParDo(BuildShardFilter(params, str(partial), config.split))
-            | "AllPartials" >> beam.combiners.ToList()
-            | "OrMerge" >> beam.Map(_merge_partials, str(final), str(counts_path))
-        )
-    counts = overlap_dir.read_reference_counts(config.out_dir)
-    for leftover in partial.glob("*"):
-        leftover.unlink()
-    partial.rmdir()
-    return final, counts
+    kept = kept_partials(partial, params)
+    done = {name for _, covered in kept for name in covered}
+    todo = [path for path in inputs if path.rstrip("/").rpartition("/")[2] not in done]
+    if kept:
+        log.info("kept %d partial filters (%d shards) from an earlier run", len(kept), len(done))
+    if todo:
+        with beam_pipeline(beam_args) as p:
+            _ = (
+                p
+                | "Shards" >> beam.Create(todo)
+                | "BuildBundleFilters"
+                >> beam.ParDo(BuildBundleFilter(params, partial, config.split))
+                | "AllPartials" >> beam.combiners.ToList()
+                | "OrMerge" >> beam.Map(_merge_partials, kept, final, counts_path)
+            )
+    else:
+        _merge_partials([], kept, final, counts_path)
+    fs, d = shards.resolve(partial)
+    if fs.get_file_info(d).type == pafs.FileType.Directory:
+        fs.delete_dir(d)  # emptied by the merge
+    return final, json.loads(shards.read_text(counts_path))
 
 
 class HashShardByPartition(beam.DoFn):
@@ -240,7 +297,7 @@ class BuildPartitionFilter(beam.DoFn):
         for batch in batches:
             if len(batch):
                 bloom.add_hashes(batch)
-        path = Path(self.filters_dir) / part.partition_file_name(index, self.partitions)
+        path = shards.join(self.filters_dir, part.partition_file_name(index, self.partitions))
         bloom.save(path, extra=part.partition_header(index, self.partitions))
         log.info("partition %d of %d: %s items -> %s", index, self.partitions,
                  f"{bloom.items_inserted:,}", path)  # fmt: skip
@@ -313,10 +370,22 @@ def build_partitioned_filter(
     return manifest.write(filters), overlap_dir.read_reference_counts(config.out_dir)
 
 
-def _merge_partials(parts: list[tuple[str, dict[str, int]]], final: str, counts_path: str) -> None:
-    """The global step: OR the per-shard filters into one file, sum their counts."""
-    merge_files(sorted(path for path, _ in parts), final)
-    overlap_dir.write_reference_counts(_sum_counts(c for _, c in parts), counts_path)
+def _merge_partials(
+    parts: list[tuple[str, dict[str, dict[str, int]]]],
+    kept: list[tuple[str, dict[str, dict[str, int]]]],
+    final: str,
+    counts_path: str,
+) -> None:
+    """The global step: OR the partial filters into one file, streaming, each partial
+    deleted once merged (dedup.ngram.bloom.merge_files); the counts summed once per shard."""
+    every = sorted([*kept, *parts], key=lambda item: item[0])
+    per_shard: dict[str, dict[str, int]] = {}
+    for _, covered in every:
+        per_shard.update(covered)
+    overlap_dir.write_reference_counts(_sum_counts(per_shard.values()), counts_path)
+    merge_files([path for path, _ in every], final, delete_sources=True)
+    for path, _ in every:
+        shards.remove(_sidecar(path))
 
 
 def _sum_counts(counts: Iterable[dict[str, int]]) -> dict[str, int]:

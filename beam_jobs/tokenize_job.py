@@ -2,73 +2,37 @@
 
 driver: original GPT-2 files, or a BPE trained on the corpus's train split -> tokens/_tokenizer/
         (pipeline.tokenize.prepare_tokenizer)
-Beam:   corpus shard paths -> TokenizeShard (batched, Rust, all cores) -> WriteStageOutput
-        (+ tokens and documents per split summed into _stats.json)
+Beam:   (tokens shard j, corpus shards j, j+M, ...) -> WriteShardsFromInputs: each corpus
+        record batch tokenized (batched, Rust, all cores) and streamed into token shard j, in
+        input order; no row is shuffled, so memory is flat in the corpus size
+        -> WriteStageOutput finishes the directory (+ tokens and documents per split summed
+        into _stats.json)
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from typing import Any
 
 import apache_beam as beam
 
 from beam_jobs.configs import TokenizeConfig
-from beam_jobs.stage_io import BundleStats
+from beam_jobs.stage_io import WriteShardsFromInputs, input_plan
 from beam_jobs.stage_job import StageJob, StageOutput
 from model.tokenizer import load_tokenizer
 from pipeline.io import schemas
 from pipeline.io.shard_verify import TOKENIZER_DIR, tokenizer_path
 from pipeline.tokenize import (
+    CORPUS_COLUMNS,
     DOCS_PER_SPLIT,
     TOKENS_PER_SPLIT,
+    TokenizeBatches,
     check_fits_uint16,
-    iter_corpus_batches,
     prepare_tokenizer,
-    tokenize_batch,
 )
 
 log = logging.getLogger(__name__)
 TOKENIZER_SUBDIR = TOKENIZER_DIR  # "_tokenizer": readers skip it (tokenizer/ before)
-TOTALS_TAG = "totals"
-
-
-class TokenizeShard(BundleStats):
-    """One corpus/ shard path -> (key, token row) per document; totals per split."""
-
-    def __init__(self, tokenizer_dir: str, batch_size: int) -> None:
-        self.tokenizer_dir = tokenizer_dir
-        self.batch_size = batch_size
-
-    def setup(self) -> None:
-        self.tokenizer = load_tokenizer(self.tokenizer_dir)
-
-    def process(self, path: str) -> Iterable[Any]:
-        docs = tokens = 0
-        for doc_ids, splits, raw in iter_corpus_batches(path, batch_size=self.batch_size):
-            batch = tokenize_batch(self.tokenizer, doc_ids, splits, raw, self.stats, path)
-            yield from batch.rows
-            for key, count in batch.totals.items():
-                yield beam.pvalue.TaggedOutput(TOTALS_TAG, (key, count))
-            docs += len(batch.rows)
-            tokens += sum(row["n_tokens"] for _, row in batch.rows)
-        log.info("%s: %s documents, %s tokens", path, f"{docs:,}", f"{tokens:,}")
-
-
-class TokenizeCorpus(beam.PTransform):
-    """PCollection of corpus/ shard paths -> rows, stats and totals for WriteStageOutput."""
-
-    def __init__(self, tokenizer_dir: str, batch_size: int) -> None:
-        super().__init__()
-        self.tokenizer_dir = tokenizer_dir
-        self.batch_size = batch_size
-
-    def expand(self, paths: beam.PCollection) -> dict[str, beam.PCollection]:
-        out = paths | "Tokenize" >> beam.ParDo(
-            TokenizeShard(self.tokenizer_dir, self.batch_size)
-        ).with_outputs(BundleStats.STATS_TAG, TOTALS_TAG, main="rows")
-        return {"rows": out.rows, "stats": out[BundleStats.STATS_TAG], "totals": out[TOTALS_TAG]}
 
 
 class TokenizeJob(StageJob):
@@ -117,10 +81,21 @@ class TokenizeJob(StageJob):
         log.info("tokenizer: %s", tokenizer)
 
     def expand(self, p: beam.Pipeline, inputs: list[str]) -> dict[str, dict[str, Any]]:
+        (out,) = self.outputs()
+        assert out.schema is not None
         tokens = (
             p
-            | "Inputs" >> beam.Create(inputs)
-            | "TokenizeCorpus" >> TokenizeCorpus(self.tokenizer_dir, self.config.batch_size)
+            | "Inputs" >> beam.Create(input_plan(inputs, out.num_shards))
+            | "Tokenize"
+            >> WriteShardsFromInputs(
+                out.out_dir,
+                out.schema,
+                out.num_shards,
+                schemas.CORPUS,
+                TokenizeBatches(self.tokenizer_dir),
+                columns=CORPUS_COLUMNS,
+                batch_size=self.config.batch_size,
+            )
         )
         return {"tokens": tokens}
 

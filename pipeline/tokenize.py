@@ -113,6 +113,17 @@ def tokenize_batch(
     return out
 
 
+def corpus_columns(batch: pa.RecordBatch) -> tuple[list[str], list[str], list[bytes | None]]:
+    """(doc_ids, splits, UTF-8 text bytes) of a corpus/ record batch (no UTF-8 check: done
+    per document by decode_texts)."""
+    text = batch.column("text").cast(pa.binary())
+    return (
+        batch.column("doc_id").to_pylist(),
+        batch.column("split").to_pylist(),
+        text.to_pylist(),
+    )
+
+
 def iter_corpus_batches(
     path: str, *, batch_size: int = 1024
 ) -> Iterator[tuple[list[str], list[str], list[bytes | None]]]:
@@ -120,12 +131,47 @@ def iter_corpus_batches(
     for batch in shards.iter_shard_batches(
         path, schemas.CORPUS, columns=CORPUS_COLUMNS, batch_size=batch_size
     ):
-        text = batch.column("text").cast(pa.binary())  # no UTF-8 check: done per document
-        yield (
-            batch.column("doc_id").to_pylist(),
-            batch.column("split").to_pylist(),
-            text.to_pylist(),
-        )
+        yield corpus_columns(batch)
+
+
+def token_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """Token rows (tokenize_batch's, without their keys) as a table of the tokens/ schema,
+    built column by column (the token arrays are copied once, into one buffer)."""
+    arrays = [row["tokens"] for row in rows]
+    offsets = np.zeros(len(arrays) + 1, dtype=np.int32)
+    np.cumsum([len(a) for a in arrays], out=offsets[1:])
+    values = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.uint16)
+    return pa.table(
+        {
+            "doc_id": pa.array([row["doc_id"] for row in rows], pa.string()),
+            "split": pa.array([row["split"] for row in rows], pa.string()),
+            "n_tokens": pa.array([row["n_tokens"] for row in rows], pa.int64()),
+            "tokens": pa.ListArray.from_arrays(pa.array(offsets), pa.array(values, pa.uint16())),
+        },
+        schema=schemas.TOKENS,
+    )
+
+
+class TokenizeBatches:
+    """A corpus/ record batch -> its token rows as a tokens/ table, in input order, and the
+    per-split totals (the per-batch function of the tokenize stage's writer,
+    beam_jobs.stage_io.WriteShardsFromInputs). The tokenizer is loaded by ``setup``."""
+
+    def __init__(self, tokenizer_dir: str) -> None:
+        self.tokenizer_dir = tokenizer_dir
+        self.tokenizer: BPETokenizer | None = None
+
+    def setup(self) -> None:
+        self.tokenizer = load_tokenizer(self.tokenizer_dir)
+
+    def __call__(
+        self, batch: pa.RecordBatch, stats: StageStats, where: str
+    ) -> tuple[pa.Table, Counter]:
+        if self.tokenizer is None:
+            self.setup()
+        doc_ids, splits, raw = corpus_columns(batch)
+        out = tokenize_batch(self.tokenizer, doc_ids, splits, raw, stats, where)
+        return token_table([row for _, row in out.rows]), out.totals
 
 
 def iter_split_texts(

@@ -182,3 +182,51 @@ def test_help_texts_render(argv, capsys):
         cli.main(argv)
     assert exit_info.value.code == 0
     assert "usage: webtext" in capsys.readouterr().out
+
+
+def test_filter_build_keeps_complete_partials_and_leaves_none(corpus, tmp_path):
+    """The one-filter build: the partials are merged away (no filters/partial/ left); a rerun
+    after a kill keeps a complete partial (its .json written) and reads only the shards it
+    does not cover, giving the same filter; an unfinished partial is removed."""
+    import numpy as np
+
+    from beam_jobs.overlap_job import BuildBundleFilter, build_reference_filter, kept_partials
+    from dedup.ngram.bloom import BloomFilter, BloomParams
+
+    fresh = OverlapConfig(
+        corpus_dir=str(corpus / "corpus"),
+        tests=[f"t={corpus / 'heldout.jsonl'}"],
+        out_dir=str(tmp_path / "a"),
+    )
+    final, counts = build_reference_filter(fresh, BEAM)
+    assert not (tmp_path / "a" / "filters" / "partial").exists()
+    assert not list((tmp_path / "a" / "filters").glob("_tmp-*"))
+    params = BloomFilter.load(final).params
+
+    # A killed run: shard 0's partial complete, another partial without its .json, a temp file.
+    inputs = shards.list_shards(str(corpus / "corpus"))
+    partial = tmp_path / "b" / "filters" / "partial"
+    fn = BuildBundleFilter(params, str(partial), "train")
+    fn.start_bundle()
+    fn.process(inputs[0])
+    (done,) = list(fn.finish_bundle())
+    BloomFilter(params).save(partial / "bundle-unfinished.bloom")
+    (partial / "_tmp-0-bundle-x.bloom").write_bytes(b"half")
+    kept = kept_partials(str(partial), params)
+    assert [p for p, _ in kept] == [done.value[0]]
+    assert sorted(p.name for p in partial.iterdir()) == sorted(
+        [done.value[0].rpartition("/")[2], done.value[0].rpartition("/")[2][:-6] + ".json"]
+    )
+    assert kept_partials(str(partial), BloomParams.for_capacity(10, 0.1)) == []  # other params
+    fn.start_bundle()
+    fn.process(inputs[0])
+    list(fn.finish_bundle())
+    resumed = OverlapConfig(
+        corpus_dir=str(corpus / "corpus"),
+        tests=[f"t={corpus / 'heldout.jsonl'}"],
+        out_dir=str(tmp_path / "b"),
+    )
+    final_b, counts_b = build_reference_filter(resumed, BEAM)
+    assert counts_b == counts
+    assert np.array_equal(BloomFilter.load(final_b).bits, BloomFilter.load(final).bits)
+    assert not partial.exists()

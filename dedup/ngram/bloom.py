@@ -40,12 +40,13 @@ import struct
 import uuid
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import pyarrow.fs as pafs
 
 from dedup import text as textmod
+from pipeline.io import shards
 
 BACKENDS = ("auto", "numba", "numpy")
 BACKEND_ENV = "WEBTEXT_BLOOM_BACKEND"
@@ -346,8 +347,13 @@ class BloomFilter(TextMethods):
 
     # -- statistics -------------------------------------------------------------------------
     def fill_ratio(self) -> float:
-        """Fraction of bits set."""
-        return int(np.bitwise_count(self.bits).sum(dtype=np.int64)) / self.params.num_bits
+        """Fraction of bits set (counted a chunk at a time: no temporary the filter's size)."""
+        step = MERGE_CHUNK_BYTES
+        ones = sum(
+            int(np.bitwise_count(self.bits[i : i + step]).sum(dtype=np.int64))
+            for i in range(0, len(self.bits), step)
+        )
+        return ones / self.params.num_bits
 
     def estimated_fp_rate(self) -> float:
         """fill^k: the false-positive rate implied by the bits actually set."""
@@ -383,16 +389,19 @@ class BloomFilter(TextMethods):
         return _header_for(self.params, self.items_inserted, extra)
 
     def save(self, path: str | os.PathLike, *, extra: dict[str, Any] | None = None) -> None:
-        """Write header + bits to a temporary sibling, then rename (atomic). `extra` adds
+        """Write header + bits to a temporary sibling, then rename (atomic), through the
+        filesystem layer (a local path or a URI: pipeline.io.shards.resolve). `extra` adds
         JSON-serialisable keys to the header (a partition's index and routing scheme, see
         dedup.ngram.partitioned); without it the file is what this format has always been."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"_tmp-{uuid.uuid4().hex}-{path.name}")
-        with open(tmp, "wb") as f:
-            f.write(self.header_bytes(extra))
-            f.write(memoryview(self.bits))
-        os.replace(tmp, path)
+        fs, p = shards.resolve(str(path))
+        parent, _, name = p.rpartition("/")
+        with shards.naming(str(path)):
+            fs.create_dir(parent, recursive=True)
+            tmp = f"{parent}/{shards.TMP_PREFIX}{uuid.uuid4().hex}-{name}"
+            with fs.open_output_stream(tmp, compression=None) as f:
+                f.write(self.header_bytes(extra))
+                f.write(memoryview(self.bits))
+            fs.move(tmp, p)
 
     @classmethod
     def load(
@@ -403,7 +412,8 @@ class BloomFilter(TextMethods):
         mmap: bool = False,
         backend: str = "auto",
     ) -> BloomFilter:
-        """Read a saved filter; with mmap the bits stay on disk (read-only memory map)."""
+        """Read a saved filter; with mmap (a local file) the bits stay on disk (read-only
+        memory map)."""
         params, items, offset = read_header(path)
         if expect is not None and params != expect:
             diff = {
@@ -415,12 +425,12 @@ class BloomFilter(TextMethods):
                 f"{path}: built with other parameters than expected: {diff} (file, expected)"
             )
         nbytes = (params.num_bits + 7) // 8
-        if mmap:
+        if mmap and "://" not in str(path):
             bits = np.memmap(path, dtype=np.uint8, mode="r", offset=offset, shape=(nbytes,))
         else:
-            with open(path, "rb") as f:
-                f.seek(offset)
-                bits = np.frombuffer(f.read(nbytes), dtype=np.uint8).copy()
+            fs, p = shards.resolve(str(path))
+            with fs.open_input_file(p) as f:
+                bits = np.frombuffer(f.read_at(nbytes, offset), dtype=np.uint8).copy()
         return cls(params, bits, items, backend=backend)
 
 
@@ -432,11 +442,12 @@ def read_header(path: str | os.PathLike) -> tuple[BloomParams, int, int]:
 
 def read_header_meta(path: str | os.PathLike) -> tuple[BloomParams, int, int, dict[str, Any]]:
     """read_header, plus the header's whole JSON object (with any `extra` keys of save)."""
-    path = Path(path)
-    if not path.is_file():
+    fs, p = shards.resolve(str(path))
+    info = fs.get_file_info(p)
+    if info.type != pafs.FileType.File:
         raise BloomError(f"{path}: no such filter file")
-    size = path.stat().st_size
-    with open(path, "rb") as f:
+    size = info.size
+    with fs.open_input_file(p) as f:
         head = f.read(len(MAGIC) + 8)
         if len(head) < len(MAGIC) + 8 or head[: len(MAGIC)] != MAGIC:
             raise BloomError(f"{path}: not a webtext Bloom filter file (bad magic)")
@@ -468,11 +479,24 @@ def read_header_meta(path: str | os.PathLike) -> tuple[BloomParams, int, int, di
     return params, items, offset, meta
 
 
+MERGE_CHUNK_BYTES = 1 << 24  # bytes read per source and step of merge_files (16 MB)
+
+
 def merge_files(
-    paths: Iterable[str | os.PathLike], out: str | os.PathLike, chunk_bytes: int = 1 << 26
+    paths: Iterable[str | os.PathLike],
+    out: str | os.PathLike,
+    chunk_bytes: int = MERGE_CHUNK_BYTES,
+    *,
+    delete_sources: bool = False,
 ) -> BloomParams:
-    """OR-merge saved filters into one file, streaming chunk by chunk (memory: two chunks)."""
-    paths = list(paths)
+    """OR-merge saved filters into one file (local paths or URIs, through the filesystem
+    layer), streaming: every source is read chunk by chunk with plain reads, so memory is two
+    chunks however many sources and however large the filter (no memory map: its pages
+    would count towards the process's resident memory). Every header is checked first: a
+    filter of other parameters is refused, naming it. The output is written under a
+    temporary name and renamed. With ``delete_sources`` the sources are removed once the
+    merge is in place, and a single source is renamed, not copied (no second copy on disk)."""
+    paths = [str(p) for p in paths]
     if not paths:
         raise BloomError("no filter files to merge")
     headers = [read_header(p) for p in paths]
@@ -487,23 +511,52 @@ def merge_files(
             raise BloomError(f"{p}: built with other parameters than {paths[0]}: {diff}")
     total_items = sum(items for _, items, _ in headers)
     nbytes = (params.num_bits + 7) // 8
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f"_tmp-{uuid.uuid4().hex}-{out.name}")
-    sources = [
-        np.memmap(p, dtype=np.uint8, mode="r", offset=off, shape=(nbytes,))
-        for p, (_, _, off) in zip(paths, headers, strict=True)
-    ]
-    with open(tmp, "wb") as f:
-        f.write(_header_for(params, total_items))
-        for begin in range(0, nbytes, chunk_bytes):
-            end = min(begin + chunk_bytes, nbytes)
-            acc = np.array(sources[0][begin:end])
-            for src in sources[1:]:
-                np.bitwise_or(acc, src[begin:end], out=acc)
-            f.write(memoryview(acc))
-    os.replace(tmp, out)
+    fs, target = shards.resolve(str(out))
+    parent, _, name = target.rpartition("/")
+    if delete_sources and len(paths) == 1:
+        src_fs, src = shards.resolve(paths[0])
+        if src_fs.type_name == fs.type_name:
+            with shards.naming(str(out)):
+                fs.create_dir(parent, recursive=True)
+                fs.move(src, target)
+            return params
+    tmp = f"{parent}/{shards.TMP_PREFIX}{uuid.uuid4().hex}-{name}"
+    sources: list[Any] = []
+    try:
+        for p in paths:
+            src_fs, src = shards.resolve(p)
+            sources.append(src_fs.open_input_file(src))
+        with shards.naming(str(out)):
+            fs.create_dir(parent, recursive=True)
+            with fs.open_output_stream(tmp, compression=None) as f:
+                f.write(_header_for(params, total_items))
+                for begin in range(0, nbytes, chunk_bytes):
+                    size = min(chunk_bytes, nbytes - begin)
+                    acc = _read_exactly(sources[0], headers[0][2] + begin, size, paths[0])
+                    for src, (_, _, off), p in zip(
+                        sources[1:], headers[1:], paths[1:], strict=True
+                    ):
+                        np.bitwise_or(acc, _read_exactly(src, off + begin, size, p), out=acc)
+                    f.write(memoryview(acc))
+            fs.move(tmp, target)
+    except BaseException:
+        if fs.get_file_info(tmp).type != pafs.FileType.NotFound:
+            fs.delete_file(tmp)
+        raise
+    finally:
+        for src in sources:
+            src.close()
+    if delete_sources:
+        for p in paths:
+            shards.remove(p)
     return params
+
+
+def _read_exactly(f: Any, offset: int, size: int, path: str) -> np.ndarray:
+    data = f.read_at(size, offset)
+    if len(data) != size:
+        raise BloomError(f"{path}: truncated while merging ({len(data)} of {size} bytes read)")
+    return np.frombuffer(data, dtype=np.uint8).copy()
 
 
 def ngram_hashes_normalised(
