@@ -7,12 +7,13 @@ Per-document records travel as Arrow blobs, one ``bytes`` per partition and chun
   (shard index, docs shard) -> ShardIds: doc_id + place by id partition
     -> GroupByKey(partition) -> DuplicateIds: the other rows of a repeated id (places only)
   CoGroupByKey(shard){docs shard, those rows} -> FingerprintShard: each row's exact key,
-    rank, url -> by exact-key partition; its signature -> kept by input shard; empty texts
-  -> GroupByKey(exact partition) -> ExactGroups: representatives' rows per shard + members
-  CoGroupByKey(shard){signatures, representatives} -> BandShard: band keys by band partition
-    -> GroupByKey(band partition) -> CandidatePairs (ids and places) -> Distinct
-  CoGroupByKey(shard of a){signatures, pairs} -> AttachFirst -> CoGroupByKey(shard of b)
-    -> VerifyPairs: edges (two fingerprints, estimated Jaccard >= threshold)
+    rank, url -> by exact-key partition; its signature -> kept by input shard; its 20 band
+    keys (with id, place, exact key, rank) -> by band partition; empty texts
+  -> GroupByKey(exact partition) -> ExactMembers: (representative, member) of exact groups
+  -> GroupByKey(band partition) -> CandidatePairs: one representative per exact key in each
+    bucket, pairs of them (ids and places) -> Distinct
+  each pair end by its shard -> CoGroupByKey(shard){signatures, ends} -> its fingerprint
+    -> GroupByKey(pair) -> VerifyPairs: edges (two fingerprints, estimated Jaccard >= threshold)
   -> Removals: clusters resolved globally over the edges; exact members follow their
      representative -> (doc_id, Removal), each naming the shard of the removed document
   CoGroupByKey(shard){docs shard, skipped rows, removals} -> FilterShard (dedup_filter.py):
@@ -145,7 +146,8 @@ class DuplicateIds(BundleStats):
 class FingerprintShard(BundleStats):
     """(shard index, {"path": [docs shard], "losers": [rows blobs]}) -> (exact partition,
     EXACT_ROWS blob) for every row that counts; on "sigs" (shard, SIG_ROWS blob) of those with
-    a signature; on "skip" (shard, rows blob) of the rows the filter pass leaves out (the
+    a signature, and on "bands" (band partition, BAND_ROWS blob) their band keys; on "skip"
+    (shard, rows blob) of the rows the filter pass leaves out (the
     repeated ids' other rows, and empty texts, counted here)."""
 
     def __init__(self, params: MinHashParams, partitions: int) -> None:
@@ -162,6 +164,7 @@ class FingerprintShard(BundleStats):
         skip = sorted(losers)
         exact = Partitioner(EXACT_ROWS, self.partitions)
         sigs = Partitioner(SIG_ROWS, 1)
+        bands = Partitioner(BAND_ROWS, self.partitions)
         details: Counter = Counter()
         columns = ["doc_id", "url", "text", "max_score", "first_seen_utc"]
         row = 0
@@ -183,30 +186,42 @@ class FingerprintShard(BundleStats):
                             details["near_dedup_skipped_shorter_than_shingle"] += 1
                         else:
                             sigs.add(0, (row, doc_id, url, score, seen, fp.exact_key, fp.signature))
+                            self._band(bands, fp, index, row, score, seen)
                 row += 1
             if exact.count >= FLUSH_ROWS:
-                yield from self._flush(index, exact, sigs)
-        yield from self._flush(index, exact, sigs)
+                yield from self._flush(index, exact, sigs, bands)
+        yield from self._flush(index, exact, sigs, bands)
         if skip:
             yield beam.pvalue.TaggedOutput("skip", (index, rows_blob(sorted(skip))))
         yield _details(details)
 
+    def _band(
+        self, bands: Partitioner, fp: near.Fingerprint, index: int, row: int, score: int, seen: int
+    ) -> None:
+        exact = bytes.fromhex(fp.exact_key)
+        sig = np.frombuffer(fp.signature or b"", dtype=np.uint32)
+        for key in band_keys(sig, self.params):
+            part = partition_of_band_key(key, self.partitions)
+            bands.add(part, (key, fp.doc_id, index, row, exact, score, seen))
+
     @staticmethod
-    def _flush(index: int, exact: Partitioner, sigs: Partitioner) -> Iterable[Any]:
+    def _flush(
+        index: int, exact: Partitioner, sigs: Partitioner, bands: Partitioner
+    ) -> Iterable[Any]:
         yield from exact.flush()
         for _, blob in sigs.flush():
             yield beam.pvalue.TaggedOutput("sigs", (index, blob))
+        for part, blob in bands.flush():
+            yield beam.pvalue.TaggedOutput("bands", (part, blob))
 
 
-def _exact_groups(element: tuple[int, Iterable[bytes]]) -> Iterable[Any]:
-    """(exact partition, blobs) -> (shard, rows blob) of representatives; on "members"
-    (rep_id, (rep_url, member_id, member_shard)) for every other member."""
+def _exact_members(element: tuple[int, Iterable[bytes]]) -> Iterable[Any]:
+    """(exact partition, blobs) -> (rep_id, (rep_url, member_id, member_shard)) for every
+    member of an exact group but its representative."""
     _, blobs = element
-    reps, members = exact_groups(from_blobs(blobs, EXACT_ROWS))
-    for shard, rows in sorted(reps.items()):
-        yield shard, rows_blob(sorted(rows))
+    _, members = exact_groups(from_blobs(blobs, EXACT_ROWS))
     for m in members:
-        yield beam.pvalue.TaggedOutput("members", (m.rep_id, (m.rep_url, m.doc_id, m.shard)))
+        yield m.rep_id, (m.rep_url, m.doc_id, m.shard)
 
 
 def _print_of(table_cols: dict[str, list], i: int, shard: int) -> near.Fingerprint:
@@ -221,33 +236,8 @@ def _print_of(table_cols: dict[str, list], i: int, shard: int) -> near.Fingerpri
     )
 
 
-class BandShard(beam.DoFn):
-    """(shard, {"sigs": blobs, "reps": rows blobs}) -> (band partition, BAND_ROWS blob): the
-    LSH band keys of the shard's representatives that have a signature."""
-
-    def __init__(self, params: MinHashParams, partitions: int) -> None:
-        self.params = params
-        self.partitions = partitions
-
-    def process(self, element: tuple[int, dict[str, list]]) -> Iterable[tuple[int, bytes]]:
-        index, groups = element
-        reps = set(rows_of(groups["reps"]).tolist())
-        if not reps or not groups["sigs"]:
-            return
-        cols = from_blobs(groups["sigs"], SIG_ROWS).select(["row", "doc_id", "signature"])
-        out = Partitioner(BAND_ROWS, self.partitions)
-        for row, doc_id, sig in zip(*(c.to_pylist() for c in cols.columns), strict=True):
-            if row not in reps:
-                continue
-            for key in band_keys(np.frombuffer(sig, dtype=np.uint32), self.params):
-                out.add(partition_of_band_key(key, self.partitions), (key, doc_id, index, row))
-            if out.count >= FLUSH_ROWS:
-                yield from out.flush()
-        yield from out.flush()
-
-
 class CandidatePairs(beam.DoFn):
-    """(band partition, blobs) -> (shard of a, (row a, id a, id b, shard b, row b)) for every
+    """(band partition, blobs) -> (id a, shard a, row a, id b, shard b, row b) for every
     candidate pair of its buckets (a pair in several buckets comes several times)."""
 
     def __init__(self, max_neighbours: int) -> None:
@@ -256,44 +246,43 @@ class CandidatePairs(beam.DoFn):
     def process(self, element: tuple[int, Iterable[bytes]]) -> Iterable[Any]:
         _, blobs = element
         pairs, checked = candidate_pairs(from_blobs(blobs, BAND_ROWS), self.max_neighbours)
-        for id_a, shard_a, row_a, id_b, shard_b, row_b in pairs:
-            yield shard_a, (row_a, id_a, id_b, shard_b, row_b)
+        yield from pairs
         yield _details(Counter({"candidate_pairs_checked": checked}))
 
 
-def _sig_index(blobs: list[bytes]) -> tuple[dict[str, list], dict[int, int]]:
-    cols = from_blobs(blobs, SIG_ROWS).to_pydict()
-    return cols, {row: i for i, row in enumerate(cols["row"])}
+def _pair_ends(pair: tuple[str, int, int, str, int, int]) -> Iterable[tuple[int, Any]]:
+    """A candidate pair -> each end keyed by its shard: (shard, ((id a, id b), side, row))."""
+    id_a, shard_a, row_a, id_b, shard_b, row_b = pair
+    yield shard_a, ((id_a, id_b), 0, row_a)
+    yield shard_b, ((id_a, id_b), 1, row_b)
 
 
-def _attach_first(element: tuple[int, dict[str, list]]) -> Iterable[Any]:
-    """(shard a, {"sigs", "pairs"}) -> (shard b, (row b, fingerprint of a))."""
+def _end_prints(element: tuple[int, dict[str, list]]) -> Iterable[Any]:
+    """(shard, {"sigs", "ends"}) -> ((id a, id b), (side, fingerprint)) for each pair end."""
     index, groups = element
-    if not groups["pairs"]:
+    if not groups["ends"]:
         return
-    cols, at = _sig_index(groups["sigs"])
-    for row_a, _, _, shard_b, row_b in groups["pairs"]:
-        yield shard_b, (row_b, _print_of(cols, at[row_a], index))
+    cols = from_blobs(groups["sigs"], SIG_ROWS).to_pydict()
+    at = {row: i for i, row in enumerate(cols["row"])}
+    for pair, side, row in groups["ends"]:
+        yield pair, (side, _print_of(cols, at[row], index))
 
 
 class VerifyPairs(beam.DoFn):
-    """(shard b, {"sigs", "halves"}) -> verified edges (a, b, estimated Jaccard), a < b."""
+    """((id a, id b), [(side, fingerprint)] x 2) -> an edge (a, b, estimated Jaccard) when it
+    reaches the threshold (a's id < b's id)."""
 
     def __init__(self, threshold: float) -> None:
         self.threshold = threshold
 
-    def process(self, element: tuple[int, dict[str, list]]) -> Iterable[Any]:
-        index, groups = element
-        if not groups["halves"]:
-            return
-        cols, at = _sig_index(groups["sigs"])
-        for row_b, a in groups["halves"]:
-            b = _print_of(cols, at[row_b], index)
-            sa = np.frombuffer(a.signature, dtype=np.uint32)
-            sb = np.frombuffer(b.signature, dtype=np.uint32)
-            sim = float(np.count_nonzero(sa == sb)) / len(sa)  # as near.verify_bucket
-            if sim >= self.threshold:
-                yield a, b, sim
+    def process(self, element: tuple[tuple[str, str], Iterable[Any]]) -> Iterable[Any]:
+        _, ends = element
+        (_, a), (_, b) = sorted(ends, key=lambda e: e[0])
+        sa = np.frombuffer(a.signature, dtype=np.uint32)
+        sb = np.frombuffer(b.signature, dtype=np.uint32)
+        sim = float(np.count_nonzero(sa == sb)) / len(sa)  # as near.verify_bucket
+        if sim >= self.threshold:
+            yield a, b, sim
 
 
 def _resolve_components(edges: list[near.SlimEdge]) -> Iterable[tuple[str, str]]:
@@ -394,38 +383,35 @@ class DeduplicateDocs(beam.PTransform):
             | "JoinLosers" >> beam.CoGroupByKey()
             | "Fingerprint"
             >> beam.ParDo(FingerprintShard(cfg.minhash, n)).with_outputs(
-                BundleStats.STATS_TAG, DETAILS_TAG, "sigs", "skip", main="exact"
+                BundleStats.STATS_TAG, DETAILS_TAG, "sigs", "bands", "skip", main="exact"
             )
         )
-        exact = (
+        members = (
             prints.exact
             | "GroupExactKeys" >> beam.GroupByKey()
-            | "ExactGroups" >> beam.FlatMap(_exact_groups).with_outputs("members", main="reps")
+            | "ExactMembers" >> beam.FlatMap(_exact_members)
         )
         candidates = (
-            {"sigs": prints.sigs, "reps": exact.reps}
-            | "JoinReps" >> beam.CoGroupByKey()
-            | "BandKeys" >> beam.ParDo(BandShard(cfg.minhash, n))
+            prints.bands
             | "GroupBands" >> beam.GroupByKey()
             | "CandidatePairs"
             >> beam.ParDo(CandidatePairs(cfg.max_bucket_neighbours)).with_outputs(
                 DETAILS_TAG, main="pairs"
             )
         )
-        edges = (
-            {
-                "sigs": prints.sigs,
-                "pairs": candidates.pairs | "OnePairEach" >> beam.Distinct(),
-            }
-            | "JoinFirst" >> beam.CoGroupByKey()
-            | "AttachFirst" >> beam.FlatMap(_attach_first)
+        ends = (
+            candidates.pairs
+            | "OnePairEach" >> beam.Distinct()
+            | "PairEnds" >> beam.FlatMap(_pair_ends)
         )
         edges = (
-            {"sigs": prints.sigs, "halves": edges}
-            | "JoinSecond" >> beam.CoGroupByKey()
+            {"sigs": prints.sigs, "ends": ends}
+            | "JoinSignatures" >> beam.CoGroupByKey()
+            | "EndPrints" >> beam.FlatMap(_end_prints)
+            | "GroupPairs" >> beam.GroupByKey()
             | "VerifyPairs" >> beam.ParDo(VerifyPairs(cfg.minhash.threshold))
         )
-        removals = {"edges": edges, "members": exact.members} | "Removals" >> Removals()
+        removals = {"edges": edges, "members": members} | "Removals" >> Removals()
         by_shard = removals["all"] | "ByShard" >> beam.Map(lambda kv: (kv[1].shard, kv[1]))
         written = (
             {"path": shard_paths, "skip": prints.skip, "removals": by_shard}
