@@ -7,11 +7,10 @@ Per-document records travel as Arrow blobs, one ``bytes`` per partition and chun
   (shard index, docs shard) -> ShardIds: doc_id + place by id partition
     -> GroupByKey(partition) -> DuplicateIds: the other rows of a repeated id (places only)
   CoGroupByKey(shard){docs shard, those rows} -> FingerprintShard: each row's exact key,
-    rank, url -> by exact-key partition; its signature -> kept by input shard; its 20 band
-    keys (with id, place, exact key, rank) -> by band partition; empty texts
-  -> GroupByKey(exact partition) -> ExactMembers: (representative, member) of exact groups
-  -> GroupByKey(band partition) -> CandidatePairs: one representative per exact key in each
-    bucket, pairs of them (ids and places) -> Distinct
+    rank, url -> by exact-key partition; its signature -> kept by input shard; empty texts
+  -> GroupByKey(exact partition) -> ExactGroups: representatives' rows per shard + members
+  CoGroupByKey(shard){signatures, representatives} -> BandShard: band keys by band partition
+    -> GroupByKey(band partition) -> CandidatePairs (ids and places) -> Distinct
   each pair end by its shard -> CoGroupByKey(shard){signatures, ends} -> its fingerprint
     -> GroupByKey(pair) -> VerifyPairs: edges (two fingerprints, estimated Jaccard >= threshold)
   -> Removals: clusters resolved globally over the edges; exact members follow their
@@ -146,8 +145,7 @@ class DuplicateIds(BundleStats):
 class FingerprintShard(BundleStats):
     """(shard index, {"path": [docs shard], "losers": [rows blobs]}) -> (exact partition,
     EXACT_ROWS blob) for every row that counts; on "sigs" (shard, SIG_ROWS blob) of those with
-    a signature, and on "bands" (band partition, BAND_ROWS blob) their band keys; on "skip"
-    (shard, rows blob) of the rows the filter pass leaves out (the
+    a signature; on "skip" (shard, rows blob) of the rows the filter pass leaves out (the
     repeated ids' other rows, and empty texts, counted here)."""
 
     def __init__(self, params: MinHashParams, partitions: int) -> None:
@@ -164,7 +162,6 @@ class FingerprintShard(BundleStats):
         skip = sorted(losers)
         exact = Partitioner(EXACT_ROWS, self.partitions)
         sigs = Partitioner(SIG_ROWS, 1)
-        bands = Partitioner(BAND_ROWS, self.partitions)
         details: Counter = Counter()
         columns = ["doc_id", "url", "text", "max_score", "first_seen_utc"]
         row = 0
@@ -186,42 +183,30 @@ class FingerprintShard(BundleStats):
                             details["near_dedup_skipped_shorter_than_shingle"] += 1
                         else:
                             sigs.add(0, (row, doc_id, url, score, seen, fp.exact_key, fp.signature))
-                            self._band(bands, fp, index, row, score, seen)
                 row += 1
             if exact.count >= FLUSH_ROWS:
-                yield from self._flush(index, exact, sigs, bands)
-        yield from self._flush(index, exact, sigs, bands)
+                yield from self._flush(index, exact, sigs)
+        yield from self._flush(index, exact, sigs)
         if skip:
             yield beam.pvalue.TaggedOutput("skip", (index, rows_blob(sorted(skip))))
         yield _details(details)
 
-    def _band(
-        self, bands: Partitioner, fp: near.Fingerprint, index: int, row: int, score: int, seen: int
-    ) -> None:
-        exact = bytes.fromhex(fp.exact_key)
-        sig = np.frombuffer(fp.signature or b"", dtype=np.uint32)
-        for key in band_keys(sig, self.params):
-            part = partition_of_band_key(key, self.partitions)
-            bands.add(part, (key, fp.doc_id, index, row, exact, score, seen))
-
     @staticmethod
-    def _flush(
-        index: int, exact: Partitioner, sigs: Partitioner, bands: Partitioner
-    ) -> Iterable[Any]:
+    def _flush(index: int, exact: Partitioner, sigs: Partitioner) -> Iterable[Any]:
         yield from exact.flush()
         for _, blob in sigs.flush():
             yield beam.pvalue.TaggedOutput("sigs", (index, blob))
-        for part, blob in bands.flush():
-            yield beam.pvalue.TaggedOutput("bands", (part, blob))
 
 
-def _exact_members(element: tuple[int, Iterable[bytes]]) -> Iterable[Any]:
-    """(exact partition, blobs) -> (rep_id, (rep_url, member_id, member_shard)) for every
-    member of an exact group but its representative."""
+def _exact_groups(element: tuple[int, Iterable[bytes]]) -> Iterable[Any]:
+    """(exact partition, blobs) -> (shard, rows blob) of representatives; on "members"
+    (rep_id, (rep_url, member_id, member_shard)) for every other member."""
     _, blobs = element
-    _, members = exact_groups(from_blobs(blobs, EXACT_ROWS))
+    reps, members = exact_groups(from_blobs(blobs, EXACT_ROWS))
+    for shard, rows in sorted(reps.items()):
+        yield shard, rows_blob(sorted(rows))
     for m in members:
-        yield m.rep_id, (m.rep_url, m.doc_id, m.shard)
+        yield beam.pvalue.TaggedOutput("members", (m.rep_id, (m.rep_url, m.doc_id, m.shard)))
 
 
 def _print_of(table_cols: dict[str, list], i: int, shard: int) -> near.Fingerprint:
@@ -234,6 +219,31 @@ def _print_of(table_cols: dict[str, list], i: int, shard: int) -> near.Fingerpri
         table_cols["signature"][i],
         shard,
     )
+
+
+class BandShard(beam.DoFn):
+    """(shard, {"sigs": blobs, "reps": rows blobs}) -> (band partition, BAND_ROWS blob): the
+    LSH band keys of the shard's representatives that have a signature."""
+
+    def __init__(self, params: MinHashParams, partitions: int) -> None:
+        self.params = params
+        self.partitions = partitions
+
+    def process(self, element: tuple[int, dict[str, list]]) -> Iterable[tuple[int, bytes]]:
+        index, groups = element
+        reps = set(rows_of(groups["reps"]).tolist())
+        if not reps or not groups["sigs"]:
+            return
+        cols = from_blobs(groups["sigs"], SIG_ROWS).select(["row", "doc_id", "signature"])
+        out = Partitioner(BAND_ROWS, self.partitions)
+        for row, doc_id, sig in zip(*(c.to_pylist() for c in cols.columns), strict=True):
+            if row not in reps:
+                continue
+            for key in band_keys(np.frombuffer(sig, dtype=np.uint32), self.params):
+                out.add(partition_of_band_key(key, self.partitions), (key, doc_id, index, row))
+            if out.count >= FLUSH_ROWS:
+                yield from out.flush()
+        yield from out.flush()
 
 
 class CandidatePairs(beam.DoFn):
@@ -383,16 +393,18 @@ class DeduplicateDocs(beam.PTransform):
             | "JoinLosers" >> beam.CoGroupByKey()
             | "Fingerprint"
             >> beam.ParDo(FingerprintShard(cfg.minhash, n)).with_outputs(
-                BundleStats.STATS_TAG, DETAILS_TAG, "sigs", "bands", "skip", main="exact"
+                BundleStats.STATS_TAG, DETAILS_TAG, "sigs", "skip", main="exact"
             )
         )
-        members = (
+        exact = (
             prints.exact
             | "GroupExactKeys" >> beam.GroupByKey()
-            | "ExactMembers" >> beam.FlatMap(_exact_members)
+            | "ExactGroups" >> beam.FlatMap(_exact_groups).with_outputs("members", main="reps")
         )
         candidates = (
-            prints.bands
+            {"sigs": prints.sigs, "reps": exact.reps}
+            | "JoinReps" >> beam.CoGroupByKey()
+            | "BandKeys" >> beam.ParDo(BandShard(cfg.minhash, n))
             | "GroupBands" >> beam.GroupByKey()
             | "CandidatePairs"
             >> beam.ParDo(CandidatePairs(cfg.max_bucket_neighbours)).with_outputs(
@@ -411,7 +423,7 @@ class DeduplicateDocs(beam.PTransform):
             | "GroupPairs" >> beam.GroupByKey()
             | "VerifyPairs" >> beam.ParDo(VerifyPairs(cfg.minhash.threshold))
         )
-        removals = {"edges": edges, "members": members} | "Removals" >> Removals()
+        removals = {"edges": edges, "members": exact.members} | "Removals" >> Removals()
         by_shard = removals["all"] | "ByShard" >> beam.Map(lambda kv: (kv[1].shard, kv[1]))
         written = (
             {"path": shard_paths, "skip": prints.skip, "removals": by_shard}

@@ -8,7 +8,7 @@ can re-read the input and write the kept rows (dedup/filter.py).
 * ``ID_ROWS``    doc_id, shard, row                           -> duplicate ids (dedup/ids.py)
 * ``EXACT_ROWS`` exact key, doc_id, place, url, rank fields    -> exact groups (dedup/exact.py)
 * ``SIG_ROWS``   a document's fingerprint with its signature (bytes), kept per input shard
-* ``BAND_ROWS``  band key, doc_id, place, exact key, rank      -> LSH buckets (dedup/buckets.py)
+* ``BAND_ROWS``  band key, doc_id, place                       -> LSH buckets (dedup/buckets.py)
 """
 
 from __future__ import annotations
@@ -51,18 +51,12 @@ SIG_ROWS = pa.schema(
     ]
 )
 
-# Every document with a signature enters every bucket of its band keys, with its exact key and
-# rank: all members of an exact group share every band key (same normalised text, same
-# signature), so each bucket finds the group's representative itself (dedup/buckets.py).
 BAND_ROWS = pa.schema(
     [
         pa.field("key", pa.binary(), nullable=False),  # band number (2 bytes) + xxh64 digest
         pa.field("doc_id", pa.string(), nullable=False),
         pa.field("shard", pa.uint32(), nullable=False),
         pa.field("row", pa.uint32(), nullable=False),
-        pa.field("exact_key", pa.binary(), nullable=False),  # 16 bytes
-        pa.field("max_score", pa.int64(), nullable=False),
-        pa.field("first_seen_utc", pa.int64(), nullable=False),
     ]
 )
 
