@@ -10,7 +10,9 @@ Per-document records travel as Arrow blobs, one ``bytes`` per partition and chun
     rank, url -> by exact-key partition; its signature -> kept by input shard; empty texts
   -> GroupByKey(exact partition) -> ExactGroups: representatives' rows per shard + members
   CoGroupByKey(shard){signatures, representatives} -> BandShard: band keys by band partition
-    -> GroupByKey(band partition) -> CandidatePairs (ids and places) -> Distinct
+    -> GroupByKey(band partition) -> CandidatePairs (places); a bucket larger than
+    max_neighbours + 1 (rare): its members' ids joined from the representatives' ids, paired
+    in doc_id order -> Distinct
   each pair end by its shard -> CoGroupByKey(shard){signatures, ends} -> its fingerprint
     -> GroupByKey(pair) -> VerifyPairs: edges (two fingerprints, estimated Jaccard >= threshold)
   -> Removals: clusters resolved globally over the edges; exact members follow their
@@ -32,6 +34,7 @@ from typing import Any
 
 import apache_beam as beam
 import numpy as np
+import pyarrow as pa
 from apache_beam.transforms.window import GlobalWindows
 
 from beam_jobs.configs import DedupConfig
@@ -39,7 +42,7 @@ from beam_jobs.dedup_filter import FilterShard, FinishOutput
 from beam_jobs.stage_io import BundleStats
 from beam_jobs.stage_job import StageJob, StageOutput, beam_pipeline
 from dedup import near
-from dedup.buckets import candidate_pairs
+from dedup.buckets import candidate_pairs, ordered_bucket_pairs
 from dedup.clusters import keeper_rank
 from dedup.exact import exact_groups
 from dedup.ids import kept_place, repeated_ids
@@ -55,6 +58,7 @@ from dedup.records import (
     partition_of_text,
     rows_blob,
     rows_of,
+    to_blob,
 )
 from pipeline.io import schemas, shards
 
@@ -199,12 +203,23 @@ class FingerprintShard(BundleStats):
 
 
 def _exact_groups(element: tuple[int, Iterable[bytes]]) -> Iterable[Any]:
-    """(exact partition, blobs) -> (shard, rows blob) of representatives; on "members"
-    (rep_id, (rep_url, member_id, member_shard)) for every other member."""
+    """(exact partition, blobs) -> (shard, rows blob) of representatives; on "rep_ids" (shard,
+    ID_ROWS blob) their ids; on "members" (rep_id, (rep_url, member_id, member_shard)) for
+    every other member."""
     _, blobs = element
     reps, members = exact_groups(from_blobs(blobs, EXACT_ROWS))
-    for shard, rows in sorted(reps.items()):
-        yield shard, rows_blob(sorted(rows))
+    for shard, found in sorted(reps.items()):
+        found.sort()
+        yield shard, rows_blob(row for row, _ in found)
+        ids = pa.table(
+            {
+                "doc_id": pa.array([d for _, d in found], pa.string()),
+                "shard": pa.array([shard] * len(found), pa.uint32()),
+                "row": pa.array([row for row, _ in found], pa.uint32()),
+            },
+            schema=ID_ROWS,
+        )
+        yield beam.pvalue.TaggedOutput("rep_ids", (shard, to_blob(ids)))
     for m in members:
         yield beam.pvalue.TaggedOutput("members", (m.rep_id, (m.rep_url, m.doc_id, m.shard)))
 
@@ -234,60 +249,95 @@ class BandShard(beam.DoFn):
         reps = set(rows_of(groups["reps"]).tolist())
         if not reps or not groups["sigs"]:
             return
-        cols = from_blobs(groups["sigs"], SIG_ROWS).select(["row", "doc_id", "signature"])
+        cols = from_blobs(groups["sigs"], SIG_ROWS).select(["row", "signature"])
         out = Partitioner(BAND_ROWS, self.partitions)
-        for row, doc_id, sig in zip(*(c.to_pylist() for c in cols.columns), strict=True):
+        for row, sig in zip(*(c.to_pylist() for c in cols.columns), strict=True):
             if row not in reps:
                 continue
             for key in band_keys(np.frombuffer(sig, dtype=np.uint32), self.params):
-                out.add(partition_of_band_key(key, self.partitions), (key, doc_id, index, row))
+                out.add(partition_of_band_key(key, self.partitions), (key, index, row))
             if out.count >= FLUSH_ROWS:
                 yield from out.flush()
         yield from out.flush()
 
 
 class CandidatePairs(beam.DoFn):
-    """(band partition, blobs) -> (id a, shard a, row a, id b, shard b, row b) for every
-    candidate pair of its buckets (a pair in several buckets comes several times)."""
+    """(band partition, blobs) -> place pairs (shard a, row a, shard b, row b) of its small
+    buckets (a pair in several buckets comes several times); on "large" (band key, member
+    places) of each bucket larger than max_neighbours + 1."""
 
     def __init__(self, max_neighbours: int) -> None:
         self.max_neighbours = max_neighbours
 
     def process(self, element: tuple[int, Iterable[bytes]]) -> Iterable[Any]:
         _, blobs = element
-        pairs, checked = candidate_pairs(from_blobs(blobs, BAND_ROWS), self.max_neighbours)
+        table = from_blobs(blobs, BAND_ROWS)
+        pairs, checked, large = candidate_pairs(table, self.max_neighbours)
+        yield from pairs
+        for bucket in large:
+            yield beam.pvalue.TaggedOutput("large", bucket)
+        yield _details(Counter({"candidate_pairs_checked": checked}))
+
+
+def _large_member_places(bucket: tuple[bytes, list[tuple[int, int]]]) -> Iterable[Any]:
+    key, members = bucket
+    for shard, row in members:
+        yield shard, (key, row)
+
+
+def _large_member_ids(element: tuple[int, dict[str, list]]) -> Iterable[Any]:
+    """(shard, {"ids": rep id blobs, "members": (band key, row)}) -> (band key, (doc_id,
+    shard, row))."""
+    index, groups = element
+    if not groups["members"]:
+        return
+    ids = from_blobs(groups["ids"], ID_ROWS)
+    at = dict(zip(ids["row"].to_pylist(), ids["doc_id"].to_pylist(), strict=True))
+    for key, row in groups["members"]:
+        yield key, (at[row], index, row)
+
+
+class LargeBucketPairs(beam.DoFn):
+    """(band key, [(doc_id, shard, row)]) -> the place pairs of a large bucket (doc_id order)."""
+
+    def __init__(self, max_neighbours: int) -> None:
+        self.max_neighbours = max_neighbours
+
+    def process(self, element: tuple[bytes, Iterable[tuple[str, int, int]]]) -> Iterable[Any]:
+        _, members = element
+        pairs, checked = ordered_bucket_pairs(list(members), self.max_neighbours)
         yield from pairs
         yield _details(Counter({"candidate_pairs_checked": checked}))
 
 
-def _pair_ends(pair: tuple[str, int, int, str, int, int]) -> Iterable[tuple[int, Any]]:
-    """A candidate pair -> each end keyed by its shard: (shard, ((id a, id b), side, row))."""
-    id_a, shard_a, row_a, id_b, shard_b, row_b = pair
-    yield shard_a, ((id_a, id_b), 0, row_a)
-    yield shard_b, ((id_a, id_b), 1, row_b)
+def _pair_ends(pair: tuple[int, int, int, int]) -> Iterable[tuple[int, Any]]:
+    """A candidate place pair -> each end keyed by its shard: (shard, (pair, row))."""
+    shard_a, row_a, shard_b, row_b = pair
+    yield shard_a, (pair, row_a)
+    yield shard_b, (pair, row_b)
 
 
 def _end_prints(element: tuple[int, dict[str, list]]) -> Iterable[Any]:
-    """(shard, {"sigs", "ends"}) -> ((id a, id b), (side, fingerprint)) for each pair end."""
+    """(shard, {"sigs", "ends"}) -> (pair, fingerprint) for each pair end."""
     index, groups = element
     if not groups["ends"]:
         return
     cols = from_blobs(groups["sigs"], SIG_ROWS).to_pydict()
     at = {row: i for i, row in enumerate(cols["row"])}
-    for pair, side, row in groups["ends"]:
-        yield pair, (side, _print_of(cols, at[row], index))
+    for pair, row in groups["ends"]:
+        yield pair, _print_of(cols, at[row], index)
 
 
 class VerifyPairs(beam.DoFn):
-    """((id a, id b), [(side, fingerprint)] x 2) -> an edge (a, b, estimated Jaccard) when it
-    reaches the threshold (a's id < b's id)."""
+    """(pair, [fingerprint] x 2) -> an edge (a, b, estimated Jaccard), a's id < b's, when it
+    reaches the threshold."""
 
     def __init__(self, threshold: float) -> None:
         self.threshold = threshold
 
-    def process(self, element: tuple[tuple[str, str], Iterable[Any]]) -> Iterable[Any]:
+    def process(self, element: tuple[tuple[int, ...], Iterable[Any]]) -> Iterable[Any]:
         _, ends = element
-        (_, a), (_, b) = sorted(ends, key=lambda e: e[0])
+        a, b = sorted(ends, key=lambda fp: fp.doc_id)
         sa = np.frombuffer(a.signature, dtype=np.uint32)
         sb = np.frombuffer(b.signature, dtype=np.uint32)
         sim = float(np.count_nonzero(sa == sb)) / len(sa)  # as near.verify_bucket
@@ -399,7 +449,8 @@ class DeduplicateDocs(beam.PTransform):
         exact = (
             prints.exact
             | "GroupExactKeys" >> beam.GroupByKey()
-            | "ExactGroups" >> beam.FlatMap(_exact_groups).with_outputs("members", main="reps")
+            | "ExactGroups"
+            >> beam.FlatMap(_exact_groups).with_outputs("rep_ids", "members", main="reps")
         )
         candidates = (
             {"sigs": prints.sigs, "reps": exact.reps}
@@ -408,11 +459,25 @@ class DeduplicateDocs(beam.PTransform):
             | "GroupBands" >> beam.GroupByKey()
             | "CandidatePairs"
             >> beam.ParDo(CandidatePairs(cfg.max_bucket_neighbours)).with_outputs(
+                DETAILS_TAG, "large", main="pairs"
+            )
+        )
+        large = (
+            {
+                "ids": exact.rep_ids,
+                "members": candidates.large | "LargeMembers" >> beam.FlatMap(_large_member_places),
+            }
+            | "JoinLargeIds" >> beam.CoGroupByKey()
+            | "LargeMemberIds" >> beam.FlatMap(_large_member_ids)
+            | "GroupLarge" >> beam.GroupByKey()
+            | "LargeBucketPairs"
+            >> beam.ParDo(LargeBucketPairs(cfg.max_bucket_neighbours)).with_outputs(
                 DETAILS_TAG, main="pairs"
             )
         )
         ends = (
-            candidates.pairs
+            (candidates.pairs, large.pairs)
+            | "AllPairs" >> beam.Flatten()
             | "OnePairEach" >> beam.Distinct()
             | "PairEnds" >> beam.FlatMap(_pair_ends)
         )
@@ -448,6 +513,7 @@ class DeduplicateDocs(beam.PTransform):
         details = (
             prints[DETAILS_TAG],
             candidates[DETAILS_TAG],
+            large[DETAILS_TAG],
             edges | "CountEdges" >> beam.combiners.Count.Globally(),
             removals["near"] | "CountNear" >> beam.combiners.Count.Globally(),
         )
@@ -463,6 +529,7 @@ class DeduplicateDocs(beam.PTransform):
 def _all_details(
     fingerprints: beam.PCollection,
     buckets: beam.PCollection,
+    large_buckets: beam.PCollection,
     edge_count: beam.PCollection,
     near_count: beam.PCollection,
 ) -> beam.PCollection:
@@ -471,6 +538,7 @@ def _all_details(
     return (
         fingerprints,
         buckets,
+        large_buckets,
         edge_count | "EdgeCounter" >> beam.Map(lambda n: Counter({"verified_edges": n})),
         near_count
         | "NearCounter" >> beam.Map(lambda n: Counter({"near_duplicates_of_representatives": n})),

@@ -8,7 +8,7 @@ can re-read the input and write the kept rows (dedup/filter.py).
 * ``ID_ROWS``    doc_id, shard, row                           -> duplicate ids (dedup/ids.py)
 * ``EXACT_ROWS`` exact key, doc_id, place, url, rank fields    -> exact groups (dedup/exact.py)
 * ``SIG_ROWS``   a document's fingerprint with its signature (bytes), kept per input shard
-* ``BAND_ROWS``  band key, doc_id, place                       -> LSH buckets (dedup/buckets.py)
+* ``BAND_ROWS``  band key, place                               -> LSH buckets (dedup/buckets.py)
 """
 
 from __future__ import annotations
@@ -51,10 +51,11 @@ SIG_ROWS = pa.schema(
     ]
 )
 
+# No doc_id: buckets pair their members by place, except the rare bucket larger than
+# max_neighbours + 1, whose members' ids are looked up (dedup/buckets.py).
 BAND_ROWS = pa.schema(
     [
         pa.field("key", pa.binary(), nullable=False),  # band number (2 bytes) + xxh64 digest
-        pa.field("doc_id", pa.string(), nullable=False),
         pa.field("shard", pa.uint32(), nullable=False),
         pa.field("row", pa.uint32(), nullable=False),
     ]
