@@ -7,7 +7,8 @@ the kept documents as Parquet) on our docs/ Parquet shards, in one child process
 its wall time, CPU seconds (user + system) and peak RSS (the child's ``ru_maxrss``). Given
 ``--ours-dups`` (the dups/ directory `webtext dedup` wrote from the same docs/), it also prints
 how the two removal sets agree: their sizes, the intersection, and datatrove's precision and
-recall taking ours as the reference.
+recall taking ours as the reference; and the same for the documents each puts in a duplicate
+cluster (removed or kept in their place), which does not depend on the keeper rule.
 
 Parameters, as close to ours (dedup/params.py) as datatrove's options allow:
   * word 5-gram shingles; 20 buckets (our bands) x 6 hashes (our rows); seed 1; 32-bit hashes.
@@ -16,7 +17,9 @@ Parameters, as close to ours (dedup/params.py) as datatrove's options allow:
     banding it removes pairs down to a Jaccard of ~0.6. It has no separate exact step (exact
     copies share every bucket, so it finds them too). Its text normalisation is its own
     ``simplify_text`` (lower case, punctuation and digits folded), with words split on
-    whitespace (its English tokenizer needs spaCy, not installed). It keeps one document per
+    whitespace (its English tokenizer needs spaCy, not installed), shingles hashed by its
+    xxhash path (patched to encode str as UTF-8, which the installed xxhash requires). It
+    keeps one document per
     cluster by its own rule (not karma), so a pair can be removed on opposite sides.
 
 ``run_datatrove(docs_dir, work_dir)`` is the function form other bench scripts import; it
@@ -43,6 +46,13 @@ BANDS, ROWS, SHINGLE, SEED = 20, 6, 5, 1  # dedup/params.py defaults (num_perm 1
 
 def _pipeline(docs_dir: str, work: str) -> None:
     """The four datatrove steps, in this (child) process, one task each step."""
+    import xxhash
+    from datatrove.utils.hashes import xxhash as dt_xxhash
+
+    # datatrove 0.10.1 hands str to xxhash, which the installed xxhash refuses ("Strings must
+    # be encoded before hashing"): its own xxhash path, with the text encoded as UTF-8.
+    dt_xxhash.xxhash32 = lambda data: xxhash.xxh32_intdigest(data.encode("utf-8"))
+    dt_xxhash.xxhash64 = lambda data: xxhash.xxh64_intdigest(data.encode("utf-8"))
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.dedup.minhash import (
         MinhashConfig,
@@ -52,7 +62,7 @@ def _pipeline(docs_dir: str, work: str) -> None:
         MinhashDedupSignature,
     )
     from datatrove.pipeline.readers import ParquetReader
-    from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
+    from datatrove.pipeline.writers import ParquetWriter
     from datatrove.utils.hashing import HashConfig
     from datatrove.utils.word_tokenizers import WordTokenizer
 
@@ -89,12 +99,21 @@ def _pipeline(docs_dir: str, work: str) -> None:
             1,
         ),
         ([MinhashDedupBuckets(str(w / "sigs"), str(w / "buckets"), config=config)], BANDS),
-        ([MinhashDedupCluster(str(w / "buckets"), str(w / "remove"), config=config)], 1),
+        (
+            [
+                MinhashDedupCluster(
+                    str(w / "buckets"), str(w / "remove"), config=config, save_cluster_id=True
+                )
+            ],
+            1,
+        ),
         (
             [
                 reader(),
                 MinhashDedupFilter(
-                    str(w / "remove"), exclusion_writer=JsonlWriter(str(w / "removed"))
+                    str(w / "remove"),
+                    exclusion_writer=ParquetWriter(str(w / "removed")),
+                    load_cluster_ids=True,
                 ),
                 ParquetWriter(str(w / "kept")),
             ],
@@ -108,14 +127,26 @@ def _pipeline(docs_dir: str, work: str) -> None:
 
 
 def removed_ids(work_dir: str | os.PathLike[str]) -> set[str]:
-    """The ids datatrove's filter pass excluded (its exclusion writer's JSON lines)."""
-    import gzip
+    """The ids datatrove's filter pass excluded (its exclusion writer's Parquet files)."""
+    import pyarrow.parquet as pq
 
     out: set[str] = set()
-    for path in sorted(Path(work_dir, "removed").glob("*")):
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt", encoding="utf-8") as f:
-            out.update(json.loads(line)["id"] for line in f if line.strip())
+    for path in sorted(Path(work_dir, "removed").glob("*.parquet")):
+        out.update(pq.read_table(path, columns=["id"])["id"].to_pylist())
+    return out
+
+
+def clustered_ids(work_dir: str | os.PathLike[str]) -> set[str]:
+    """The ids datatrove put in a duplicate cluster (removed or kept as its representative)."""
+    import pyarrow.parquet as pq
+
+    out: set[str] = set()
+    for sub in ("removed", "kept"):
+        for path in sorted(Path(work_dir, sub).glob("*.parquet")):
+            table = pq.read_table(path, columns=["id", "metadata"])
+            cluster = table["metadata"].combine_chunks().field("minhash_cluster_id").to_pylist()
+            ids = table["id"].to_pylist()
+            out.update(i for i, c in zip(ids, cluster, strict=True) if c is not None and c != -1)
     return out
 
 
@@ -165,10 +196,13 @@ def agreement(theirs: set[str], ours: set[str]) -> dict[str, Any]:
     }
 
 
-def our_removed_ids(dups_dir: str) -> set[str]:
+def our_removed_ids(dups_dir: str) -> tuple[set[str], set[str]]:
+    """(ids removed, ids in a duplicate cluster: removed or kept in their place)."""
     from pipeline.io import schemas, shards
 
-    return {r["doc_id"] for r in shards.read_rows(dups_dir, schemas.DUPS, columns=["doc_id"])}
+    rows = shards.read_rows(dups_dir, schemas.DUPS, columns=["doc_id", "keeper_id"])
+    removed = {r["doc_id"] for r in rows}
+    return removed, removed | {r["keeper_id"] for r in rows}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,13 +222,18 @@ def main(argv: list[str] | None = None) -> int:
         f"({result['docs_per_cpu_s']} docs/cpu-s), peak RSS {result['peak_rss_mb']} MB"
     )
     if args.ours_dups:
-        agree = agreement(removed_ids(args.work), our_removed_ids(args.ours_dups))
-        result["agreement"] = agree
-        print(
-            f"removal sets: datatrove {agree['datatrove_removed']:,}, ours "
-            f"{agree['ours_removed']:,}, both {agree['both']:,}; datatrove precision "
-            f"{agree['precision']}, recall {agree['recall']} (ours as reference)"
-        )
+        ours_removed, ours_clustered = our_removed_ids(args.ours_dups)
+        for what, theirs, ours in (
+            ("removal sets", removed_ids(args.work), ours_removed),
+            ("documents in a duplicate cluster", clustered_ids(args.work), ours_clustered),
+        ):
+            agree = agreement(theirs, ours)
+            result.setdefault("agreement", {})[what] = agree
+            print(
+                f"{what}: datatrove {agree['datatrove_removed']:,}, ours "
+                f"{agree['ours_removed']:,}, both {agree['both']:,}; datatrove precision "
+                f"{agree['precision']}, recall {agree['recall']} (ours as reference)"
+            )
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return 0
