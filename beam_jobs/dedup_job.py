@@ -1,14 +1,28 @@
 """Stage 4 as a Beam job: docs/ -> de-duplicated corpus/ (with splits) + dups/.
 
-read shards -> GroupByKey(doc_id) [one row per id] -> fingerprint
-  -> GroupByKey(exact key) -> representatives + exact members
-  -> representatives: FlatMap(band keys) -> GroupByKey(band key) -> verify candidate pairs
-  -> GroupByKey(pair) [one edge per pair] -> global connected components over the edges only
-  -> CoGroupByKey(representative) resolves exact members of removed representatives
-  -> CoGroupByKey(doc_id) with the rows -> corpus/ rows (+ split) and dups/ rows
+Only ids, places (input shard, row) and signatures move; text never goes through a shuffle.
+Per-document records travel as Arrow blobs, one ``bytes`` per partition and chunk
+(dedup/records.py), so a shuffle holds a few bytes per document, not a Python object.
 
-The pure decisions live in dedup/ (near.py, clusters.py, minhash.py, split.py); this module only
-moves data between them.
+  (shard index, docs shard) -> ShardIds: doc_id + place by id partition
+    -> GroupByKey(partition) -> DuplicateIds: the other rows of a repeated id (places only)
+  CoGroupByKey(shard){docs shard, those rows} -> FingerprintShard: each row's exact key,
+    rank, url -> by exact-key partition; its signature -> kept by input shard; empty texts
+  -> GroupByKey(exact partition) -> ExactGroups: representatives' rows per shard + members
+  CoGroupByKey(shard){signatures, representatives} -> BandShard: band keys by band partition
+    -> GroupByKey(band partition) -> CandidatePairs (places); a bucket larger than
+    max_neighbours + 1 (rare): its members' ids joined from the representatives' ids, paired
+    in doc_id order -> Distinct
+  each pair end by its shard -> CoGroupByKey(shard){signatures, ends} -> its fingerprint
+    -> GroupByKey(pair) -> VerifyPairs: edges (two fingerprints, estimated Jaccard >= threshold)
+  -> Removals: clusters resolved globally over the edges; exact members follow their
+     representative -> (doc_id, Removal), each naming the shard of the removed document
+  CoGroupByKey(shard){docs shard, skipped rows, removals} -> FilterShard (dedup_filter.py):
+    the shard re-read, kept rows -> corpus/ shard of the same index (+ split), removed rows
+    -> dups/ shard of that index; then _stats.json and _SUCCESS for each.
+
+The pure decisions live in dedup/ (ids.py, near.py, exact.py, buckets.py, clusters.py,
+minhash.py, split.py); this module only moves data between them.
 """
 
 from __future__ import annotations
@@ -19,18 +33,43 @@ from collections.abc import Iterable
 from typing import Any
 
 import apache_beam as beam
+import numpy as np
+import pyarrow as pa
 from apache_beam.transforms.window import GlobalWindows
 
 from beam_jobs.configs import DedupConfig
+from beam_jobs.dedup_filter import FilterShard, FinishOutput
 from beam_jobs.stage_io import BundleStats
-from beam_jobs.stage_job import StageJob, StageOutput
+from beam_jobs.stage_job import StageJob, StageOutput, beam_pipeline
 from dedup import near
-from dedup.minhash import MinHashParams
-from dedup.split import assign_split
+from dedup.buckets import candidate_pairs, ordered_bucket_pairs
+from dedup.clusters import keeper_rank
+from dedup.exact import exact_groups
+from dedup.ids import kept_place, repeated_ids
+from dedup.minhash import MinHashParams, band_keys
+from dedup.records import (
+    BAND_ROWS,
+    EXACT_ROWS,
+    ID_ROWS,
+    SIG_ROWS,
+    Partitioner,
+    from_blobs,
+    partition_of_band_key,
+    partition_of_text,
+    rows_blob,
+    rows_of,
+    to_blob,
+)
 from pipeline.io import schemas, shards
 
 log = logging.getLogger(__name__)
 DETAILS_TAG = "details"
+FLUSH_ROWS = 32768  # rows of compact records a DoFn collects before emitting them as blobs
+
+
+def partitions_for(num_inputs: int) -> int:
+    """Partitions of the id, exact-key and band shuffles (decisions do not depend on it)."""
+    return max(16, 8 * num_inputs)
 
 
 def default_dups_dir(out_dir: str) -> str:
@@ -42,77 +81,268 @@ def _details(counter: Counter) -> Any:
     return beam.pvalue.TaggedOutput(DETAILS_TAG, GlobalWindows.windowed_value(counter))
 
 
-class ReadDocs(BundleStats):
-    """A docs/ shard path -> (doc_id, row) for every row, schema checked."""
+class ShardIds(BundleStats):
+    """(shard index, docs shard) -> (id partition, ID_ROWS blob): every row's id and place."""
 
-    def process(self, path: str) -> Iterable[tuple[str, dict]]:
-        for batch in shards.iter_shard_batches(path, schemas.DOCS, batch_size=1024):
-            for row in batch.to_pylist():
-                self.stats.records_in += 1
-                yield row["doc_id"], row
+    def __init__(self, partitions: int) -> None:
+        self.partitions = partitions
+
+    def process(self, element: tuple[int, str]) -> Iterable[tuple[int, bytes]]:
+        index, path = element
+        out = Partitioner(ID_ROWS, self.partitions)
+        row = 0
+        for batch in shards.iter_shard_batches(
+            path, schemas.DOCS, columns=["doc_id"], batch_size=FLUSH_ROWS
+        ):
+            for doc_id in batch.column(0).to_pylist():
+                out.add(partition_of_text(doc_id, self.partitions), (doc_id, index, row))
+                row += 1
+            yield from out.flush()
+        self.stats.records_in += row
 
 
-class PrepareDocs(BundleStats):
-    """(doc_id, rows) -> the one row kept for the id + its fingerprint keyed by exact key."""
+class DuplicateIds(BundleStats):
+    """(id partition, blobs) -> (shard, rows blob) of every row that repeats an id and is not
+    the kept one (dedup/ids.py), counted as duplicate_doc_id. Only the rows of repeated ids
+    are read again (their text, url and final url decide)."""
 
-    def __init__(self, params: MinHashParams) -> None:
+    def __init__(self, inputs: list[str]) -> None:
+        self.inputs = inputs
+
+    def process(self, element: tuple[int, Iterable[bytes]]) -> Iterable[tuple[int, bytes]]:
+        _, blobs = element
+        repeated = repeated_ids(from_blobs(blobs, ID_ROWS))
+        if not repeated:
+            return
+        wanted: dict[int, set[int]] = {}
+        for places in repeated.values():
+            for shard, row in places:
+                wanted.setdefault(shard, set()).add(row)
+        values = {
+            place: v for shard, rows in wanted.items() for place, v in self._read(shard, rows)
+        }
+        losers: dict[int, list[int]] = {}
+        for doc_id, places in sorted(repeated.items()):
+            keep = kept_place([(*values[p], *p) for p in places])
+            for shard, row in places:
+                if (shard, row) != keep:
+                    losers.setdefault(shard, []).append(row)
+            self.stats.drop("duplicate_doc_id", len(places) - 1)
+            self.stats.error(f"doc_id {doc_id} appears {len(places)} times in the input; kept one")
+        for shard, rows in sorted(losers.items()):
+            yield shard, rows_blob(sorted(rows))
+
+    def _read(self, shard: int, rows: set[int]) -> Iterable[tuple[tuple[int, int], tuple]]:
+        start = 0
+        columns = ["text", "url", "final_url"]
+        for batch in shards.iter_shard_batches(
+            self.inputs[shard], schemas.DOCS, columns=columns, batch_size=1024
+        ):
+            hits = [r - start for r in rows if start <= r < start + batch.num_rows]
+            if hits:
+                cols = [batch.column(c) for c in columns]
+                for h in hits:
+                    yield (shard, start + h), tuple(c[h].as_py() for c in cols)
+            start += batch.num_rows
+
+
+class FingerprintShard(BundleStats):
+    """(shard index, {"path": [docs shard], "losers": [rows blobs]}) -> (exact partition,
+    EXACT_ROWS blob) for every row that counts; on "sigs" (shard, SIG_ROWS blob) of those with
+    a signature; on "skip" (shard, rows blob) of the rows the filter pass leaves out (the
+    repeated ids' other rows, and empty texts, counted here)."""
+
+    def __init__(self, params: MinHashParams, partitions: int) -> None:
         self.params = params
+        self.partitions = partitions
 
     def setup(self) -> None:
         self.signer = near.Signer(self.params)
 
-    def start_bundle(self) -> None:
-        super().start_bundle()
-        self.details: Counter = Counter()
+    def process(self, element: tuple[int, dict[str, list]]) -> Iterable[Any]:
+        index, groups = element
+        (path,) = groups["path"]
+        losers = set(rows_of(groups["losers"]).tolist())
+        skip = sorted(losers)
+        exact = Partitioner(EXACT_ROWS, self.partitions)
+        sigs = Partitioner(SIG_ROWS, 1)
+        details: Counter = Counter()
+        columns = ["doc_id", "url", "text", "max_score", "first_seen_utc"]
+        row = 0
+        for batch in shards.iter_shard_batches(
+            path, schemas.DOCS, columns=columns, batch_size=1024
+        ):
+            for doc_id, url, text, score, seen in zip(
+                *(batch.column(c).to_pylist() for c in columns), strict=True
+            ):
+                if row not in losers:
+                    fp = near.fingerprint(doc_id, url, text, score, seen, self.signer)
+                    if fp is None:
+                        self.stats.drop("empty_text")
+                        skip.append(row)
+                    else:
+                        key = partition_of_text(fp.exact_key, self.partitions)
+                        exact.add(key, (fp.exact_key, doc_id, index, row, url, score, seen))
+                        if fp.signature is None:
+                            details["near_dedup_skipped_shorter_than_shingle"] += 1
+                        else:
+                            sigs.add(0, (row, doc_id, url, score, seen, fp.exact_key, fp.signature))
+                row += 1
+            if exact.count >= FLUSH_ROWS:
+                yield from self._flush(index, exact, sigs)
+        yield from self._flush(index, exact, sigs)
+        if skip:
+            yield beam.pvalue.TaggedOutput("skip", (index, rows_blob(sorted(skip))))
+        yield _details(details)
 
-    def process(self, element: tuple[str, Iterable[dict]]) -> Iterable[Any]:
-        doc_id, rows = element
-        ordered = sorted(rows, key=lambda r: (r["text"], r["url"], r["final_url"]))
-        if len(ordered) > 1:
-            self.stats.drop("duplicate_doc_id", len(ordered) - 1)
-            self.stats.error(f"doc_id {doc_id} appears {len(ordered)} times in the input; kept one")
-        row = ordered[0]
-        fp = near.fingerprint(
-            doc_id, row["url"], row["text"], row["max_score"], row["first_seen_utc"], self.signer
+    @staticmethod
+    def _flush(index: int, exact: Partitioner, sigs: Partitioner) -> Iterable[Any]:
+        yield from exact.flush()
+        for _, blob in sigs.flush():
+            yield beam.pvalue.TaggedOutput("sigs", (index, blob))
+
+
+def _exact_groups(element: tuple[int, Iterable[bytes]]) -> Iterable[Any]:
+    """(exact partition, blobs) -> (shard, rows blob) of representatives; on "rep_ids" (shard,
+    ID_ROWS blob) their ids; on "members" (rep_id, (rep_url, member_id, member_shard)) for
+    every other member."""
+    _, blobs = element
+    reps, members = exact_groups(from_blobs(blobs, EXACT_ROWS))
+    for shard, found in sorted(reps.items()):
+        found.sort()
+        yield shard, rows_blob(row for row, _ in found)
+        ids = pa.table(
+            {
+                "doc_id": pa.array([d for _, d in found], pa.string()),
+                "shard": pa.array([shard] * len(found), pa.uint32()),
+                "row": pa.array([row for row, _ in found], pa.uint32()),
+            },
+            schema=ID_ROWS,
         )
-        if fp is None:
-            self.stats.drop("empty_text")
+        yield beam.pvalue.TaggedOutput("rep_ids", (shard, to_blob(ids)))
+    for m in members:
+        yield beam.pvalue.TaggedOutput("members", (m.rep_id, (m.rep_url, m.doc_id, m.shard)))
+
+
+def _print_of(table_cols: dict[str, list], i: int, shard: int) -> near.Fingerprint:
+    doc_id = table_cols["doc_id"][i]
+    return near.Fingerprint(
+        doc_id,
+        table_cols["url"][i],
+        keeper_rank(doc_id, table_cols["max_score"][i], table_cols["first_seen_utc"][i]),
+        table_cols["exact_key"][i],
+        table_cols["signature"][i],
+        shard,
+    )
+
+
+class BandShard(beam.DoFn):
+    """(shard, {"sigs": blobs, "reps": rows blobs}) -> (band partition, BAND_ROWS blob): the
+    LSH band keys of the shard's representatives that have a signature."""
+
+    def __init__(self, params: MinHashParams, partitions: int) -> None:
+        self.params = params
+        self.partitions = partitions
+
+    def process(self, element: tuple[int, dict[str, list]]) -> Iterable[tuple[int, bytes]]:
+        index, groups = element
+        reps = set(rows_of(groups["reps"]).tolist())
+        if not reps or not groups["sigs"]:
             return
-        if fp.signature is None:
-            self.details["near_dedup_skipped_shorter_than_shingle"] += 1
-        yield doc_id, row
-        yield beam.pvalue.TaggedOutput("prints", (fp.exact_key, fp))
-
-    def finish_bundle(self) -> Iterable[Any]:
-        yield from super().finish_bundle()
-        yield _details(self.details)
-
-
-def _exact_groups(element: tuple[str, Iterable[near.Fingerprint]]) -> Iterable[Any]:
-    _, members = element
-    rep, others = near.exact_group(members)
-    yield rep
-    for other in others:
-        yield beam.pvalue.TaggedOutput("members", (rep.doc_id, (rep.url, other.doc_id)))
+        cols = from_blobs(groups["sigs"], SIG_ROWS).select(["row", "signature"])
+        out = Partitioner(BAND_ROWS, self.partitions)
+        for row, sig in zip(*(c.to_pylist() for c in cols.columns), strict=True):
+            if row not in reps:
+                continue
+            for key in band_keys(np.frombuffer(sig, dtype=np.uint32), self.params):
+                out.add(partition_of_band_key(key, self.partitions), (key, index, row))
+            if out.count >= FLUSH_ROWS:
+                yield from out.flush()
+        yield from out.flush()
 
 
-class VerifyBuckets(beam.DoFn):
-    def __init__(self, threshold: float, max_neighbours: int) -> None:
-        self.threshold = threshold
+class CandidatePairs(beam.DoFn):
+    """(band partition, blobs) -> place pairs (shard a, row a, shard b, row b) of its small
+    buckets (a pair in several buckets comes several times); on "large" (band key, member
+    places) of each bucket larger than max_neighbours + 1."""
+
+    def __init__(self, max_neighbours: int) -> None:
         self.max_neighbours = max_neighbours
 
-    def start_bundle(self) -> None:
-        self.details: Counter = Counter()
+    def process(self, element: tuple[int, Iterable[bytes]]) -> Iterable[Any]:
+        _, blobs = element
+        table = from_blobs(blobs, BAND_ROWS)
+        pairs, checked, large = candidate_pairs(table, self.max_neighbours)
+        yield from pairs
+        for bucket in large:
+            yield beam.pvalue.TaggedOutput("large", bucket)
+        yield _details(Counter({"candidate_pairs_checked": checked}))
 
-    def process(self, element: tuple[bytes, Iterable[near.Fingerprint]]) -> Iterable[Any]:
+
+def _large_member_places(bucket: tuple[bytes, list[tuple[int, int]]]) -> Iterable[Any]:
+    key, members = bucket
+    for shard, row in members:
+        yield shard, (key, row)
+
+
+def _large_member_ids(element: tuple[int, dict[str, list]]) -> Iterable[Any]:
+    """(shard, {"ids": rep id blobs, "members": (band key, row)}) -> (band key, (doc_id,
+    shard, row))."""
+    index, groups = element
+    if not groups["members"]:
+        return
+    ids = from_blobs(groups["ids"], ID_ROWS)
+    at = dict(zip(ids["row"].to_pylist(), ids["doc_id"].to_pylist(), strict=True))
+    for key, row in groups["members"]:
+        yield key, (at[row], index, row)
+
+
+class LargeBucketPairs(beam.DoFn):
+    """(band key, [(doc_id, shard, row)]) -> the place pairs of a large bucket (doc_id order)."""
+
+    def __init__(self, max_neighbours: int) -> None:
+        self.max_neighbours = max_neighbours
+
+    def process(self, element: tuple[bytes, Iterable[tuple[str, int, int]]]) -> Iterable[Any]:
         _, members = element
-        edges, checked = near.verify_bucket(members, self.threshold, self.max_neighbours)
-        self.details["candidate_pairs_checked"] += checked
-        for a, b, sim in edges:
-            yield (a.doc_id, b.doc_id), (a, b, sim)
+        pairs, checked = ordered_bucket_pairs(list(members), self.max_neighbours)
+        yield from pairs
+        yield _details(Counter({"candidate_pairs_checked": checked}))
 
-    def finish_bundle(self) -> Iterable[Any]:
-        yield _details(self.details)
+
+def _pair_ends(pair: tuple[int, int, int, int]) -> Iterable[tuple[int, Any]]:
+    """A candidate place pair -> each end keyed by its shard: (shard, (pair, row))."""
+    shard_a, row_a, shard_b, row_b = pair
+    yield shard_a, (pair, row_a)
+    yield shard_b, (pair, row_b)
+
+
+def _end_prints(element: tuple[int, dict[str, list]]) -> Iterable[Any]:
+    """(shard, {"sigs", "ends"}) -> (pair, fingerprint) for each pair end."""
+    index, groups = element
+    if not groups["ends"]:
+        return
+    cols = from_blobs(groups["sigs"], SIG_ROWS).to_pydict()
+    at = {row: i for i, row in enumerate(cols["row"])}
+    for pair, row in groups["ends"]:
+        yield pair, _print_of(cols, at[row], index)
+
+
+class VerifyPairs(beam.DoFn):
+    """(pair, [fingerprint] x 2) -> an edge (a, b, estimated Jaccard), a's id < b's, when it
+    reaches the threshold."""
+
+    def __init__(self, threshold: float) -> None:
+        self.threshold = threshold
+
+    def process(self, element: tuple[tuple[int, ...], Iterable[Any]]) -> Iterable[Any]:
+        _, ends = element
+        a, b = sorted(ends, key=lambda fp: fp.doc_id)
+        sa = np.frombuffer(a.signature, dtype=np.uint32)
+        sb = np.frombuffer(b.signature, dtype=np.uint32)
+        sim = float(np.count_nonzero(sa == sb)) / len(sa)  # as near.verify_bucket
+        if sim >= self.threshold:
+            yield a, b, sim
 
 
 def _resolve_components(edges: list[near.SlimEdge]) -> Iterable[tuple[str, str]]:
@@ -141,87 +371,9 @@ def _resolve_members(element: tuple[str, dict[str, list]]) -> Iterable[tuple[str
         return
     rep_removal = groups["near"][0] if groups["near"] else None
     rep_url = members[0][0]
-    for removal in near.resolve_exact_members(
-        rep_id, rep_url, [m for _, m in members], rep_removal
-    ):
+    where = {member_id: shard for _, member_id, shard in members}
+    for removal in near.resolve_exact_members(rep_id, rep_url, list(where), rep_removal, where):
         yield removal.doc_id, removal
-
-
-class Finalize(BundleStats):
-    """(doc_id, {"row": [row], "removal": [Removal]}) -> corpus row or dups row."""
-
-    def __init__(self, val_fraction: float, test_fraction: float) -> None:
-        self.val_fraction = val_fraction
-        self.test_fraction = test_fraction
-
-    def process(self, element: tuple[str, dict[str, list]]) -> Iterable[Any]:
-        doc_id, groups = element
-        rows, removals = groups["row"], groups["removal"]
-        if len(rows) != 1 or len(removals) > 1:
-            raise AssertionError(f"{doc_id}: {len(rows)} rows, {len(removals)} removals")
-        row = rows[0]
-        if removals:
-            r = removals[0]
-            self.stats.drop(f"{r.reason}_duplicate")
-            yield beam.pvalue.TaggedOutput(
-                "dups",
-                (
-                    doc_id,
-                    {
-                        "doc_id": doc_id,
-                        "keeper_id": r.keeper_id,
-                        "similarity": r.similarity,
-                        "reason": r.reason,
-                        "url": row["url"],
-                        "keeper_url": r.keeper_url,
-                    },
-                ),
-            )
-            return
-        self.stats.records_out += 1
-        out = {name: row[name] for name in schemas.DOCS.names}
-        out["split"] = assign_split(doc_id, self.val_fraction, self.test_fraction)
-        yield doc_id, out
-
-
-class ExactGroups(beam.PTransform):
-    """(exact key, Fingerprint) -> {"reps": one representative Fingerprint per exact group,
-    "members": (representative id, (its url, member id)) for every other member}."""
-
-    def expand(self, prints: beam.PCollection) -> dict[str, beam.PCollection]:
-        groups = (
-            prints
-            | "GroupByExactKey" >> beam.GroupByKey()
-            | "ExactGroups" >> beam.FlatMap(_exact_groups).with_outputs("members", main="reps")
-        )
-        return {"reps": groups.reps, "members": groups.members}
-
-
-class NearEdges(beam.PTransform):
-    """Representatives -> verified near-duplicate edges ``(a, b, similarity)``, one per pair;
-    the figures of the bucket checks on the "details" output."""
-
-    def __init__(self, minhash: MinHashParams, max_bucket_neighbours: int) -> None:
-        super().__init__()
-        self.minhash = minhash
-        self.max_bucket_neighbours = max_bucket_neighbours
-
-    def expand(self, reps: beam.PCollection) -> dict[str, beam.PCollection]:
-        verified = (
-            reps
-            | "BandKeys" >> beam.FlatMap(near.band_entries, self.minhash)
-            | "GroupByBand" >> beam.GroupByKey()
-            | "VerifyBuckets"
-            >> beam.ParDo(
-                VerifyBuckets(self.minhash.threshold, self.max_bucket_neighbours)
-            ).with_outputs(DETAILS_TAG, main="edges")
-        )
-        edges = (
-            verified.edges
-            | "GroupByPair" >> beam.GroupByKey()  # a pair found in several bands: one edge
-            | "OneEdge" >> beam.Map(lambda kv: next(iter(kv[1])))
-        )
-        return {"edges": edges, "details": verified[DETAILS_TAG]}
 
 
 class Removals(beam.PTransform):
@@ -264,62 +416,132 @@ class Removals(beam.PTransform):
 
 
 class DeduplicateDocs(beam.PTransform):
-    """PCollection of docs/ shard paths -> {"corpus", "dups", "stats", "details"}:
-    read -> one row per id + fingerprint -> ExactGroups -> NearEdges -> Removals -> Finalize."""
+    """``(shard index, docs shard path)`` pairs -> {"corpus": (name, rows) of each corpus/
+    shard written, "dups": the same for dups/, "removals": (doc_id, Removal), "stats",
+    "details"}; see the module docstring for the steps."""
 
-    def __init__(self, config: DedupConfig) -> None:
+    def __init__(self, config: DedupConfig, inputs: list[str]) -> None:
         super().__init__()
         self.config = config
+        self.inputs = inputs
 
-    def expand(self, paths: beam.PCollection) -> dict[str, beam.PCollection]:
-        cfg = self.config
-        read = paths | "ReadDocs" >> beam.ParDo(ReadDocs()).with_outputs(
-            BundleStats.STATS_TAG, main="rows"
+    def expand(self, shard_paths: beam.PCollection) -> dict[str, beam.PCollection]:
+        cfg, n = self.config, partitions_for(len(self.inputs))
+        ids = shard_paths | "ShardIds" >> beam.ParDo(ShardIds(n)).with_outputs(
+            BundleStats.STATS_TAG, main="ids"
         )
-        prepared = (
-            read.rows
-            | "GroupById" >> beam.GroupByKey()
+        losers = (
+            ids.ids
+            | "GroupIds" >> beam.GroupByKey()
+            | "DuplicateIds"
+            >> beam.ParDo(DuplicateIds(self.inputs)).with_outputs(
+                BundleStats.STATS_TAG, main="losers"
+            )
+        )
+        prints = (
+            {"path": shard_paths, "losers": losers.losers}
+            | "JoinLosers" >> beam.CoGroupByKey()
             | "Fingerprint"
-            >> beam.ParDo(PrepareDocs(cfg.minhash)).with_outputs(
-                BundleStats.STATS_TAG, DETAILS_TAG, "prints", main="rows"
+            >> beam.ParDo(FingerprintShard(cfg.minhash, n)).with_outputs(
+                BundleStats.STATS_TAG, DETAILS_TAG, "sigs", "skip", main="exact"
             )
         )
-        exact = prepared.prints | "Exact" >> ExactGroups()
-        near_edges = exact["reps"] | "Near" >> NearEdges(cfg.minhash, cfg.max_bucket_neighbours)
-        removals = {"edges": near_edges["edges"], "members": exact["members"]} | (
-            "Removals" >> Removals()
+        exact = (
+            prints.exact
+            | "GroupExactKeys" >> beam.GroupByKey()
+            | "ExactGroups"
+            >> beam.FlatMap(_exact_groups).with_outputs("rep_ids", "members", main="reps")
         )
-        final = (
-            {"row": prepared.rows, "removal": removals["all"]}
-            | "JoinRemovals" >> beam.CoGroupByKey()
-            | "Finalize"
-            >> beam.ParDo(Finalize(cfg.val_fraction, cfg.test_fraction)).with_outputs(
-                BundleStats.STATS_TAG, "dups", main="corpus"
+        candidates = (
+            {"sigs": prints.sigs, "reps": exact.reps}
+            | "JoinReps" >> beam.CoGroupByKey()
+            | "BandKeys" >> beam.ParDo(BandShard(cfg.minhash, n))
+            | "GroupBands" >> beam.GroupByKey()
+            | "CandidatePairs"
+            >> beam.ParDo(CandidatePairs(cfg.max_bucket_neighbours)).with_outputs(
+                DETAILS_TAG, "large", main="pairs"
             )
         )
-        stats = (read.stats, prepared.stats, final.stats) | "AllStats" >> beam.Flatten()
+        large = (
+            {
+                "ids": exact.rep_ids,
+                "members": candidates.large | "LargeMembers" >> beam.FlatMap(_large_member_places),
+            }
+            | "JoinLargeIds" >> beam.CoGroupByKey()
+            | "LargeMemberIds" >> beam.FlatMap(_large_member_ids)
+            | "GroupLarge" >> beam.GroupByKey()
+            | "LargeBucketPairs"
+            >> beam.ParDo(LargeBucketPairs(cfg.max_bucket_neighbours)).with_outputs(
+                DETAILS_TAG, main="pairs"
+            )
+        )
+        ends = (
+            (candidates.pairs, large.pairs)
+            | "AllPairs" >> beam.Flatten()
+            | "OnePairEach" >> beam.Distinct()
+            | "PairEnds" >> beam.FlatMap(_pair_ends)
+        )
+        edges = (
+            {"sigs": prints.sigs, "ends": ends}
+            | "JoinSignatures" >> beam.CoGroupByKey()
+            | "EndPrints" >> beam.FlatMap(_end_prints)
+            | "GroupPairs" >> beam.GroupByKey()
+            | "VerifyPairs" >> beam.ParDo(VerifyPairs(cfg.minhash.threshold))
+        )
+        removals = {"edges": edges, "members": exact.members} | "Removals" >> Removals()
+        by_shard = removals["all"] | "ByShard" >> beam.Map(lambda kv: (kv[1].shard, kv[1]))
+        written = (
+            {"path": shard_paths, "skip": prints.skip, "removals": by_shard}
+            | "JoinDecisions" >> beam.CoGroupByKey()
+            | "FilterShards"
+            >> beam.ParDo(
+                FilterShard(
+                    cfg.out_dir,
+                    cfg.dups_dir,
+                    len(self.inputs),
+                    cfg.val_fraction,
+                    cfg.test_fraction,
+                )
+            ).with_outputs(BundleStats.STATS_TAG, "dups", main="corpus")
+        )
+        stats = (
+            ids.stats,
+            losers.stats,
+            prints.stats,
+            written.stats,
+        ) | "AllStats" >> beam.Flatten()
+        details = (
+            prints[DETAILS_TAG],
+            candidates[DETAILS_TAG],
+            large[DETAILS_TAG],
+            edges | "CountEdges" >> beam.combiners.Count.Globally(),
+            removals["near"] | "CountNear" >> beam.combiners.Count.Globally(),
+        )
         return {
-            "corpus": final.corpus,
-            "dups": final.dups,
+            "corpus": written.corpus,
+            "dups": written.dups,
+            "removals": removals["all"],
             "stats": stats,
-            "details": _all_details(prepared, near_edges, removals["near"]),
+            "details": _all_details(*details),
         }
 
 
 def _all_details(
-    prepared: beam.pvalue.DoOutputsTuple,
-    near_edges: dict[str, beam.PCollection],
-    near_removals: beam.PCollection,
+    fingerprints: beam.PCollection,
+    buckets: beam.PCollection,
+    large_buckets: beam.PCollection,
+    edge_count: beam.PCollection,
+    near_count: beam.PCollection,
 ) -> beam.PCollection:
     """Every Counter of figures that are not drops: short documents, candidate pairs checked,
     verified edges, near duplicates of representatives."""
-    edge_count = near_edges["edges"] | "CountEdges" >> beam.combiners.Count.Globally()
-    removal_count = near_removals | "CountNear" >> beam.combiners.Count.Globally()
     return (
-        prepared[DETAILS_TAG],
-        near_edges["details"],
-        edge_count | beam.Map(lambda n: Counter({"verified_edges": n})),
-        removal_count | beam.Map(lambda n: Counter({"near_duplicates_of_representatives": n})),
+        fingerprints,
+        buckets,
+        large_buckets,
+        edge_count | "EdgeCounter" >> beam.Map(lambda n: Counter({"verified_edges": n})),
+        near_count
+        | "NearCounter" >> beam.Map(lambda n: Counter({"near_duplicates_of_representatives": n})),
     ) | "AllDetailsAndCounts" >> beam.Flatten()
 
 
@@ -327,16 +549,16 @@ def _all_details(
 DUP_REASONS = ("exact", "near")
 
 
-def _removed_totals(p: beam.Pipeline, dups: beam.PCollection) -> beam.PCollection:
+def _removed_totals(p: beam.Pipeline, removals: beam.PCollection) -> beam.PCollection:
     """(("removed", reason), n) for every reason, zeros included, for dups/ _stats.json."""
     zeros = p | "NoRemovals" >> beam.Create([(("removed", r), 0) for r in DUP_REASONS])
-    counted = dups | "RemovedReason" >> beam.Map(lambda kv: (("removed", kv[1]["reason"]), 1))
+    counted = removals | "RemovedReason" >> beam.Map(lambda kv: (("removed", kv[1].reason), 1))
     return (zeros, counted) | "AllRemoved" >> beam.Flatten()
 
 
 def _detail_totals(counter: Counter) -> Iterable[tuple[tuple[str, str], int]]:
     """Figures that are not drops (clusters, candidate pairs, short documents) go to
-    _stats.json's "details" section through WriteStageOutput's totals."""
+    _stats.json's "details" section through FinishOutput's totals."""
     for name, value in counter.items():
         yield ("details", name), value
 
@@ -352,6 +574,8 @@ class DedupJob(StageJob):
         return self.config.docs_dir
 
     def outputs(self) -> list[StageOutput]:
+        """corpus/ and dups/: one shard per docs/ shard, of the same index (the filter pass
+        writes them; ``num_shards`` is kept in the job's parameters only)."""
         cfg = self.config
         return [
             StageOutput(cfg.out_dir, "corpus", schemas.CORPUS, cfg.num_shards),
@@ -364,13 +588,26 @@ class DedupJob(StageJob):
             ),
         ]
 
-    def expand(self, p: beam.Pipeline, inputs: list[str]) -> dict[str, dict[str, Any]]:
-        result = p | "Inputs" >> beam.Create(inputs) | "Dedup" >> DeduplicateDocs(self.config)
-        totals = result["details"] | "DetailTotals" >> beam.FlatMap(_detail_totals)
-        return {
-            "corpus": {"rows": result["corpus"], "stats": result["stats"], "totals": totals},
-            "dups": {"rows": result["dups"], "totals": _removed_totals(p, result["dups"])},
-        }
+    def produce(self, inputs: list[str], beam_args: list[str] | None) -> None:
+        """One pipeline: the decisions over compact records, then the filter pass writes
+        corpus/ and dups/ shard by shard (not WriteStageOutput: no row is shuffled)."""
+        cfg = self.config
+        with beam_pipeline(beam_args) as p:
+            result = (
+                p
+                | "Inputs" >> beam.Create(list(enumerate(inputs)))
+                | "Dedup" >> DeduplicateDocs(cfg, inputs)
+            )
+            totals = result["details"] | "DetailTotals" >> beam.FlatMap(_detail_totals)
+            _ = {
+                "written": result["corpus"],
+                "stats": result["stats"],
+                "totals": totals,
+            } | "FinishCorpus" >> FinishOutput(cfg.out_dir, "corpus")
+            _ = {
+                "written": result["dups"],
+                "totals": _removed_totals(p, result["removals"]),
+            } | "FinishDups" >> FinishOutput(cfg.dups_dir, "dups")
 
     def summary_lines(self, data: dict[str, Any]) -> list[str]:
         """The figures that are not drops, the split sizes, a few removed documents."""

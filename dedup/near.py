@@ -38,6 +38,7 @@ class Fingerprint:
     rank: Rank
     exact_key: str
     signature: bytes | None  # uint32[num_perm] bytes; None: shorter than one shingle
+    shard: int = -1  # index of the input shard holding it (the filter pass writes by shard)
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class Removal:
     keeper_url: str
     similarity: float
     reason: str  # "exact" | "near"
+    shard: int = -1  # index of the input shard holding the removed document
 
 
 class Signer:
@@ -134,7 +136,7 @@ def near_removal(removed: Fingerprint, keeper: Fingerprint) -> Removal:
     """The Removal of a near duplicate, with its estimated Jaccard to the keeper (which may be
     below the threshold for a chain a~b~c)."""
     sim = estimated_jaccard(removed.signature, keeper.signature)
-    return Removal(removed.doc_id, keeper.doc_id, keeper.url, sim, "near")
+    return Removal(removed.doc_id, keeper.doc_id, keeper.url, sim, "near", removed.shard)
 
 
 def resolve_near(edges: Sequence[tuple[Fingerprint, Fingerprint, float]]) -> list[Removal]:
@@ -148,13 +150,20 @@ def resolve_near(edges: Sequence[tuple[Fingerprint, Fingerprint, float]]) -> lis
 
 
 def resolve_exact_members(
-    rep_id: str, rep_url: str, member_ids: Iterable[str], rep_removal: Removal | None
+    rep_id: str,
+    rep_url: str,
+    member_ids: Iterable[str],
+    rep_removal: Removal | None,
+    member_shards: dict[str, int] | None = None,
 ) -> list[Removal]:
-    """Removals for the exact duplicates of a representative."""
+    """Removals for the exact duplicates of a representative (each with its input shard when
+    ``member_shards`` names it)."""
     out = []
+    where = member_shards or {}
     for doc_id in sorted(member_ids):
+        shard = where.get(doc_id, -1)
         if rep_removal is None:
-            out.append(Removal(doc_id, rep_id, rep_url, 1.0, "exact"))
+            out.append(Removal(doc_id, rep_id, rep_url, 1.0, "exact", shard))
         else:
             out.append(
                 Removal(
@@ -163,6 +172,7 @@ def resolve_exact_members(
                     rep_removal.keeper_url,
                     rep_removal.similarity,
                     "near",
+                    shard,
                 )
             )
     return out
