@@ -133,7 +133,6 @@ class DedupConfig:
     minhash: MinHashParams = MinHashParams()
     val_fraction: float = option(0.005, "share of documents in the val split", min_value=0.0)
     test_fraction: float = option(0.005, "share of documents in the test split", min_value=0.0)
-    num_shards: int = option(8, _NUM_SHARDS_HELP, min_value=1)
     max_bucket_neighbours: int = 64
 
     def __post_init__(self) -> None:
@@ -153,7 +152,9 @@ class DedupConfig:
             "minhash_seed": mh.seed,
             "val_fraction": self.val_fraction,
             "test_fraction": self.test_fraction,
-            "num_shards": self.num_shards,
+            # corpus/ and dups/ shard i come from docs/ shard i (the filter pass); an output
+            # of the earlier layout (rows hashed into --num-shards) is not resumed into this one
+            "layout": "shard-per-input-shard",
             "max_bucket_neighbours": self.max_bucket_neighbours,
             "schema_version": _schema_version(),
         }

@@ -575,15 +575,14 @@ class DedupJob(StageJob):
 
     def outputs(self) -> list[StageOutput]:
         """corpus/ and dups/: one shard per docs/ shard, of the same index (the filter pass
-        writes them; ``num_shards`` is kept in the job's parameters only)."""
+        writes them, named after the docs/ shards)."""
         cfg = self.config
         return [
-            StageOutput(cfg.out_dir, "corpus", schemas.CORPUS, cfg.num_shards),
+            StageOutput(cfg.out_dir, "corpus", schemas.CORPUS),
             StageOutput(
                 cfg.dups_dir,
                 "dups",
                 schemas.DUPS,
-                cfg.num_shards,
                 empty_stats={"removed": dict.fromkeys(DUP_REASONS, 0)},
             ),
         ]

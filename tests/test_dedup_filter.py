@@ -90,7 +90,6 @@ def corpus(shared_file, tmp_path_factory):
         docs_dir=str(root / "docs"),
         out_dir=str(root / "corpus"),
         dups_dir=str(root / "dups"),
-        num_shards=4,
     )
     assert run_dedup(config, ARGS) == "ran"
     return config, rows
@@ -164,7 +163,7 @@ def test_damaged_input_shard_is_named_in_one_line(corpus, tmp_path):
     docs = Path(shutil.copytree(config.docs_dir, tmp_path / "docs"))
     name = "part-00001-of-00004.parquet"
     _flip_data_page(docs / name, "text")
-    broken = DedupConfig(str(docs), str(tmp_path / "c"), str(tmp_path / "d"), num_shards=4)
+    broken = DedupConfig(str(docs), str(tmp_path / "c"), str(tmp_path / "d"))
     with pytest.raises(shards.ShardError) as info:
         run_dedup(broken, ARGS)
     message = str(info.value)

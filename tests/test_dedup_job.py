@@ -91,7 +91,6 @@ def dedup_run(prose, tmp_path_factory):
         docs_dir=str(root / "docs"),
         out_dir=str(root / "corpus"),
         dups_dir=str(root / "dups"),
-        num_shards=3,
     )
     assert run_dedup(config, ["--direct_num_workers=1"]) == "ran"
     return config, rows, expect, heavy
@@ -213,7 +212,6 @@ def test_non_latin_duplicates(tmp_path):
         docs_dir=str(tmp_path / "docs"),
         out_dir=str(tmp_path / "corpus"),
         dups_dir=str(tmp_path / "dups"),
-        num_shards=1,
     )
     run_dedup(config, ["--direct_num_workers=1"])
     dups = shards.read_rows(config.dups_dir, schemas.DUPS)

@@ -327,7 +327,7 @@ def test_extract_on_s3_writes_the_local_shards(s3, beam_args, demo_root):
 def test_dedup_on_s3_writes_the_local_shards(s3, beam_args, demo_root):
     upload(demo_root / "docs", uri("dedup-run", "docs"))
     command = ["dedup", uri("dedup-run", "docs"), "--out", uri("dedup-run", "corpus")]
-    command += ["--dups-out", uri("dedup-run", "dups"), "--num-shards", "2"]
+    command += ["--dups-out", uri("dedup-run", "dups")]
     command += ["--val-fraction", "0.1", "--test-fraction", "0.1"]
     assert run(command, beam_args) == 0
     assert_finished_like(s3, "dedup-run/corpus", demo_root / "corpus")

@@ -80,7 +80,7 @@ def stages(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _write_docs(root / "docs", rows, 3)
     dedup = DedupConfig(
         str(root / "docs"), str(root / "corpus"), str(root / "dups"),
-        val_fraction=0.1, test_fraction=0.1, num_shards=3,
+        val_fraction=0.1, test_fraction=0.1,
     )  # fmt: skip
     assert run_dedup(dedup) == "ran"
     config = TokenizeConfig(str(root / "corpus"), str(root / "tokens"), vocab_size=300,
@@ -137,7 +137,7 @@ def _one_line(result: subprocess.CompletedProcess[str], *needles: str) -> str:
 
 
 def _dedup_cli(docs: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    return _webtext("dedup", str(docs), "--out", str(tmp_path / "c"), "--num-shards", "2")
+    return _webtext("dedup", str(docs), "--out", str(tmp_path / "c"))
 
 
 SHARD = "part-00001-of-00003.parquet"

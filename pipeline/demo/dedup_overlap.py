@@ -23,7 +23,6 @@ def dedup_overlap_step(root: Path, beam_args: list[str]) -> None:
         docs_dir=str(root / "docs"),
         out_dir=str(root / "corpus"),
         dups_dir=str(root / "dups"),
-        num_shards=2,
         val_fraction=0.1,
         test_fraction=0.1,
     )
