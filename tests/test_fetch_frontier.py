@@ -210,3 +210,40 @@ def test_politeness_state_is_per_key():
     assert gate.budget("cc") == Budget(16, 0.01) and gate.budget("x") == Budget(2, 0.5)
     with pytest.raises(ValueError, match="per-host concurrency"):
         Budget(0)
+
+
+def _pages(out: Path) -> dict[str, tuple]:
+    return {
+        r["link_id"]: (r["url"], r["final_url"], r["status"], r["error"], r["body"])
+        for r in shards.read_rows(str(out), schemas.PAGES)
+    }
+
+
+@pytest.mark.slow
+def test_two_worker_processes_write_the_same_pages(tmp_path):
+    """The frontier lives in each worker's DoFn: DirectRunner with 2 worker processes writes
+    the same pages/ as the in-process runner."""
+    hosts = [f"w{i}.test" for i in range(6)]
+    urls = urls_for(hosts, 5)
+    write_links(tmp_path / "links", urls)
+    with LoopbackServer(logging_app()) as server:
+        fetch = FetchConfig(
+            allow_private=True,
+            resolve=tuple(f"{h}:80:127.0.0.1:{server.port}" for h in hosts),
+            per_host=2,
+            host_delay_s=0.0,
+        )
+        outs = {}
+        for name, args in (
+            ("inproc", []),
+            ("multi", ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]),
+        ):
+            out = tmp_path / name
+            job = FetchJobConfig(
+                str(tmp_path / "links"), str(out), fetch=fetch, batch_size=4, num_shards=2
+            )
+            assert run_fetch(job, args) == "ran"
+            outs[name] = _pages(out)
+        assert len(server.app[LOG].arrivals) == 2 * len(urls)
+    assert len(outs["inproc"]) == len(urls)
+    assert outs["multi"] == outs["inproc"]
