@@ -3,14 +3,19 @@
 Live:  links ─┐
               ├─ CoGroupByKey(link_id) ─ done ──────────────────────────┐
    ledger ────┘                        └ todo ─ GroupByKey(host group) ─ FetchHostGroup ─┤
-                                                      (asyncio loop per batch; writes ledger)  │
+                                   (one crawl frontier per worker; writes ledger files)  │
                                                                              Account ─ WriteStageOutput
 WARC:  links ─ key by URL key ─┐
        WARC files ─ responses ─┴─ CoGroupByKey ─ WarcStep (x redirect rounds) ─ Account ─ Write
 
-Resume: each fetched batch writes its rows (pages and errors) to pages/_fetched/ as one
-atomically renamed Parquet file before emitting them. A rerun reads that ledger and fetches
-only links missing from it, so a job killed after hours loses at most the batches in flight.
+Fetching: every link of a worker's host groups goes into one crawl frontier
+(pipeline.fetch.frontier): all hosts progress at once, each at its own politeness, under one
+global concurrency bound; no host waits for another host's slow or polite queue.
+
+Resume: every ``batch_size`` ended links, their rows (pages and errors) go to pages/_fetched/
+as one atomically renamed Parquet file before they are emitted. A rerun reads that ledger and
+fetches only links missing from it, so a job killed after hours loses at most the links in
+flight and those waiting for the next ledger file.
 
 Retry (``retry_errors``, `--retry-errors`): a rerun also fetches again the links whose chosen
 ledger row (choose_row) has an error in the given classes, complete output or not. The new
@@ -29,6 +34,7 @@ would double the requests to every host.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -46,7 +52,8 @@ from beam_jobs.configs import LEDGER_DIR, FetchJobConfig  # noqa: F401 (LEDGER_D
 from beam_jobs.shard_read import ReadShardRows
 from beam_jobs.stage_io import BundleStats, expand_inputs, fingerprint_inputs
 from beam_jobs.stage_job import StageJob, StageOutput
-from pipeline.fetch.client import FetchConfig, FetchOutcome, fetch_urls
+from pipeline.fetch.background import BackgroundFetcher
+from pipeline.fetch.client import FetchConfig, FetchOutcome
 from pipeline.fetch.records import choose_row, page_row, was_retried
 from pipeline.fetch.retry import (
     LEDGER_COLUMNS,
@@ -101,14 +108,61 @@ class SplitDone(beam.DoFn):
                 yield best, was_retried(done)
 
 
+@dataclass
+class _Fetched:
+    """One link's fetch as it waits for its ledger file: its earlier ledger rows, its new row
+    and (for --write-warc only) the outcome to archive."""
+
+    earlier: list[dict[str, Any]]
+    row: dict[str, Any]
+    outcome: FetchOutcome | None
+
+
+def _finish_fetch(
+    token: tuple[dict[str, Any], list[dict[str, Any]]], outcome: FetchOutcome, keep_outcome: bool
+) -> _Fetched:
+    """Runs in a worker thread of the frontier: the page row (the body zstd-compressed)."""
+    link, earlier = token
+    row = page_row(link, outcome, source="live", fetched_utc=int(time.time()))
+    kept = outcome if keep_outcome and row["error"] is None else None
+    return _Fetched(earlier, row, kept)
+
+
 class FetchHostGroup(beam.DoFn):
-    """All links of one host group, in batches: per batch, one asyncio loop fetching it
-    concurrently, then the batch's ledger file (and WARC file) written atomically, then its
-    rows emitted. A host's links all fall in one group, so one worker at a time talks to it
-    and the per-host limits hold across the whole job."""
+    """Host groups -> fetched rows, through one crawl frontier per DoFn instance
+    (pipeline.fetch.frontier on its own event-loop thread, pipeline.fetch.background).
+
+    Every link of every group in the bundle is handed to the frontier as it is read (at most
+    MAX_PENDING unfinished at a time, which bounds memory), so all hosts progress at once, each
+    at its own politeness, under one global concurrency bound. As links end, in whatever order,
+    their rows gather here; every ``batch_size`` of them become one ledger file (and WARC
+    file), written atomically before those rows are emitted. A kill loses at most the rows not
+    yet in a ledger file. A host's links all fall in one group, so one worker at a time talks
+    to it and the per-host limits hold across the whole job."""
+
+    MAX_PENDING = 20_000
 
     def __init__(self, config: FetchJobConfig) -> None:
         self.config = config
+        self._bg: BackgroundFetcher | None = None
+        self._buffer: list[_Fetched] = []
+
+    def setup(self) -> None:
+        self._bg = None
+        self._buffer = []
+
+    def _background(self) -> BackgroundFetcher:
+        if self._bg is None:
+            keep = self.config.write_warc_dir is not None
+            self._bg = BackgroundFetcher(
+                self.config.fetch, functools.partial(_finish_fetch, keep_outcome=keep)
+            ).start()
+            self._started = time.monotonic()
+            self._done = 0
+        return self._bg
+
+    def start_bundle(self) -> None:
+        self._buffer = []
 
     def process(
         self, element: tuple[int, Iterable[tuple[dict[str, Any], list[dict[str, Any]]]]]
@@ -116,43 +170,69 @@ class FetchHostGroup(beam.DoFn):
         """Elements: (link, its earlier ledger rows: empty unless it is being retried).
         Emits (the row standing for the link over all its ledger rows, retried)."""
         _, items = element
-        batch: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
-        for item in items:
-            batch.append(item)
-            if len(batch) >= self.config.batch_size:
-                yield from self._fetch_batch(batch)
-                batch = []
-        if batch:
-            yield from self._fetch_batch(batch)
+        bg = self._background()
+        for link, earlier in items:
+            while bg.outstanding >= self.MAX_PENDING:
+                yield from self._take(block=True)
+            bg.submit((link, list(earlier)), link["url"])
+            yield from self._take(block=False)
 
-    def _fetch_batch(
-        self, items: list[tuple[dict[str, Any], list[dict[str, Any]]]]
-    ) -> Iterable[tuple[dict[str, Any], bool]]:
-        started = time.monotonic()
-        links = [link for link, _ in items]
-        outcomes = fetch_urls([link["url"] for link in links], self.config.fetch)
-        now = int(time.time())
-        rows = [
-            page_row(link, outcome, source="live", fetched_utc=now)
-            for link, outcome in zip(links, outcomes, strict=True)
-        ]
+    def finish_bundle(self) -> Iterable[Any]:
+        if self._bg is None:
+            return
+        while self._bg.outstanding:
+            for value in self._take(block=True):
+                yield GlobalWindows.windowed_value(value)
+        for value in self._flush():
+            yield GlobalWindows.windowed_value(value)
+
+    def teardown(self) -> None:
+        if self._bg is not None:
+            self._bg.close()
+            self._bg = None
+
+    def _take(self, block: bool) -> Iterable[tuple[dict[str, Any], bool]]:
+        """Gather ended links (one, waiting if ``block``; else all that ended); emit a ledger
+        file's worth whenever the buffer fills."""
+        assert self._bg is not None
+        while True:
+            got = self._bg.take(block)
+            if got is None:
+                return
+            self._buffer.append(got[1])
+            if len(self._buffer) >= self.config.batch_size:
+                yield from self._flush()
+            if block:
+                return
+
+    def _flush(self) -> Iterable[tuple[dict[str, Any], bool]]:
+        batch, self._buffer = self._buffer, []
+        if not batch:
+            return
+        rows = [f.row for f in batch]
         if self.config.write_warc_dir:
-            write_warc_file(self.config.write_warc_dir, outcomes)
+            write_warc_file(
+                self.config.write_warc_dir, [f.outcome for f in batch if f.outcome is not None]
+            )
         shards.write_shard(
             self.config.ledger_dir, f"batch-{uuid.uuid4().hex}.parquet", rows, schemas.PAGES
         )
-        elapsed = time.monotonic() - started
+        self._done += len(rows)
+        elapsed = time.monotonic() - self._started
         ok = sum(1 for r in rows if r["error"] is None)
         log.info(
-            "fetched %d URLs in %.1fs (%.1f/s): %d pages, %d errors",
+            "ledger file of %d URLs (%d pages, %d errors); %d fetched in %.1fs (%.1f/s), "
+            "%d queued or in flight",
             len(rows),
-            elapsed,
-            len(rows) / max(elapsed, 1e-9),
             ok,
             len(rows) - ok,
+            self._done,
+            elapsed,
+            self._done / max(elapsed, 1e-9),
+            self._bg.outstanding if self._bg is not None else 0,
         )
-        for (_, earlier), row in zip(items, rows, strict=True):
-            history = [*earlier, row]
+        for fetched in batch:
+            history = [*fetched.earlier, fetched.row]
             yield choose_row(history), was_retried(history)
 
 

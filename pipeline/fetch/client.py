@@ -1,12 +1,15 @@
 """The asyncio fetch client: every URL ends as exactly one :class:`FetchOutcome`.
 
-One :class:`Fetcher` serves a batch of URLs on one event loop and one connection pool. Per URL:
+One :class:`Fetcher` serves URLs on one event loop and one connection pool; which URL starts
+when is the frontier's business (pipeline.fetch.frontier). Per URL:
 safety (resolved addresses, via the guarded resolver; IP literals here), optional robots.txt,
 politeness (per-host slots and delay), then up to ``max_redirects`` hops followed by hand so
 each target is re-checked against the link rules (a redirect to Wikipedia, back into Reddit or
 to an image is dropped as such) and loops are caught. 429 and 5xx are retried with exponential
-backoff, honouring ``Retry-After`` up to a cap. Bodies are streamed under a byte cap, then
-content-decoded under the same cap with a bomb guard. Every exception becomes an error class.
+backoff; a ``Retry-After`` (up to a cap) pauses the whole host, not only the request that got
+it. Bodies are streamed under a byte cap, then content-decoded under the same cap with a bomb
+guard, in a worker thread (as is the charset detection), so a big page never stalls the event
+loop that times every other request. Every exception becomes an error class.
 """
 
 from __future__ import annotations
@@ -192,8 +195,9 @@ class Fetcher:
         outcome.elapsed_ms = int((time.monotonic() - started) * 1000)
         return outcome
 
-    async def fetch_all(self, urls: Sequence[str]) -> list[FetchOutcome]:
-        return list(await asyncio.gather(*(self.fetch(u) for u in urls)))
+    @property
+    def gate(self) -> HostGate:
+        return self._gate
 
     async def _follow(self, out: FetchOutcome) -> None:
         c = self.config
@@ -217,7 +221,13 @@ class Fetcher:
                 current = nxt
                 continue
             break
-        judge_response(out, hop.status, hop.headers.get("Content-Type"), hop.body)
+        content_type = hop.headers.get("Content-Type")
+        if hop.body:  # binary sniffing and charset detection: off the loop
+            await asyncio.get_running_loop().run_in_executor(
+                None, judge_response, out, hop.status, content_type, hop.body
+            )
+        else:
+            judge_response(out, hop.status, content_type, hop.body)
 
     async def _request_with_retries(self, url: str, host: str, out: FetchOutcome) -> _Hop:
         c = self.config
@@ -235,7 +245,10 @@ class Fetcher:
                 return hop  # the server asks for more patience than we have: give up now
             attempt += 1
             out.retries += 1
-            await asyncio.sleep(wait)
+            if "Retry-After" in hop.headers:
+                self._gate.defer(host, wait)  # the whole host waits; the next slot() sleeps
+            else:
+                await asyncio.sleep(wait)
 
     async def _request(self, url: str, out: FetchOutcome) -> _Hop:
         c = self.config
@@ -256,12 +269,18 @@ class Fetcher:
                 raw += chunk
                 if len(raw) > c.max_body_bytes:
                     raise ContentError("too_large", f"body exceeds {c.max_body_bytes} bytes")
-            body = decode_content(
-                bytes(raw),
-                resp.headers.get("Content-Encoding"),
-                c.max_body_bytes,
-                c.max_compression_ratio,
-            )
+            encoding = resp.headers.get("Content-Encoding")
+            if encoding:  # inflating runs in a worker thread, never on the loop
+                body = await asyncio.get_running_loop().run_in_executor(
+                    None,
+                    decode_content,
+                    bytes(raw),
+                    encoding,
+                    c.max_body_bytes,
+                    c.max_compression_ratio,
+                )
+            else:
+                body = bytes(raw)
             return _Hop(resp.status, resp.headers, body)
 
     async def _fetch_text(self, url: str) -> tuple[int, str]:
@@ -277,10 +296,11 @@ class Fetcher:
 
 
 def fetch_urls(urls: Sequence[str], config: FetchConfig) -> list[FetchOutcome]:
-    """Fetch a batch on a fresh event loop (what one Beam DoFn call does). Order is kept."""
+    """Fetch a list of URLs through the frontier on a fresh event loop. Order is kept."""
+    from pipeline.fetch.frontier import fetch_all
 
     async def run() -> list[FetchOutcome]:
         async with Fetcher(config) as fetcher:
-            return await fetcher.fetch_all(urls)
+            return await fetch_all(fetcher, urls)
 
     return asyncio.run(run())
