@@ -36,6 +36,7 @@ import apache_beam as beam
 import pyarrow as pa
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from beam_jobs.runners import check_runner
 from beam_jobs.shard_read import check_stage_input, empty_input_message, shard_errors_in_one_line
 from beam_jobs.stage_io import WriteStageOutput, fingerprint_inputs, finish_empty
 from pipeline.io import shards
@@ -65,7 +66,9 @@ class StageOutput:
 def beam_pipeline(beam_args: list[str] | None = None) -> Iterator[beam.Pipeline]:
     """A Beam pipeline with the user's Beam options, run when the block ends; a shard's
     error in it is re-raised as one line (``shard_errors_in_one_line``)."""
-    with shard_errors_in_one_line(), beam.Pipeline(options=PipelineOptions(beam_args or [])) as p:
+    options = PipelineOptions(beam_args or [])
+    check_runner(options)  # a Flink/Spark job-server jar missing or of another Beam: one line
+    with shard_errors_in_one_line(), beam.Pipeline(options=options) as p:
         yield p
 
 
