@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 import zipfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -301,8 +303,11 @@ def worker_pool(tmp_path_factory) -> Iterator[int]:
     it starts is a process of its own, importing this repository's packages."""
     port = _free_port()
     log = tmp_path_factory.mktemp("worker-pool") / "worker-pool.log"
+    # The pool starts each worker as `python -c ...`: this interpreter, found first on PATH.
     env = dict(
-        os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
+        os.environ,
+        PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
     )
     command = [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main"]
     command += ["--service_port", str(port)]
@@ -313,6 +318,26 @@ def worker_pool(tmp_path_factory) -> Iterator[int]:
         yield port
     finally:
         _stop(proc)
+
+
+STAGE_LIMIT_S = 300  # a stage takes under a minute here; an engine waiting forever fails
+
+
+@contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Raise TimeoutError in this (the main) thread after ``seconds``: a job that waits forever
+    (workers that never start, say) fails its test instead of hanging the run."""
+
+    def expire(signum, frame) -> None:
+        raise TimeoutError(f"the stage did not finish within {seconds:.0f} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _environment_args(environment: str, request) -> list[str]:
@@ -340,7 +365,8 @@ def test_stage_on_engine_matches_the_direct_runner(
     reference = direct_outputs(stage)
     beam_args = job_server.beam_args() + _environment_args(environment, request)
     try:
-        outputs = STAGES[stage](stage_inputs, tmp_path, beam_args)
+        with _time_limit(STAGE_LIMIT_S):
+            outputs = STAGES[stage](stage_inputs, tmp_path, beam_args)
     except Exception as exc:  # the runner's own message, and the job server's last words
         pytest.fail(
             f"{stage} on {job_server.engine} ({environment}) failed: {type(exc).__name__}: "
