@@ -74,6 +74,9 @@ for key, value in attrs:  # manifest lines are at most 72 bytes; continuations s
     lines.extend(b" " + line[i : i + 71] for i in range(72, len(line), 71))
 with zipfile.ZipFile(jar, "w") as z:
     z.writestr("META-INF/MANIFEST.MF", b"\r\n".join(lines) + b"\r\n\r\n")
+    # The Flink job server logs through slf4j-simple: warnings and errors only (Beam relays
+    # every line of it into the stage's log).
+    z.writestr("simplelogger.properties", "org.slf4j.simpleLogger.defaultLogLevel=warn\n")
 PY
   touch "$dir/.complete"
   echo "$jar"
