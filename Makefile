@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint setup clean
+.PHONY: demo test test-fast lint setup clean job-servers
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ test-fast: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# Beam's Flink and Spark job servers (Maven, Java 17), cached in ~/.cache/webtext/job-servers;
+# prints each jar's path (for --flink_job_server_jar / --spark_job_server_jar).
+job-servers:
+	.ci/job_servers.sh flink spark
 
 clean:
 	rm -rf $(VENV) demo_out

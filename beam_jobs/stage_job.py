@@ -40,6 +40,7 @@ import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from beam_jobs.runners import check_runner
 from beam_jobs.shard_read import check_stage_input, empty_input_message, shard_errors_in_one_line
 from beam_jobs.stage_io import WriteStageOutput, fingerprint_inputs, finish_empty
 from pipeline.io import object_store, shards
@@ -77,7 +78,9 @@ def configure_filesystems(beam_args: list[str] | None) -> None:
 def beam_pipeline(beam_args: list[str] | None = None) -> Iterator[beam.Pipeline]:
     """A Beam pipeline with the user's Beam options, run when the block ends; a shard's
     error in it is re-raised as one line (``shard_errors_in_one_line``)."""
-    with shard_errors_in_one_line(), beam.Pipeline(options=PipelineOptions(beam_args or [])) as p:
+    options = PipelineOptions(beam_args or [])
+    check_runner(options)  # a Flink/Spark job-server jar missing or of another Beam: one line
+    with shard_errors_in_one_line(), beam.Pipeline(options=options) as p:
         yield p
 
 
@@ -191,6 +194,8 @@ class StageJob:
     def run(self, beam_args: list[str] | None = None, *, overwrite: bool = False) -> str:
         """Run the stage. Returns "complete" when it had already finished, else "ran"."""
         configure_filesystems(beam_args)
+        # a Flink/Spark job-server jar missing or of another Beam: one line, before any work
+        check_runner(PipelineOptions(beam_args or []))
         for out in self.outputs():  # a missing or read-only bucket: one line, before any work
             object_store.check_writable(out.out_dir)
         inputs = self.read_inputs()  # errors name the file and column before any output

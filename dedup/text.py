@@ -122,25 +122,31 @@ def fmix64(h: np.ndarray) -> np.ndarray:
 
 
 class _Powers:
-    """base**i and base**-i mod 2**64 for i < n, grown on demand and shared per process."""
+    """base**i and base**-i mod 2**64 for i < n, grown on demand and shared per process.
+
+    Thread-safe without a lock: both tables are published together as one tuple, so a thread
+    that reads while another grows them sees either the old pair or the new one (a Beam SDK
+    worker runs bundles on several threads; two separate attributes once let a reader pair a
+    new ``fwd`` with an old, shorter ``inv``)."""
 
     def __init__(self, base: int) -> None:
         self.base = base
         self.inverse = pow(base, -1, 1 << 64)
-        self.fwd = np.ones(1, dtype=np.uint64)
-        self.inv = np.ones(1, dtype=np.uint64)
+        self.tables = (np.ones(1, dtype=np.uint64), np.ones(1, dtype=np.uint64))
 
     def get(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        if n > len(self.fwd):
-            size = max(n, 2 * len(self.fwd), 1 << 16)
+        fwd, inv = self.tables
+        if n > len(fwd):
+            size = max(n, 2 * len(fwd), 1 << 16)
             with np.errstate(over="ignore"):
-                fwd = np.full(size, self.base, dtype=np.uint64)
-                fwd[0] = 1
-                inv = np.full(size, self.inverse, dtype=np.uint64)
-                inv[0] = 1
-                self.fwd = np.multiply.accumulate(fwd)
-                self.inv = np.multiply.accumulate(inv)
-        return self.fwd[:n], self.inv[:n]
+                grown_fwd = np.full(size, self.base, dtype=np.uint64)
+                grown_fwd[0] = 1
+                grown_inv = np.full(size, self.inverse, dtype=np.uint64)
+                grown_inv[0] = 1
+                fwd = np.multiply.accumulate(grown_fwd)
+                inv = np.multiply.accumulate(grown_inv)
+            self.tables = (fwd, inv)
+        return fwd[:n], inv[:n]
 
 
 _BYTE_POWERS = _Powers(_BYTE_BASE)

@@ -136,3 +136,22 @@ def test_merge_is_order_independent() -> None:
     a = select_link(LinkAggregate().merge(left).merge(right), 3, "max")[0]
     b = select_link(LinkAggregate().merge(right).merge(left), 3, "max")[0]
     assert a == b
+
+
+def test_error_samples_are_the_same_whatever_the_bundles() -> None:
+    """Each runner splits the input into its own bundles and merges them in its own order:
+    the samples kept are the smallest messages, so every split gives the same _stats.json."""
+    from pipeline.io.stats import MAX_ERROR_SAMPLES, StageStats
+
+    messages = [f"dump.zst: line {i:03d}: invalid JSON" for i in range(3 * MAX_ERROR_SAMPLES)]
+    one = StageStats()
+    for m in messages:
+        one.error(m)
+    for split in (7, 50, 97):
+        parts = [StageStats() for _ in range(0, len(messages), split)]
+        for i, m in enumerate(reversed(messages)):
+            parts[i // split].error(m)
+        merged = StageStats()
+        for part in reversed(parts):
+            merged.merge(part)
+        assert merged.error_samples == one.error_samples == sorted(messages)[:MAX_ERROR_SAMPLES]

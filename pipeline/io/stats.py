@@ -3,6 +3,7 @@ counted drop with a reason (``records_in == records_out + sum(dropped)``)."""
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -22,24 +23,27 @@ class StageStats:
     dropped: Counter = field(default_factory=Counter)
     # Repairs that did not drop the record (e.g. created_utc given as a string).
     repaired: Counter = field(default_factory=Counter)
-    # A few examples of errors, each naming the input and position, for the user to inspect.
+    # A few examples of errors, each naming the input and position, for the user to inspect:
+    # the MAX_ERROR_SAMPLES smallest messages in sort order, so that every runner (whatever
+    # its bundles and the order they finish in) keeps the same ones.
     error_samples: list[str] = field(default_factory=list)
 
     def drop(self, reason: str, count: int = 1) -> None:
         self.dropped[reason] += count
 
     def error(self, message: str) -> None:
-        if len(self.error_samples) < MAX_ERROR_SAMPLES:
-            self.error_samples.append(message)
+        samples = self.error_samples
+        if len(samples) >= MAX_ERROR_SAMPLES and message >= samples[-1]:
+            return
+        bisect.insort(samples, message)
+        del samples[MAX_ERROR_SAMPLES:]
 
     def merge(self, other: StageStats) -> StageStats:
         self.records_in += other.records_in
         self.records_out += other.records_out
         self.dropped.update(other.dropped)
         self.repaired.update(other.repaired)
-        room = MAX_ERROR_SAMPLES - len(self.error_samples)
-        if room > 0:
-            self.error_samples.extend(other.error_samples[:room])
+        self.error_samples = sorted(self.error_samples + other.error_samples)[:MAX_ERROR_SAMPLES]
         return self
 
     @property
