@@ -336,19 +336,23 @@ def test_dedup_on_s3_writes_the_local_shards(s3, beam_args, demo_root):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="the tokenizer files go through pathlib and open(): pipeline/tokenize.py "
-    "prepare_tokenizer/_saved_tokenizer (Path(target)), model/tokenizer.py save/load_tokenizer; "
-    "on s3 they land in a local 's3:/...' folder (owned by the writers rework)",
-)
 def test_tokenize_on_s3_writes_the_local_shards(s3, beam_args, demo_root):
     upload(demo_root / "corpus", uri("tokenize-run", "corpus"))
     command = ["tokenize", uri("tokenize-run", "corpus"), "--out", uri("tokenize-run", "tokens")]
     assert run([*command, "--vocab-size", "2000", "--num-shards", "2"], beam_args) == 0
     assert_finished_like(s3, "tokenize-run/tokens", demo_root / "tokens")
     tokenizer = objects(s3, "tokenize-run/tokens/_tokenizer")
-    assert sorted(tokenizer) == sorted(p.name for p in (demo_root / "tokens/_tokenizer").iterdir())
+    local_tokenizer = demo_root / "tokens/_tokenizer"
+    assert sorted(tokenizer) == sorted(p.name for p in local_tokenizer.iterdir())
+    for name in tokenizer:  # the trained vocabulary, byte for byte
+        body = s3.client().get_object(Bucket=BUCKET, Key=f"tokenize-run/tokens/_tokenizer/{name}")
+        assert body["Body"].read() == (local_tokenizer / name).read_bytes(), name
+
+    # --gpt2-files on the store: the saved tokenizer read back from s3 tokenizes the same way.
+    command = ["tokenize", uri("tokenize-run", "corpus"), "--out", uri("tokenize-run", "again")]
+    command += ["--gpt2-files", uri("tokenize-run", "tokens", "_tokenizer")]
+    assert run([*command, "--num-shards", "2"], beam_args) == 0
+    assert_finished_like(s3, "tokenize-run/again", demo_root / "tokens")
 
 
 @pytest.mark.slow
