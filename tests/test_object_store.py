@@ -356,12 +356,6 @@ def test_tokenize_on_s3_writes_the_local_shards(s3, beam_args, demo_root):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="overlap writes its filters with pathlib/open()/os.replace: beam_jobs/overlap_job.py "
-    "(partial_dir, filters_dir, mkdir, glob), dedup/ngram/{bloom,partitioned,overlap_dir}.py; "
-    "on s3 they land in a local 's3:/...' folder (owned by the writers rework)",
-)
 def test_overlap_on_s3_measures_what_the_local_run_measured(s3, beam_args, demo_root):
     upload(demo_root / "corpus", uri("overlap-run", "corpus"))
     tests_dir = demo_root / "overlap_input"
