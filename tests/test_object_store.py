@@ -369,9 +369,59 @@ def test_overlap_on_s3_measures_what_the_local_run_measured(s3, beam_args, demo_
     names = sorted(str(p.relative_to(local)) for p in local.rglob("*") if p.is_file())
     assert [n for n in names if n not in found] == []  # filters/, documents/, sets.json, ...
     assert found["_SUCCESS"]["LastModified"] == max(o["LastModified"] for o in found.values())
-    for name in ("sets.json", "table.txt"):
+    assert not [n for n in found if n.startswith(("_tmp-", "_lock")) or "/partial/" in n]
+    for name in ("sets.json", "table.txt", "filters/reference.bloom"):
         remote = s3.client().get_object(Bucket=BUCKET, Key=f"overlap-run/overlap/{name}")
         assert remote["Body"].read() == (local / name).read_bytes(), name
+
+
+@pytest.mark.slow
+def test_partitioned_overlap_on_s3_with_test_sets_there_resumes_keeping_partitions(
+    s3, beam_args, demo_root, tmp_path
+):
+    """--filter-partitions 4 with the corpus, the test sets and the output on the store:
+    the same results as the local run; a killed run's finished partition files are kept."""
+    tests_dir = demo_root / "overlap_input"
+    upload(demo_root / "corpus", uri("parts-run", "corpus"))
+    upload(tests_dir / "heldout.jsonl", uri("parts-run", "tests", "heldout.jsonl"))
+    upload(tests_dir / "contaminated.txt", uri("parts-run", "tests", "contaminated.txt"))
+    options = ["--verify-queries", "100000", "--filter-partitions", "4"]
+
+    def command(corpus: str, out: str, tests: str) -> list[str]:
+        return [
+            "overlap", corpus, "--out", out, *options,
+            "--test", f"heldout:jsonl={tests}/heldout.jsonl",
+            "--test", f"contaminated:text={tests}/contaminated.txt",
+        ]  # fmt: skip
+
+    local = tmp_path / "overlap"
+    assert run(command(str(demo_root / "corpus"), str(local), str(tests_dir)), beam_args) == 0
+    remote = command(
+        uri("parts-run", "corpus"), uri("parts-run", "overlap"), uri("parts-run", "tests")
+    )
+    assert run(remote, beam_args) == 0
+    prefix, client = "parts-run/overlap", s3.client()
+
+    def same_as_local() -> None:
+        found = objects(s3, prefix)
+        names = sorted(str(p.relative_to(local)) for p in local.rglob("*") if p.is_file())
+        assert sorted(n for n in found if not n.startswith("_job")) == sorted(
+            n for n in names if not n.startswith("_job")
+        )
+        newest = max(o["LastModified"] for o in found.values())
+        assert found["_SUCCESS"]["LastModified"] == newest
+        for name in ("sets.json", "table.txt", "filters/manifest.json"):
+            body = client.get_object(Bucket=BUCKET, Key=f"{prefix}/{name}")["Body"].read()
+            assert body == (local / name).read_bytes(), name
+
+    same_as_local()
+    # A kill: _SUCCESS, the manifest and one partition gone.
+    for name in ("_SUCCESS", "filters/manifest.json", "filters/part-00002-of-00004.bloom"):
+        client.delete_object(Bucket=BUCKET, Key=f"{prefix}/{name}")
+    assert run(remote, beam_args) == 0
+    same_as_local()
+    kept = versions(s3, f"{prefix}/filters/part-00000-of-00004.bloom")
+    assert len(kept) == 1  # not built again
 
 
 # ------------------------------------------------------------------ buckets it cannot use
