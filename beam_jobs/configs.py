@@ -11,11 +11,17 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from dedup.params import MinHashParams
-from model.tokenizer import ENCODER_FILE, GPT2_VOCAB_SIZE, MERGES_FILE
+from model.tokenizer import (
+    ENCODER_FILE,
+    GPT2_VOCAB_SIZE,
+    MERGES_FILE,
+    is_file,
+    read_file_bytes,
+    tokenizer_location,
+)
 from pipeline.extract_config import ExtractConfig
 from pipeline.fetch.config import FetchConfig
 from pipeline.io.options import check_options, option
@@ -196,11 +202,11 @@ class TokenizeConfig:
 
     def tokenizer_params(self) -> dict[str, Any]:
         if self.gpt2_files:
-            d = Path(self.gpt2_files)
+            d = tokenizer_location(self.gpt2_files)  # a local directory or s3://...
             return {
                 "source": "files",
-                "encoder_sha256": _sha256(d / ENCODER_FILE),
-                "merges_sha256": _sha256(d / MERGES_FILE),
+                "encoder_sha256": _sha256(f"{d}/{ENCODER_FILE}"),
+                "merges_sha256": _sha256(f"{d}/{MERGES_FILE}"),
             }
         return {
             "source": "trained",
@@ -218,13 +224,13 @@ class TokenizeConfig:
         }
 
 
-def _sha256(path: Path) -> str:
-    if not path.is_file():
+def _sha256(path: str) -> str:
+    if not is_file(path):
         raise FileNotFoundError(
             f"{path}: not found; --gpt2-files needs a directory with {ENCODER_FILE} and "
             f"{MERGES_FILE}"
         )
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashlib.sha256(read_file_bytes(path)).hexdigest()
 
 
 _TEST_SPEC_HELP = (

@@ -37,7 +37,6 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
@@ -180,13 +179,12 @@ def build_reference_filter(
     n = config.expected_ngrams or estimate_ngrams(config.corpus_dir, config.split)
     if config.filter_partitions > 1:
         path, counts = build_partitioned_filter(config, n, beam_args)
-        return str(path), counts
+        return path, counts
     inputs = shards.list_shards(config.corpus_dir)
     params = BloomParams.for_capacity(n, config.fp_rate, ngram=config.ngram)
-    filters = shards.join(config.out_dir, overlap_dir.FILTERS)
-    partial = shards.join(filters, overlap_dir.PARTIAL)
-    final = shards.join(filters, overlap_dir.REFERENCE_FILTER)
-    counts_path = shards.join(filters, overlap_dir.REFERENCE_COUNTS)
+    partial = overlap_dir.partial_dir(config.out_dir)
+    final = overlap_dir.reference_filter_path(config.out_dir)
+    counts_path = overlap_dir.reference_counts_path(config.out_dir)
     if not inputs:  # an empty corpus: an empty filter, nothing to merge
         BloomFilter(params).save(final)
         overlap_dir.write_reference_counts(dict(ZERO_COUNTS), counts_path)
@@ -306,22 +304,21 @@ class BuildPartitionFilter(beam.DoFn):
 
 def build_partitioned_filter(
     config: OverlapConfig, n: int, beam_args: list[str] | None = None
-) -> tuple[Path, dict[str, int]]:
+) -> tuple[str, dict[str, int]]:
     """The partitioned build (see the module docstring). Partition files already complete
     with these parameters are kept; when all are there and the counts too, no pipeline runs."""
     partitions = config.filter_partitions
     params = part.partition_params(n, config.fp_rate, partitions, ngram=config.ngram)
     manifest = part.Manifest(partitions, n, config.fp_rate, params)
-    filters = overlap_dir.filters_dir(config.out_dir)
-    filters.mkdir(parents=True, exist_ok=True)
-    shards.clean_temporaries(str(filters))
+    filters = overlap_dir.filters_dir(config.out_dir)  # created by its first file's write
+    shards.clean_temporaries(filters)
     counts_path = overlap_dir.reference_counts_path(config.out_dir)
-    (filters / part.MANIFEST_NAME).unlink(missing_ok=True)  # written again once all are there
+    shards.remove(shards.join(filters, part.MANIFEST_NAME))  # written again once all are there
     todo = [
         i
         for i in range(partitions)
         if not part.reusable_partition(
-            filters / part.partition_file_name(i, partitions), params, i, partitions
+            shards.join(filters, part.partition_file_name(i, partitions)), params, i, partitions
         )
     ]
     log.info(
@@ -337,7 +334,7 @@ def build_partitioned_filter(
             "false-positive rate (target %g): use fewer partitions for a corpus this size",
             f"{params.num_bits:,}", floor, config.fp_rate,
         )  # fmt: skip
-    if todo or not counts_path.is_file():
+    if todo or not shards.exists(counts_path):
         inputs = shards.list_shards(config.corpus_dir)
         with beam_pipeline(beam_args) as p:
             hashed = (
@@ -355,17 +352,16 @@ def build_partitioned_filter(
                 (hashed.hashes, every)
                 | "WithEmpty" >> beam.Flatten()
                 | "ByPartition" >> beam.GroupByKey()
-                | "BuildPartitions"
-                >> beam.ParDo(BuildPartitionFilter(params, partitions, str(filters)))
+                | "BuildPartitions" >> beam.ParDo(BuildPartitionFilter(params, partitions, filters))
             )
             _ = (
                 hashed[HashShardByPartition.COUNTS]
                 | "SumCounts" >> beam.CombineGlobally(_sum_counts)
-                | "WriteCounts" >> beam.Map(overlap_dir.write_reference_counts, str(counts_path))
+                | "WriteCounts" >> beam.Map(overlap_dir.write_reference_counts, counts_path)
             )
     for i in range(partitions):  # names the first missing or wrong file
         part.check_partition_file(
-            filters / part.partition_file_name(i, partitions), params, i, partitions
+            shards.join(filters, part.partition_file_name(i, partitions)), params, i, partitions
         )
     return manifest.write(filters), overlap_dir.read_reference_counts(config.out_dir)
 

@@ -32,6 +32,7 @@ Bits per byte (:func:`count_bytes`) are reported for every format besides.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from dataclasses import dataclass
@@ -127,12 +128,29 @@ def parse_test_specs(specs: list[str]) -> list[TestSetSpec]:
     return parsed
 
 
-def _read_text(spec: TestSetSpec) -> str:
-    path = Path(spec.path)
-    if not path.is_file():
+# Test-set files are read through the filesystem layer (pipeline.io.shards.resolve): a local
+# path or a URI (s3://bucket/key), imported when a file is read.
+def _open_file(spec: TestSetSpec):  # -> pyarrow.NativeFile (random access)
+    import pyarrow.fs as pafs
+
+    from pipeline.io import shards
+
+    fs, path = shards.resolve(spec.path)
+    if fs.get_file_info(path).type != pafs.FileType.File:
         raise FileNotFoundError(f"{spec.describe()}: no such file")
+    return fs.open_input_file(path)
+
+
+def _read_bytes(spec: TestSetSpec) -> bytes:
+    with _open_file(spec) as f:
+        return f.read()
+
+
+def _read_text(spec: TestSetSpec) -> str:
+    data = _read_bytes(spec)
     try:
-        return path.read_text(encoding="utf-8")
+        # As open(path, encoding="utf-8").read() decodes (universal newlines).
+        return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8").read()
     except UnicodeDecodeError as exc:
         raise TestSetError(f"{spec.describe()}: not UTF-8 text ({exc})") from exc
 
@@ -181,19 +199,19 @@ def _jsonl(spec: TestSetSpec, text: str, field: str) -> list[TestDoc]:
 def _parquet(spec: TestSetSpec, column: str) -> list[TestDoc]:
     import pyarrow.parquet as pq
 
-    path = Path(spec.path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{spec.describe()}: no such file")
-    try:
-        pf = pq.ParquetFile(path)
-    except Exception as exc:  # pyarrow raises several types for a non-Parquet file
-        raise TestSetError(f"{spec.describe()}: not a Parquet file ({exc})") from exc
-    if column not in pf.schema_arrow.names:
-        raise TestSetError(
-            f"{spec.describe()}: no column {column!r}; columns: {', '.join(pf.schema_arrow.names)}"
-        )
+    with _open_file(spec) as f:
+        try:
+            pf = pq.ParquetFile(f)
+        except Exception as exc:  # pyarrow raises several types for a non-Parquet file
+            raise TestSetError(f"{spec.describe()}: not a Parquet file ({exc})") from exc
+        names = pf.schema_arrow.names
+        if column not in names:
+            raise TestSetError(
+                f"{spec.describe()}: no column {column!r}; columns: {', '.join(names)}"
+            )
+        values = pf.read(columns=[column]).column(column).to_pylist()
     docs = []
-    for value in pf.read(columns=[column]).column(column).to_pylist():
+    for value in values:
         if value is not None:
             docs.append(TestDoc(f"row {len(docs)}", str(value)))
     return docs
@@ -248,11 +266,9 @@ def _chunks(text: str, sep: str, unit: str, size: int = CHUNK_UNITS) -> list[Tes
 def _enwik8(spec: TestSetSpec) -> list[TestDoc]:
     """enwik8 is UTF-8 XML; decoded strictly so that bytes are counted exactly (a cut inside a
     multi-byte character cannot happen: pieces end at a newline)."""
-    path = Path(spec.path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{spec.describe()}: no such file")
+    data = _read_bytes(spec)
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise TestSetError(f"{spec.describe()}: not UTF-8 ({exc})") from exc
     return _chunks(text, "\n", "chars")

@@ -25,6 +25,7 @@ that contains the literal string is encoded as ordinary characters, as GPT-2 did
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import uuid
@@ -311,14 +312,16 @@ class BPETokenizer:
 
     # -- files --------------------------------------------------------------------------
 
-    def save(self, directory: str | os.PathLike) -> Path:
-        """Write encoder.json and vocab.bpe (GPT-2's format) into ``directory``, each atomically."""
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
+    def save(self, directory: str | os.PathLike) -> str:
+        """Write encoder.json and vocab.bpe (GPT-2's format) into ``directory`` (a local path
+        or an object-store URI), each atomically: a ``_tmp-`` name, then moved."""
+        from pipeline.io import shards
+
+        out = tokenizer_location(directory)
         encoder_text = json.dumps(self.encoder, ensure_ascii=False)
         merges_text = "\n".join([MERGES_HEADER, *(f"{a} {b}" for a, b in self.merges)]) + "\n"
-        _write_atomic(out / ENCODER_FILE, encoder_text)
-        _write_atomic(out / MERGES_FILE, merges_text)
+        shards.write_bytes_atomic(shards.join(out, ENCODER_FILE), encoder_text.encode("utf-8"))
+        shards.write_bytes_atomic(shards.join(out, MERGES_FILE), merges_text.encode("utf-8"))
         return out
 
     def __repr__(self) -> str:
@@ -328,17 +331,50 @@ class BPETokenizer:
         )
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f"_tmp-{uuid.uuid4().hex}-{path.name}")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+# The tokenizer's files go through the foundation's one filesystem layer (pipeline.io: local
+# paths and s3://, gs://, ... alike), imported when a file is touched: importing this module
+# stays free of pyarrow and of the pipeline package (Beam workers, the CLI's option parsing).
 
 
-def read_merges(path: Path) -> list[tuple[str, str]]:
+def tokenizer_location(directory: str | os.PathLike) -> str:
+    """A tokenizer directory as the string the filesystem layer takes: local paths as
+    pathlib spells them (``a//b/`` -> ``a/b``), URIs (``s3://...``) as given."""
+    from pipeline.io.object_store import is_object_store
+
+    text = os.fspath(directory)
+    return text.rstrip("/") if is_object_store(text) else str(Path(text))
+
+
+def read_file_bytes(path: str | os.PathLike) -> bytes:
+    """A whole file's bytes, from a local path or an object-store URI."""
+    from pipeline.io import shards
+
+    fs, p = shards.resolve(os.fspath(path))
+    with fs.open_input_stream(p, compression=None) as f:
+        return f.read()
+
+
+def is_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` (a local path or an object-store URI) is a file."""
+    import pyarrow.fs as pafs
+
+    from pipeline.io import shards
+
+    fs, p = shards.resolve(os.fspath(path))
+    return fs.get_file_info(p).type == pafs.FileType.File
+
+
+def _text(path: str | os.PathLike) -> io.TextIOWrapper:
+    """A file as text, read as ``open(path, encoding="utf-8")`` reads it (universal
+    newlines; a UTF-8 error raised while reading), from any filesystem."""
+    return io.TextIOWrapper(io.BytesIO(read_file_bytes(path)), encoding="utf-8")
+
+
+def read_merges(path: str | os.PathLike) -> list[tuple[str, str]]:
     """vocab.bpe -> merge pairs. The ``#version`` header is optional; blank lines are skipped;
     any other line must be two symbols separated by one space."""
     merges: list[tuple[str, str]] = []
-    with open(path, encoding="utf-8") as f:
+    with _text(path) as f:
         for number, raw in enumerate(f, start=1):
             line = raw.rstrip("\n")
             if number == 1 and line.startswith("#version"):
@@ -358,17 +394,21 @@ def read_merges(path: Path) -> list[tuple[str, str]]:
 def load_tokenizer(
     directory: str | os.PathLike, *, engine: str = "auto", num_threads: int | None = None
 ) -> BPETokenizer:
-    """Read encoder.json + vocab.bpe from a local directory (GPT-2's files, or ``save``'s)."""
-    d = Path(directory)
-    encoder_path, merges_path = d / ENCODER_FILE, d / MERGES_FILE
+    """Read encoder.json + vocab.bpe from a directory (GPT-2's files, or ``save``'s): a local
+    path or an object-store URI."""
+    from pipeline.io import shards
+
+    d = tokenizer_location(directory)
+    encoder_path, merges_path = shards.join(d, ENCODER_FILE), shards.join(d, MERGES_FILE)
     for path in (encoder_path, merges_path):
-        if not path.is_file():
+        if not is_file(path):
             raise FileNotFoundError(
                 f"{path}: not found; a GPT-2 tokenizer directory holds {ENCODER_FILE} and "
                 f"{MERGES_FILE}"
             )
     try:
-        encoder = json.loads(encoder_path.read_text(encoding="utf-8"))
+        with _text(encoder_path) as f:
+            encoder = json.loads(f.read())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise TokenizerFileError(f"{encoder_path}: not valid JSON: {exc}") from None
     if not isinstance(encoder, dict):
@@ -377,7 +417,7 @@ def load_tokenizer(
         merges = read_merges(merges_path)
     except UnicodeDecodeError as exc:
         raise TokenizerFileError(f"{merges_path}: not UTF-8 text: {exc}") from None
-    return BPETokenizer(encoder, merges, engine=engine, num_threads=num_threads, source=str(d))
+    return BPETokenizer(encoder, merges, engine=engine, num_threads=num_threads, source=d)
 
 
 def _checked(texts: Iterable[str]) -> Iterator[str]:

@@ -12,7 +12,6 @@ import logging
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,6 +24,8 @@ from model.tokenizer import (
     BPETokenizer,
     TokenizerFileError,
     load_tokenizer,
+    read_file_bytes,
+    tokenizer_location,
     train_bpe,
 )
 from pipeline.io import schemas, shards
@@ -198,7 +199,7 @@ def iter_split_texts(
 
 
 def prepare_tokenizer(
-    target: str | Path,
+    target: str,
     *,
     gpt2_files: str | None,
     corpus_dir: str,
@@ -209,11 +210,14 @@ def prepare_tokenizer(
 ) -> BPETokenizer:
     """Put the tokenizer of a run into ``target`` (tokens/_tokenizer/) and return it: GPT-2's
     files copied byte for byte from ``gpt2_files``, or else a BPE trained on the corpus's
-    ``train_split``. A resumed run reuses the one it saved (training is not repeated)."""
-    target = Path(target)
+    ``train_split``. A resumed run reuses the one it saved (training is not repeated). Both
+    ``target`` and ``gpt2_files`` may be local paths or object-store URIs (s3://...)."""
+    target = tokenizer_location(target)
     if gpt2_files:
+        source = tokenizer_location(gpt2_files)
         for name in (ENCODER_FILE, MERGES_FILE):
-            shards.write_bytes_atomic(str(target / name), (Path(gpt2_files) / name).read_bytes())
+            data = read_file_bytes(shards.join(source, name))
+            shards.write_bytes_atomic(shards.join(target, name), data)
         return load_tokenizer(target)
     reused = _saved_tokenizer(target)
     if reused is not None:
@@ -223,9 +227,9 @@ def prepare_tokenizer(
     return load_tokenizer(target)
 
 
-def _saved_tokenizer(target: Path) -> BPETokenizer | None:
+def _saved_tokenizer(target: str) -> BPETokenizer | None:
     """The tokenizer an earlier run of the job trained and saved, if both files are whole."""
-    if not ((target / ENCODER_FILE).exists() and (target / MERGES_FILE).exists()):
+    if not all(shards.exists(shards.join(target, name)) for name in (ENCODER_FILE, MERGES_FILE)):
         return None
     try:
         tokenizer = load_tokenizer(target)

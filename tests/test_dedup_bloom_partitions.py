@@ -148,7 +148,7 @@ def test_save_load_and_bad_files(tmp_path):
     pb = part.PartitionedBloom.empty(10_000, 1e-6, 4, seed=3)
     pb.add_hashes(random_ngram_hashes(10_000, seed=4))
     manifest = pb.save(tmp_path / "f")
-    assert manifest == tmp_path / "f" / "manifest.json"
+    assert manifest == str(tmp_path / "f" / "manifest.json")
     names = sorted(p.name for p in (tmp_path / "f").iterdir())
     assert names == ["manifest.json"] + [f"part-{i:05d}-of-00004.bloom" for i in range(4)]
     queries = np.concatenate([random_ngram_hashes(10_000, seed=4), random_items(5_000, 9)])
@@ -279,8 +279,8 @@ def test_output_layouts(corpus, runs):
     loaded = part.load_filter(four, mmap=True)
     plain = part.load_filter(one, mmap=True)
     assert all(p.items_inserted > 0 for p in loaded.parts)
-    assert part.find_reference_filter(four) == four / "manifest.json"
-    assert part.find_reference_filter(one) == one / "reference.bloom"
+    assert part.find_reference_filter(four) == str(four / "manifest.json")
+    assert part.find_reference_filter(one) == str(one / "reference.bloom")
     # eval/memorization's share of a text's 8-grams found: the same from either filter.
     words = textmod.word_hashes((corpus / "contaminated.txt").read_text())
     assert mem.ngram_share(loaded, words) == mem.ngram_share(plain, words)

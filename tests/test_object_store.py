@@ -336,28 +336,26 @@ def test_dedup_on_s3_writes_the_local_shards(s3, beam_args, demo_root):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="the tokenizer files go through pathlib and open(): pipeline/tokenize.py "
-    "prepare_tokenizer/_saved_tokenizer (Path(target)), model/tokenizer.py save/load_tokenizer; "
-    "on s3 they land in a local 's3:/...' folder (owned by the writers rework)",
-)
 def test_tokenize_on_s3_writes_the_local_shards(s3, beam_args, demo_root):
     upload(demo_root / "corpus", uri("tokenize-run", "corpus"))
     command = ["tokenize", uri("tokenize-run", "corpus"), "--out", uri("tokenize-run", "tokens")]
     assert run([*command, "--vocab-size", "2000", "--num-shards", "2"], beam_args) == 0
     assert_finished_like(s3, "tokenize-run/tokens", demo_root / "tokens")
     tokenizer = objects(s3, "tokenize-run/tokens/_tokenizer")
-    assert sorted(tokenizer) == sorted(p.name for p in (demo_root / "tokens/_tokenizer").iterdir())
+    local_tokenizer = demo_root / "tokens/_tokenizer"
+    assert sorted(tokenizer) == sorted(p.name for p in local_tokenizer.iterdir())
+    for name in tokenizer:  # the trained vocabulary, byte for byte
+        body = s3.client().get_object(Bucket=BUCKET, Key=f"tokenize-run/tokens/_tokenizer/{name}")
+        assert body["Body"].read() == (local_tokenizer / name).read_bytes(), name
+
+    # --gpt2-files on the store: the saved tokenizer read back from s3 tokenizes the same way.
+    command = ["tokenize", uri("tokenize-run", "corpus"), "--out", uri("tokenize-run", "again")]
+    command += ["--gpt2-files", uri("tokenize-run", "tokens", "_tokenizer")]
+    assert run([*command, "--num-shards", "2"], beam_args) == 0
+    assert_finished_like(s3, "tokenize-run/again", demo_root / "tokens")
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="overlap writes its filters with pathlib/open()/os.replace: beam_jobs/overlap_job.py "
-    "(partial_dir, filters_dir, mkdir, glob), dedup/ngram/{bloom,partitioned,overlap_dir}.py; "
-    "on s3 they land in a local 's3:/...' folder (owned by the writers rework)",
-)
 def test_overlap_on_s3_measures_what_the_local_run_measured(s3, beam_args, demo_root):
     upload(demo_root / "corpus", uri("overlap-run", "corpus"))
     tests_dir = demo_root / "overlap_input"
@@ -371,9 +369,59 @@ def test_overlap_on_s3_measures_what_the_local_run_measured(s3, beam_args, demo_
     names = sorted(str(p.relative_to(local)) for p in local.rglob("*") if p.is_file())
     assert [n for n in names if n not in found] == []  # filters/, documents/, sets.json, ...
     assert found["_SUCCESS"]["LastModified"] == max(o["LastModified"] for o in found.values())
-    for name in ("sets.json", "table.txt"):
+    assert not [n for n in found if n.startswith(("_tmp-", "_lock")) or "/partial/" in n]
+    for name in ("sets.json", "table.txt", "filters/reference.bloom"):
         remote = s3.client().get_object(Bucket=BUCKET, Key=f"overlap-run/overlap/{name}")
         assert remote["Body"].read() == (local / name).read_bytes(), name
+
+
+@pytest.mark.slow
+def test_partitioned_overlap_on_s3_with_test_sets_there_resumes_keeping_partitions(
+    s3, beam_args, demo_root, tmp_path
+):
+    """--filter-partitions 4 with the corpus, the test sets and the output on the store:
+    the same results as the local run; a killed run's finished partition files are kept."""
+    tests_dir = demo_root / "overlap_input"
+    upload(demo_root / "corpus", uri("parts-run", "corpus"))
+    upload(tests_dir / "heldout.jsonl", uri("parts-run", "tests", "heldout.jsonl"))
+    upload(tests_dir / "contaminated.txt", uri("parts-run", "tests", "contaminated.txt"))
+    options = ["--verify-queries", "100000", "--filter-partitions", "4"]
+
+    def command(corpus: str, out: str, tests: str) -> list[str]:
+        return [
+            "overlap", corpus, "--out", out, *options,
+            "--test", f"heldout:jsonl={tests}/heldout.jsonl",
+            "--test", f"contaminated:text={tests}/contaminated.txt",
+        ]  # fmt: skip
+
+    local = tmp_path / "overlap"
+    assert run(command(str(demo_root / "corpus"), str(local), str(tests_dir)), beam_args) == 0
+    remote = command(
+        uri("parts-run", "corpus"), uri("parts-run", "overlap"), uri("parts-run", "tests")
+    )
+    assert run(remote, beam_args) == 0
+    prefix, client = "parts-run/overlap", s3.client()
+
+    def same_as_local() -> None:
+        found = objects(s3, prefix)
+        names = sorted(str(p.relative_to(local)) for p in local.rglob("*") if p.is_file())
+        assert sorted(n for n in found if not n.startswith("_job")) == sorted(
+            n for n in names if not n.startswith("_job")
+        )
+        newest = max(o["LastModified"] for o in found.values())
+        assert found["_SUCCESS"]["LastModified"] == newest
+        for name in ("sets.json", "table.txt", "filters/manifest.json"):
+            body = client.get_object(Bucket=BUCKET, Key=f"{prefix}/{name}")["Body"].read()
+            assert body == (local / name).read_bytes(), name
+
+    same_as_local()
+    # A kill: _SUCCESS, the manifest and one partition gone.
+    for name in ("_SUCCESS", "filters/manifest.json", "filters/part-00002-of-00004.bloom"):
+        client.delete_object(Bucket=BUCKET, Key=f"{prefix}/{name}")
+    assert run(remote, beam_args) == 0
+    same_as_local()
+    kept = versions(s3, f"{prefix}/filters/part-00000-of-00004.bloom")
+    assert len(kept) == 1  # not built again
 
 
 # ------------------------------------------------------------------ buckets it cannot use

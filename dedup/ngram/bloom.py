@@ -412,8 +412,10 @@ class BloomFilter(TextMethods):
         mmap: bool = False,
         backend: str = "auto",
     ) -> BloomFilter:
-        """Read a saved filter; with mmap (a local file) the bits stay on disk (read-only
-        memory map)."""
+        """Read a saved filter (a local path or a URI). With ``mmap`` a local file's bits stay
+        on disk (a read-only memory map: the queries touch only the pages they probe); a
+        filter on an object store cannot be mapped, so its bits are streamed into memory
+        (one read of the whole filter), ``mmap`` or not."""
         params, items, offset = read_header(path)
         if expect is not None and params != expect:
             diff = {
@@ -425,13 +427,27 @@ class BloomFilter(TextMethods):
                 f"{path}: built with other parameters than expected: {diff} (file, expected)"
             )
         nbytes = (params.num_bits + 7) // 8
-        if mmap and "://" not in str(path):
-            bits = np.memmap(path, dtype=np.uint8, mode="r", offset=offset, shape=(nbytes,))
+        fs, p = shards.resolve(os.fspath(path))
+        if mmap and isinstance(fs, pafs.LocalFileSystem):
+            bits = np.memmap(p, dtype=np.uint8, mode="r", offset=offset, shape=(nbytes,))
         else:
-            fs, p = shards.resolve(str(path))
-            with fs.open_input_file(p) as f:
-                bits = np.frombuffer(f.read_at(nbytes, offset), dtype=np.uint8).copy()
+            bits = _read_bits(fs, p, offset, nbytes, os.fspath(path))
         return cls(params, bits, items, backend=backend)
+
+
+def _read_bits(fs: pafs.FileSystem, p: str, offset: int, nbytes: int, path: str) -> np.ndarray:
+    """A filter's bits read straight into their array, a chunk at a time (no second copy)."""
+    bits = np.empty(nbytes, dtype=np.uint8)
+    view = memoryview(bits)
+    with fs.open_input_file(p) as f:
+        f.seek(offset)
+        done = 0
+        while done < nbytes:
+            got = f.readinto(view[done : done + MERGE_CHUNK_BYTES])
+            if not got:
+                raise BloomError(f"{path}: truncated while loading ({done} of {nbytes} bytes)")
+            done += got
+    return bits
 
 
 def read_header(path: str | os.PathLike) -> tuple[BloomParams, int, int]:

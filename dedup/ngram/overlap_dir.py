@@ -11,13 +11,15 @@ place (the Beam job writes it; `webtext overlap`, the demo and `webtext report` 
   table.txt                 the Table-6-shaped table
   verify.json               random-8-gram false-positive check (when queried)
   _job.json  _SUCCESS       the stage conventions (pipeline.io.shards)
+
+Every path here is a string for the filesystem layer (pipeline.io.shards.resolve): the
+directory may be local or on object storage (s3://bucket/prefix).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 from dedup.ngram import overlap
@@ -40,22 +42,22 @@ Directory = str | os.PathLike
 
 
 # -- filters/ ------------------------------------------------------------------------------------
-def filters_dir(out_dir: Directory) -> Path:
-    return Path(out_dir) / FILTERS
+def filters_dir(out_dir: Directory) -> str:
+    return _join(out_dir, FILTERS)
 
 
-def partial_dir(out_dir: Directory) -> Path:
+def partial_dir(out_dir: Directory) -> str:
     """The per-shard filters of the unpartitioned build, merged into reference_filter_path."""
-    return filters_dir(out_dir) / PARTIAL
+    return shards.join(filters_dir(out_dir), PARTIAL)
 
 
-def reference_filter_path(out_dir: Directory) -> Path:
+def reference_filter_path(out_dir: Directory) -> str:
     """The unpartitioned (P = 1) filter."""
-    return filters_dir(out_dir) / REFERENCE_FILTER
+    return shards.join(filters_dir(out_dir), REFERENCE_FILTER)
 
 
-def reference_counts_path(out_dir: Directory) -> Path:
-    return filters_dir(out_dir) / REFERENCE_COUNTS
+def reference_counts_path(out_dir: Directory) -> str:
+    return shards.join(filters_dir(out_dir), REFERENCE_COUNTS)
 
 
 def write_reference_counts(counts: dict[str, int], path: Directory) -> None:
@@ -64,10 +66,10 @@ def write_reference_counts(counts: dict[str, int], path: Directory) -> None:
 
 
 def read_reference_counts(out_dir: Directory) -> dict[str, int]:
-    return json.loads(reference_counts_path(out_dir).read_text())
+    return json.loads(shards.read_text(reference_counts_path(out_dir)))
 
 
-def find_reference_filter(out_dir: Directory) -> Path | None:
+def find_reference_filter(out_dir: Directory) -> str | None:
     """The reference filter to load: filters/reference.bloom or filters/manifest.json (what
     dedup.ngram.partitioned.load_filter takes); None when neither is there."""
     return part.find_reference_filter(filters_dir(out_dir))
@@ -159,7 +161,7 @@ def write_results(
 
 def is_complete(out_dir: Directory) -> bool:
     """Whether the job finished (its _SUCCESS is written last)."""
-    return (Path(out_dir) / shards.SUCCESS_MARKER).exists()
+    return shards.exists(_join(out_dir, shards.SUCCESS_MARKER))
 
 
 def read_sets(out_dir: Directory) -> list[dict[str, Any]]:
@@ -181,8 +183,10 @@ def read_documents(out_dir: Directory, reference: str | None = None) -> list[dic
 
 def read_verification(out_dir: Directory) -> overlap.Verification | None:
     """verify.json, or None when the filter was not verified (--verify-queries 0)."""
-    path = Path(out_dir) / VERIFY
-    return overlap.Verification(**json.loads(path.read_text())) if path.exists() else None
+    path = _join(out_dir, VERIFY)
+    if not shards.exists(path):
+        return None
+    return overlap.Verification(**json.loads(shards.read_text(path)))
 
 
 def read_results(out_dir: Directory) -> list[overlap.SetOverlap]:

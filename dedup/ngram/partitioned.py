@@ -59,10 +59,10 @@ import math
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow.fs as pafs
 
 from dedup.ngram.bloom import (
     HASH_SCHEME,
@@ -73,6 +73,7 @@ from dedup.ngram.bloom import (
     ngram_hashes_normalised,
     read_header_meta,
 )
+from pipeline.io import shards
 
 ROUTING_SCHEME = "top-bits-range/shift-out/v1"
 MANIFEST_NAME = "manifest.json"
@@ -80,6 +81,23 @@ SINGLE_FILTER_NAME = "reference.bloom"  # webtext overlap's filters/: the one (P
 MANIFEST_FORMAT = "webtext-partitioned-bloom"
 MANIFEST_VERSION = 1
 MAX_PARTITIONS = 1 << 16  # partition ids fit in uint16 (numpy radix-sorts those)
+
+
+# Paths are strings for the filesystem layer (pipeline.io.shards.resolve): a local path or a
+# URI (s3://bucket/prefix), so a filter directory may live on object storage.
+def _file_type(path: str) -> pafs.FileType:
+    fs, p = shards.resolve(path)
+    return fs.get_file_info(p).type
+
+
+def _is_file(path: str) -> bool:
+    return _file_type(path) == pafs.FileType.File
+
+
+def _parent(path: str) -> str:
+    """The directory holding ``path`` (``manifest.json`` alone: the working directory)."""
+    head, sep, _ = path.rstrip("/").rpartition("/")
+    return head or ("/" if sep else ".")
 
 
 def check_partition_count(partitions: int) -> int:
@@ -183,8 +201,8 @@ def check_partition_file(
 ) -> int:
     """Items inserted into a complete partition file with these parameters, index, P and
     routing; BloomError naming the file and what is wrong otherwise."""
-    path = Path(path)
-    if not path.is_file():
+    path = os.fspath(path)
+    if not _is_file(path):
         raise BloomError(f"{path}: partition {index} of {partitions} is missing (no such file)")
     got, items, _, meta = read_header_meta(path)
     if got != params:
@@ -238,11 +256,11 @@ class Manifest:
 
     @classmethod
     def read(cls, path: str | os.PathLike) -> Manifest:
-        path = Path(path)
-        if not path.is_file():
+        path = os.fspath(path)
+        if not _is_file(path):
             raise BloomError(f"{path}: no partitioned-filter manifest (no such file)")
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
+            raw = json.loads(shards.read_text(path))
             if raw.get("format") != MANIFEST_FORMAT:
                 raise BloomError(f"{path}: not a {MANIFEST_FORMAT} manifest")
             if raw.get("version") != MANIFEST_VERSION:
@@ -271,12 +289,11 @@ class Manifest:
             )
         return manifest
 
-    def write(self, directory: str | os.PathLike) -> Path:
-        """Atomically write directory/manifest.json."""
-        path = Path(directory) / MANIFEST_NAME
-        tmp = path.with_name(f"_tmp-{os.getpid()}-{MANIFEST_NAME}")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, path)
+    def write(self, directory: str | os.PathLike) -> str:
+        """Atomically write directory/manifest.json (a ``_tmp-`` name, then moved); its path."""
+        path = shards.join(os.fspath(directory), MANIFEST_NAME)
+        text = json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+        shards.write_bytes_atomic(path, text.encode("utf-8"))
         return path
 
 
@@ -375,12 +392,12 @@ class PartitionedBloom(TextMethods):
         return float(sum(p.estimated_distinct_items() for p in self.parts))
 
     # -- files ------------------------------------------------------------------------------
-    def save(self, directory: str | os.PathLike) -> Path:
+    def save(self, directory: str | os.PathLike) -> str:
         """Write every partition file (atomically), then the manifest. Returns its path."""
-        directory = Path(directory)
+        directory = os.fspath(directory)
         for index, part in enumerate(self.parts):
             part.save(
-                directory / partition_file_name(index, self.partitions),
+                shards.join(directory, partition_file_name(index, self.partitions)),
                 extra=partition_header(index, self.partitions),
             )
         return self.manifest.write(directory)
@@ -390,14 +407,15 @@ class PartitionedBloom(TextMethods):
         cls, path: str | os.PathLike, *, mmap: bool = False, backend: str = "auto"
     ) -> PartitionedBloom:
         """Load a directory holding manifest.json and its partition files (or the manifest's
-        own path), checking every partition; with mmap the bits stay on disk."""
-        path = Path(path)
-        manifest_path = path if path.suffix == ".json" else path / MANIFEST_NAME
+        own path), checking every partition; with mmap the bits of local files stay on disk
+        (on an object store they are read into memory: BloomFilter.load)."""
+        path = os.fspath(path)
+        manifest_path = path if path.endswith(".json") else shards.join(path, MANIFEST_NAME)
         manifest = Manifest.read(manifest_path)
-        directory = manifest_path.parent
+        directory = _parent(manifest_path)
         parts = []
         for index in range(manifest.partitions):
-            file = directory / partition_file_name(index, manifest.partitions)
+            file = shards.join(directory, partition_file_name(index, manifest.partitions))
             check_partition_file(file, manifest.part_params, index, manifest.partitions)
             parts.append(BloomFilter.load(file, mmap=mmap, backend=backend))
         return cls(manifest, parts)
@@ -407,24 +425,26 @@ def load_filter(
     path: str | os.PathLike, *, mmap: bool = False, backend: str = "auto"
 ) -> BloomFilter | PartitionedBloom:
     """A saved filter of either kind: a .bloom file, a manifest.json, or a directory holding
-    manifest.json (a partitioned filter) or reference.bloom (webtext overlap's filters/)."""
-    path = Path(path)
-    if path.is_dir():
-        if (path / MANIFEST_NAME).is_file():
+    manifest.json (a partitioned filter) or reference.bloom (webtext overlap's filters/). A
+    local path or a URI; ``mmap`` maps local files only (object stores are read into memory)."""
+    path = os.fspath(path)
+    if _file_type(path) == pafs.FileType.Directory:
+        if _is_file(shards.join(path, MANIFEST_NAME)):
             return PartitionedBloom.load(path, mmap=mmap, backend=backend)
-        if (path / SINGLE_FILTER_NAME).is_file():
-            return BloomFilter.load(path / SINGLE_FILTER_NAME, mmap=mmap, backend=backend)
+        single = shards.join(path, SINGLE_FILTER_NAME)
+        if _is_file(single):
+            return BloomFilter.load(single, mmap=mmap, backend=backend)
         raise BloomError(f"{path}: holds neither {MANIFEST_NAME} nor {SINGLE_FILTER_NAME}")
-    if path.suffix == ".json":
+    if path.endswith(".json"):
         return PartitionedBloom.load(path, mmap=mmap, backend=backend)
     return BloomFilter.load(path, mmap=mmap, backend=backend)
 
 
-def find_reference_filter(filters_dir: str | os.PathLike) -> Path | None:
+def find_reference_filter(filters_dir: str | os.PathLike) -> str | None:
     """webtext overlap's reference filter in OVERLAP_DIR/filters: reference.bloom (one filter)
     or manifest.json (partitioned); None when neither is there."""
-    filters_dir = Path(filters_dir)
     for name in (SINGLE_FILTER_NAME, MANIFEST_NAME):
-        if (filters_dir / name).is_file():
-            return filters_dir / name
+        path = shards.join(os.fspath(filters_dir), name)
+        if _is_file(path):
+            return path
     return None
