@@ -161,8 +161,6 @@ def test_cli_dedup_runs_and_splits(corpus, tmp_path, capsys):
             str(corpus / "corpus"),
             "--out",
             str(tmp_path / "c" / "corpus"),
-            "--num-shards",
-            "2",
             *BEAM,
         ]
     )

@@ -107,7 +107,7 @@ def test_a_stage_directory_input_spelled_another_way(tmp_path):
     shards.finish_output(str(docs), {"records_in": 12, "records_out": 12})
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    args = ["--num-shards", "2"]
+    args = ["--val-fraction", "0.1"]
     first = webtext("dedup", "docs", "--out", "corpus", "--dups-out", "dups", *args, cwd=work)
     assert first.returncode == 0, first.stderr
     before = as_if_killed(work / "corpus")
