@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint setup clean
+.PHONY: demo study test test-fast lint setup clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ setup: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/webtext demo --out demo_out
+
+# The report on real text (../shared/data): ~20 min on an idle 2-core CPU; resumable (rerun to continue).
+study: $(STAMP)
+	$(BIN)/webtext study --out study_out
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -77,6 +77,7 @@ def _checkpoint_step(run_dir: Path) -> int:
 def _check_settings(root: Path, settings: dict[str, Any]) -> None:
     """One study per --out: settings recorded on the first run must match every rerun."""
     path = root / "_study.json"
+    settings = json.loads(json.dumps(settings))  # as read back: tuples become lists
     if path.exists():
         previous = json.loads(path.read_text(encoding="utf-8"))
         if previous != settings:
@@ -292,6 +293,12 @@ def run_study(out: str, shared: str, preset_name: str, **overrides: Any) -> int:
             f"[study] {step.title} done in {now - t0:.1f} s (study: {now - started:.1f} s)",
             flush=True,
         )
+    from pipeline.study.summary import sizes_table
+
+    runs = {m: root / "runs" / m for m in preset.models}
+    table = sizes_table(runs, {m: root / "eval" / m for m in preset.models})
+    (root / "sizes.md").write_text(table + "\n", encoding="utf-8")
+    print(f"[study] the sizes side by side ({root / 'sizes.md'}):\n{table}", flush=True)
     print(f"[study] finished in {time.monotonic() - started:.1f} s; the report:", flush=True)
     print(str((root / "report" / "index.html").resolve()), flush=True)
     return 0
