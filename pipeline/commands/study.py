@@ -58,6 +58,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="tokens each model trains on (default: the preset's)",
     )
+    p.add_argument(
+        "--models",
+        metavar="A,B,C",
+        help="model sizes to train, smallest first (default: the preset's); the last one's "
+        "report compares the others",
+    )
     p.add_argument("--device", help="training and eval device (default: the preset's)")
     p.set_defaults(handler=_run_study)
 
@@ -312,5 +318,6 @@ def _run_study(args: argparse.Namespace, extra: list[str]) -> int:
         args.shared,
         args.preset,
         train_tokens=args.train_tokens,
+        models=tuple(m.strip() for m in args.models.split(",")) if args.models else None,
         device=args.device,
     )
