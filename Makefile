@@ -19,7 +19,7 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/webtext demo --out demo_out
 
-# The report on real text (../shared/data): ~20 min on an idle 2-core CPU; resumable (rerun to continue).
+# The report on real text (../shared/data): ~10-15 min on an idle 2-core CPU; resumable (rerun to continue).
 study: $(STAMP)
 	$(BIN)/webtext study --out study_out
 
