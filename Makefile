@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint setup clean job-servers
+.PHONY: demo study test test-fast lint setup clean job-servers
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ setup: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/webtext demo --out demo_out
+
+# The report on real text (../shared/data): ~10-15 min on an idle 2-core CPU; resumable (rerun to continue).
+study: $(STAMP)
+	$(BIN)/webtext study --out study_out
 
 test: $(STAMP)
 	$(BIN)/ruff check .
@@ -35,4 +39,4 @@ job-servers:
 	.ci/job_servers.sh flink spark
 
 clean:
-	rm -rf $(VENV) demo_out
+	rm -rf $(VENV) demo_out study_out

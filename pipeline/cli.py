@@ -37,6 +37,7 @@ COMMANDS = [
     "report",
     "stats",
     "demo",
+    "study",
 ]
 
 
