@@ -191,7 +191,7 @@ def test_fetch_from_archives_then_resume_then_extract(tmp_path, archives, restor
     capsys.readouterr()
     assert cli_main(["stats", str(out)]) == 0
     shown = capsys.readouterr().out
-    assert "pages_by_source" in shown and "capture age" in shown
+    assert "pages per source: cc 4, live 1, wayback 1" in shown and "capture age" in shown
 
     # Resume after a kill: no _SUCCESS, no shards, one ledger file lost.
     for name in ("_SUCCESS", shards.STATS_FILE):
