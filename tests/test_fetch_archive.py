@@ -251,4 +251,6 @@ def test_source_flags_are_checked(tmp_path, restore_logging, capsys):
     assert "--source 'cc,ftp'" in capsys.readouterr().err
     assert cli_main([*base, "--source", "warc"]) == 2
     assert "--warc FILE" in capsys.readouterr().err
+    assert cli_main([*base, "--source", "cc", "--cc-index", str(tmp_path / "index")]) == 2
+    assert "columnar index (Parquet) is not joined" in capsys.readouterr().err
     assert not (tmp_path / "p").exists()
