@@ -22,6 +22,7 @@ from model.tokenizer import (
     read_file_bytes,
     tokenizer_location,
 )
+from pipeline.archive.config import ArchiveConfig
 from pipeline.extract_config import ExtractConfig
 from pipeline.fetch.config import FetchConfig
 from pipeline.io.options import check_options, option
@@ -29,6 +30,8 @@ from pipeline.io.options import check_options, option
 LEDGER_DIR = "_fetched"  # fetch: PAGES_DIR/_fetched/, the per-link ledger
 # fetch's performance knobs: changing them between a run and its resume is allowed.
 FETCH_NOT_IN_SPEC = ("concurrency", "per_host", "host_delay_s", "resolve", "user_agent")
+# the archives' performance knobs and cache place, likewise
+ARCHIVE_NOT_IN_SPEC = ("archive_rate", "archive_concurrency", "archive_cache")
 
 _NUM_SHARDS_HELP = "output shards"
 
@@ -37,6 +40,12 @@ def _schema_version() -> int:
     from pipeline.io import schemas  # pyarrow: only when a job runs
 
     return schemas.SCHEMA_VERSION
+
+
+def _pages_schema_version() -> int:
+    from pipeline.io import schemas
+
+    return schemas.PAGES_SCHEMA_VERSION
 
 
 @dataclass(frozen=True)
@@ -73,8 +82,10 @@ class FetchJobConfig:
     links_dir: str
     out_dir: str
     fetch: FetchConfig = field(default_factory=FetchConfig)
-    # URLs per DoFn call (one event loop, one ledger file)
-    batch_size: int = option(200, "URLs per ledger file / event loop", min_value=1)
+    # --source and where the archives are (pipeline/archive/config.py)
+    archive: ArchiveConfig = field(default_factory=ArchiveConfig)
+    # links ended per ledger file
+    batch_size: int = option(200, "ended URLs per ledger file", min_value=1)
     # parallelism: links are grouped by hash(host) % host_groups
     host_groups: int = option(64, "parallel host groups", min_value=1)
     num_shards: int = option(8, _NUM_SHARDS_HELP, min_value=1)
@@ -91,6 +102,17 @@ class FetchJobConfig:
         check_options(self)
         if self.warc_inputs and self.write_warc_dir:
             raise ValueError("--warc reads an archive, --write-warc keeps live responses: pick one")
+        if self.warc_inputs and self.archive.sources() != ("live",):
+            raise ValueError(
+                "--warc reads local WARC files; --source names the sources of a web fetch"
+            )
+        if "cc" in self.archive.sources() and self.archive.columnar_index():
+            raise ValueError(
+                f"--cc-index {self.archive.cc_index!r}: the columnar index (Parquet) is not "
+                "joined by the fetch job yet; give a CDX index server URL"
+            )
+        if "warc" in self.archive.sources():
+            raise ValueError("--source warc: give the WARC files with --warc FILE... instead")
         if self.warc_inputs and self.retry_errors:
             raise ValueError(
                 "--retry-errors fetches failed links again from the web; a --warc run reads "
@@ -99,12 +121,20 @@ class FetchJobConfig:
 
     def params(self) -> dict[str, Any]:
         fetch = {k: v for k, v in self.fetch.to_dict().items() if k not in FETCH_NOT_IN_SPEC}
-        return {
+        params: dict[str, Any] = {
             "fetch": fetch,
-            "source": "warc" if self.warc_inputs else "live",
+            "source": "warc" if self.warc_inputs else ",".join(self.archive.sources()),
             "num_shards": self.num_shards,
             "schema_version": _schema_version(),
+            "pages_schema_version": _pages_schema_version(),
         }
+        if self.archive.sources() != ("live",) and not self.warc_inputs:
+            params["archive"] = {
+                k: v
+                for k, v in self.archive.to_dict().items()
+                if k not in ARCHIVE_NOT_IN_SPEC and k != "source"
+            }
+        return params
 
     @property
     def ledger_dir(self) -> str:

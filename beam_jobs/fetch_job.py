@@ -39,6 +39,7 @@ import json
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +53,7 @@ from beam_jobs.configs import LEDGER_DIR, FetchJobConfig  # noqa: F401 (LEDGER_D
 from beam_jobs.shard_read import ReadShardRows
 from beam_jobs.stage_io import BundleStats, expand_inputs, fingerprint_inputs
 from beam_jobs.stage_job import StageJob, StageOutput
+from pipeline.archive.capture import capture_age_bucket
 from pipeline.fetch.background import BackgroundFetcher
 from pipeline.fetch.client import FetchConfig, FetchOutcome
 from pipeline.fetch.records import choose_row, page_row, was_retried
@@ -123,8 +125,9 @@ def _finish_fetch(
 ) -> _Fetched:
     """Runs in a worker thread of the frontier: the page row (the body zstd-compressed)."""
     link, earlier = token
-    row = page_row(link, outcome, source="live", fetched_utc=int(time.time()))
-    kept = outcome if keep_outcome and row["error"] is None else None
+    row = page_row(link, outcome, source=outcome.source, fetched_utc=int(time.time()))
+    # --write-warc keeps what was fetched live today; an archived page is already archived
+    kept = outcome if keep_outcome and row["error"] is None and outcome.source == "live" else None
     return _Fetched(earlier, row, kept)
 
 
@@ -155,7 +158,11 @@ class FetchHostGroup(beam.DoFn):
         if self._bg is None:
             keep = self.config.write_warc_dir is not None
             self._bg = BackgroundFetcher(
-                self.config.fetch, functools.partial(_finish_fetch, keep_outcome=keep)
+                self.config.fetch,
+                functools.partial(_finish_fetch, keep_outcome=keep),
+                sources=self.config.archive.sources(),
+                archive=self.config.archive,
+                out_dir=self.config.out_dir,
             ).start()
             self._started = time.monotonic()
             self._done = 0
@@ -174,7 +181,7 @@ class FetchHostGroup(beam.DoFn):
         for link, earlier in items:
             while bg.outstanding >= self.MAX_PENDING:
                 yield from self._take(block=True)
-            bg.submit((link, list(earlier)), link["url"])
+            bg.submit((link, list(earlier)), link["url"], link["first_seen_utc"])
             yield from self._take(block=False)
 
     def finish_bundle(self) -> Iterable[Any]:
@@ -277,6 +284,7 @@ class WarcStep(beam.DoFn):
             response = choose_response(out.final_url, responses)
             if response is not None:
                 state.date_utc = response.date_utc
+                out.capture_time = response.date_utc or None
             nxt = apply_warc_response(out, response, self.fetch)
             if nxt is None:
                 yield page_row(state.link, out, source="warc", fetched_utc=state.date_utc)
@@ -306,6 +314,7 @@ class Account(BundleStats):
         super().start_bundle()
         self.retried = 0
         self.recovered = 0
+        self.source_counts: Counter[tuple[str, str]] = Counter()
 
     def finish_bundle(self) -> Iterable[Any]:
         yield from super().finish_bundle()
@@ -313,9 +322,14 @@ class Account(BundleStats):
             yield beam.pvalue.TaggedOutput(
                 self.TOTALS_TAG, GlobalWindows.windowed_value((("retry", name), value))
             )
+        for key, value in sorted(self.source_counts.items()):
+            yield beam.pvalue.TaggedOutput(
+                self.TOTALS_TAG, GlobalWindows.windowed_value((key, value))
+            )
 
     def process(self, element: tuple[dict[str, Any], bool]) -> Iterable[tuple[str, dict[str, Any]]]:
         row, retried = element
+        self._count_sources(row)
         if retried:
             self.retried += 1
             self.recovered += row["error"] is None
@@ -327,6 +341,20 @@ class Account(BundleStats):
             self.stats.drop(row["error"])
             if len(self.stats.error_samples) < 20:
                 self.stats.error(f"{row['url']}: {row['error']} (final URL {row['final_url']})")
+
+    def _count_sources(self, row: dict[str, Any]) -> None:
+        """_stats.json's source groups: "pages_by_source" (pages per source), "attempts"
+        (every source tried, "cc:no_capture", "live:page"), "capture_age" (archived pages by
+        capture time minus post time, pipeline.archive.capture.CAPTURE_AGE_BUCKETS)."""
+        counts = self.source_counts
+        if row["error"] is None:
+            counts["pages_by_source", row["source"]] += 1
+            if row.get("capture_time") is not None and row["source"] in ("cc", "wayback"):
+                counts[
+                    "capture_age", capture_age_bucket(row["capture_time"], row["first_seen_utc"])
+                ] += 1
+        for attempt in row.get("attempts") or ():
+            counts["attempts", attempt] += 1
 
 
 def _log_retry_summary(by_class: list[tuple[str, int]], classes: frozenset[str]) -> None:
@@ -467,6 +495,8 @@ class FetchJob(StageJob):
         """A finished pages/ is done unless errors are to be retried; then, as after a kill,
         the run resumes from its ledger (temporaries are removed before the pipeline)."""
         cfg = self.config
+        if not overwrite:
+            _refuse_old_pages(cfg.out_dir)
         spec = shards.JobSpec("pages", self.params(), fingerprint)
         state = shards.prepare_output(cfg.out_dir, spec, overwrite=overwrite)
         if state == "complete" and not cfg.retry_errors:
@@ -518,6 +548,29 @@ class FetchJob(StageJob):
             f"  retry: {retried['retried']:,} links fetched again after an error, "
             f"{retried.get('recovered', 0):,} of them now with a page"
         ]
+
+
+def _refuse_old_pages(out_dir: str) -> None:
+    """A pages/ (or its ledger) written before the current pages schema is never resumed:
+    its rows lack columns this version writes (source, capture_time, attempts, ...)."""
+    path = shards.join(out_dir, shards.JOB_FILE)
+    if not shards.exists(path):
+        return
+    try:
+        job = json.loads(shards.read_text(path))
+        params = job.get("params") or {}
+        stage = job.get("stage")
+    except (ValueError, AttributeError):
+        return  # prepare_output says what is wrong with it
+    if stage not in ("pages", "fetch"):
+        return
+    found = params.get("pages_schema_version", 1)
+    if found != schemas.PAGES_SCHEMA_VERSION:
+        raise ValueError(
+            f"{out_dir}: pages/ of an older webtext (pages schema {found}, this version writes "
+            f"{schemas.PAGES_SCHEMA_VERSION}: source, capture_time, archive_record, attempts); "
+            "fetch into a new --out, or pass --overwrite to fetch everything again"
+        )
 
 
 def _resume_from_ledger(config: FetchJobConfig) -> list[str]:

@@ -399,7 +399,8 @@ def _domains(sec: dict[str, Any], hosts: Counter, reference_path: Path | None) -
 # -- archive sources and capture age ---------------------------------------------------------------
 def _archive(sec: dict[str, Any], pages_dir: Path | None) -> None:
     found = cols.scan_archive(pages_dir) if pages_dir is not None else None
-    if found is None:
+    # pages/ of schema 2 always has capture_time: null throughout for a live-only fetch
+    if found is None or (set(found["sources"]) <= {"live"} and not found["age_days"]):
         return
     sources, ages = found["sources"], found["age_days"]
     total = sum(sources.values())

@@ -50,11 +50,38 @@ def _format_number(value: float) -> str:
     return f"{value:,.4g}"
 
 
+# Stage figures shown under their own title (fetch's archive sources, _stats.json groups).
+_TITLES = {
+    "pages_by_source": "pages per source",
+    "attempts": "attempts (source:outcome)",
+}
+
+
+def _capture_age_lines(values: dict[str, float]) -> list[str]:
+    """The capture-age histogram of an archive-backed fetch, buckets in time order, a bar
+    each (share of the archived pages)."""
+    from pipeline.archive.capture import CAPTURE_AGE_BUCKETS
+
+    order = [label for label, _ in CAPTURE_AGE_BUCKETS]
+    total = sum(values.values()) or 1
+    lines = ["capture age (capture time minus post time), archived pages:"]
+    for label in order + sorted(set(values) - set(order)):
+        n = values.get(label, 0)
+        if n:
+            bar = "#" * max(1, round(30 * n / total))
+            lines.append(f"  {label:<15} {_format_number(n):>9}  {bar}")
+    return lines
+
+
 def _extras_lines(figures: StageFigures) -> list[str]:
     lines = []
     for group, values in figures.extras.items():
+        if group == "capture_age":
+            lines.extend(_capture_age_lines(values))
+            continue
         items = ", ".join(f"{k} {_format_number(v)}" for k, v in values.items())
-        lines.append(f"{group}: {items}" if group else items)
+        title = _TITLES.get(group, group)
+        lines.append(f"{title}: {items}" if group else items)
     return lines
 
 

@@ -202,6 +202,8 @@ class CommonCrawlServer:
     requests: Counter = field(default_factory=Counter)
     asked: list[str] = field(default_factory=list)  # the ``url`` of every index question
     paths: list[str] = field(default_factory=list)  # every request path, as received
+    # (monotonic time, kind, status) of every answer, in order (Retry-After checks)
+    log: list[tuple[float, str, int]] = field(default_factory=list)
 
     def start(self) -> CommonCrawlServer:
         server = self
@@ -230,8 +232,10 @@ class CommonCrawlServer:
                 queued = server.fail.get(kind)
                 if queued:
                     status, headers = queued.pop(0)
+                    server.log.append((time.monotonic(), kind, status))
                     self._send(status, b"slow down", headers)
                     return
+                server.log.append((time.monotonic(), kind, 0))
                 if kind == "data":
                     self._data(parts.path[len("/data/") :])
                 else:

@@ -132,5 +132,7 @@ def test_help_check_catches_a_missing_help_and_a_hidden_default() -> None:
 
 def test_help_shows_defaults_once() -> None:
     text = _command_parsers()["fetch"].format_help()
-    assert "requests in flight per worker batch (default: 64)" in " ".join(text.split())
+    assert "requests in flight per worker, all hosts together (default: 64)" in " ".join(
+        text.split()
+    )
     assert "(default: 8) (default: 8)" not in text

@@ -59,14 +59,15 @@ def test_fetch_refuses_a_typo_naming_the_option_it_resembles(
 
 
 def test_fetch_refuses_an_option_it_does_not_have(links_dir: Path, tmp_path: Path) -> None:
-    """The issue's case: no --source exists, so nothing may be fetched live instead."""
+    """An option fetch does not have is refused before anything is fetched, live or from an
+    archive."""
     out = tmp_path / "pages"
     result = webtext(
-        "fetch", str(links_dir), "--out", str(out), "--source", "wayback", "--allow-private"
+        "fetch", str(links_dir), "--out", str(out), "--mirror-url", "http://127.0.0.1:9/", "--allow-private"
     )
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "webtext fetch: unknown option --source (neither its own nor an Apache Beam option); "
+        "webtext fetch: unknown option --mirror-url (neither its own nor an Apache Beam option); "
         "see webtext fetch --help"
     )
     assert not out.exists()

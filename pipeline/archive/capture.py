@@ -205,3 +205,27 @@ def select_capture(
 
 def with_target_url(capture: Capture, url: str) -> Capture:
     return replace(capture, row=replace(capture.row, url=url))
+
+
+# Capture age (capture time minus the Reddit post's time): the histogram of `webtext stats`
+# (_stats.json's "capture_age" group), in this order. Upper bounds in days, exclusive.
+CAPTURE_AGE_BUCKETS = (
+    ("before post", 0),
+    ("< 1 week", 7),
+    ("1 week-1 month", 30),
+    ("1-6 months", 182),
+    ("6-12 months", 365),
+    ("1-2 years", 730),
+    ("2-5 years", 1826),
+    ("5+ years", None),
+)
+
+
+def capture_age_bucket(capture_time: int, post_time: int) -> str:
+    """The :data:`CAPTURE_AGE_BUCKETS` label of a capture made ``capture_time - post_time``
+    seconds after the post."""
+    seconds = capture_time - post_time
+    for label, bound in CAPTURE_AGE_BUCKETS:
+        if bound is None or seconds < bound * 86400:
+            return label
+    raise AssertionError("the last bucket has no bound")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from beam_jobs.configs import FetchJobConfig  # no Beam, no aiohttp: cheap at parse time
+from pipeline.archive.config import ArchiveConfig
 from pipeline.commands import BEAM_EPILOG
 from pipeline.fetch.config import FetchConfig
 from pipeline.io.options import add_options, config_from_args
@@ -23,7 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "links already in the ledger are not fetched again, and a finished output is left "
             "as is unless --retry-errors asks to fetch recorded errors again. Hosts that "
             "resolve to private, loopback, link-local or cloud-metadata addresses are refused "
-            "unless --allow-private."
+            "unless --allow-private. --source cc,wayback,live reads 2017-era captures from "
+            "Common Crawl and the Wayback Machine first (the first source that yields a page "
+            "wins; every attempt is in the ledger)."
         ),
         epilog=BEAM_EPILOG,
     )
@@ -34,6 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     # is FetchConfig.max_body_bytes in MiB, --retry-errors takes an optional value.
     add_options(p, FetchConfig)
     add_options(p, FetchJobConfig)
+    archive = p.add_argument_group("archive sources (--source cc, wayback)")
+    add_options(archive, ArchiveConfig)
     p.add_argument(
         "--warc",
         nargs="+",
@@ -70,12 +75,14 @@ def _run_fetch(args: argparse.Namespace, beam_args: list[str]) -> int:
 
     retry = parse_retry_classes(args.retry_errors) if args.retry_errors is not None else frozenset()
     fetch = config_from_args(FetchConfig, args, max_body_bytes=int(args.max_body_mb * _MIB))
+    archive = config_from_args(ArchiveConfig, args)
     config = config_from_args(
         FetchJobConfig,
         args,
         links_dir=args.links_dir,
         out_dir=args.out,
         fetch=fetch,
+        archive=archive,
         warc_inputs=tuple(args.warc or ()),
         retry_errors=retry,
     )

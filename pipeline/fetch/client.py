@@ -67,6 +67,13 @@ class FetchOutcome:
     retries: int = 0
     # Redirect hops followed: (url, status, location), for --write-warc.
     hops: list[tuple[str, int, str]] = field(default_factory=list)
+    # Where the outcome comes from: "live", or an archive (pipeline.archive) with its capture
+    source: str = "live"
+    capture_time: int | None = None  # seconds since the epoch; archive pages only
+    archive_record: str | None = None  # crawl:file:offset:length, or a Wayback timestamp
+    # every source tried for the link, in order ("cc:no_capture", "live:page"): set by the
+    # source chain (pipeline.fetch.background); empty means this outcome's source alone
+    attempts: list[str] = field(default_factory=list)
 
 
 @dataclass

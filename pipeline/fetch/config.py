@@ -22,7 +22,7 @@ class FetchConfig:
     """Everything that shapes how pages are fetched. Durations in seconds. Each field declared
     with ``option`` is also a ``webtext fetch`` flag (pipeline/io/options.py)."""
 
-    concurrency: int = option(64, "requests in flight per worker batch", min_value=1)
+    concurrency: int = option(64, "requests in flight per worker, all hosts together", min_value=1)
     per_host: int = option(2, "requests in flight per host", min_value=1)
     host_delay_s: float = option(
         0.5, "seconds between requests to a host", min_value=0.0, flag="--host-delay"

@@ -78,7 +78,7 @@ class Frontier(Generic[T]):
         self.source = source
         self._on_done = on_done
         self._on_error = on_error
-        self._queues: dict[str, deque[tuple[T, str]]] = {}
+        self._queues: dict[str, deque[tuple[T, str, Source]]] = {}
         self._running: dict[str, int] = {}
         self._live = 0  # queued + running
         self._idle = asyncio.Event()
@@ -90,28 +90,31 @@ class Frontier(Generic[T]):
         """URLs queued or under way."""
         return self._live
 
-    def add(self, token: T, url: str) -> None:
-        key = self.source.key(url)
+    def add(self, token: T, url: str, source: Source | None = None) -> None:
+        """Queue ``url`` at ``source`` (default: the frontier's own). Sources share the queues
+        by key, so give each its own keys (an archive: its name; the live web: hosts)."""
+        source = source or self.source
+        key = source.key(url)
         self._live += 1
         self._idle.clear()
-        if self._running.get(key, 0) < self.source.max_in_flight(key):
-            self._start(key, token, url)
+        if self._running.get(key, 0) < source.max_in_flight(key):
+            self._start(key, token, url, source)
         else:
-            self._queues.setdefault(key, deque()).append((token, url))
+            self._queues.setdefault(key, deque()).append((token, url, source))
 
     async def join(self) -> None:
         """Wait until every URL added so far has ended."""
         await self._idle.wait()
 
-    def _start(self, key: str, token: T, url: str) -> None:
+    def _start(self, key: str, token: T, url: str, source: Source) -> None:
         self._running[key] = self._running.get(key, 0) + 1
-        task = asyncio.get_running_loop().create_task(self._run(key, token, url))
+        task = asyncio.get_running_loop().create_task(self._run(key, token, url, source))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, key: str, token: T, url: str) -> None:
+    async def _run(self, key: str, token: T, url: str, source: Source) -> None:
         try:
-            outcome = await self.source.fetch(url)
+            outcome = await source.fetch(url)
             await self._on_done(token, outcome)
         except Exception as exc:
             self._on_error(token, exc)
@@ -122,11 +125,11 @@ class Frontier(Generic[T]):
         self._live -= 1
         queue = self._queues.get(key)
         if queue:
-            token, url = queue.popleft()
+            token, url, source = queue.popleft()
             if not queue:
                 del self._queues[key]
             self._running[key] -= 1
-            self._start(key, token, url)
+            self._start(key, token, url, source)
         else:
             left = self._running[key] - 1
             if left:

@@ -8,7 +8,7 @@ from pipeline.fetch.client import FetchOutcome
 from pipeline.fetch.content import compress_body
 
 LINK_METADATA_FIELDS = ("max_score", "total_score", "num_posts", "subreddits", "first_seen_utc")
-SOURCES = ("live", "warc")
+SOURCES = ("live", "cc", "wayback", "warc")
 
 
 def page_row(
@@ -35,10 +35,19 @@ def page_row(
         "retries": int(outcome.retries),
         "source": source,
         "fetched_utc": int(fetched_utc),
+        "capture_time": outcome.capture_time,
+        "archive_record": outcome.archive_record or None,
+        "attempts": list(outcome.attempts) or [attempt_label(source, outcome)],
     }
     for name in LINK_METADATA_FIELDS:
         row[name] = link[name]
     return row
+
+
+def attempt_label(source: str, outcome: FetchOutcome) -> str:
+    """``source:page`` or ``source:<error class>``: one entry of a row's ``attempts``."""
+    ok = outcome.error is None and outcome.body is not None
+    return f"{source}:{'page' if ok else (outcome.error or 'no_body')}"
 
 
 def choose_row(rows: list[dict[str, Any]]) -> dict[str, Any]:

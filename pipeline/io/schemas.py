@@ -9,6 +9,10 @@ from __future__ import annotations
 import pyarrow as pa
 
 SCHEMA_VERSION = 1
+# pages/ and its ledger changed on their own: 2 added where a page was read from (an archive:
+# source, capture_time, archive_record) and every source tried (attempts). A fetch output of
+# an older version is refused on resume (beam_jobs.fetch_job), never mixed with new rows.
+PAGES_SCHEMA_VERSION = 2
 
 LINKS = pa.schema(
     [
@@ -77,11 +81,21 @@ PAGES = pa.schema(
         pa.field("elapsed_ms", pa.int64(), nullable=False),
         pa.field("redirects", pa.int32(), nullable=False),
         pa.field("retries", pa.int32(), nullable=False),
-        pa.field("source", pa.string(), nullable=False),  # "live" or "warc"
+        pa.field("source", pa.string(), nullable=False),  # live, cc, wayback or warc
         pa.field("fetched_utc", pa.int64(), nullable=False),  # when fetched (WARC: record date)
+        # archive pages (cc, wayback): when the capture was made; null for live and warc
+        pa.field("capture_time", pa.int64(), nullable=True),
+        # cc: crawl:file:offset:length of the WARC record; wayback: its 14-digit timestamp
+        pa.field("archive_record", pa.string(), nullable=True),
+        # every source tried for this link, in order: "cc:no_capture", "live:page", ...
+        pa.field("attempts", pa.list_(pa.string()), nullable=False),
         *_LINK_METADATA,
     ],
-    metadata={"webtext.stage": "pages", "webtext.schema_version": str(SCHEMA_VERSION)},
+    metadata={
+        "webtext.stage": "pages",
+        "webtext.schema_version": str(SCHEMA_VERSION),
+        "webtext.pages_schema_version": str(PAGES_SCHEMA_VERSION),
+    },
 )
 
 
