@@ -4,7 +4,7 @@ column) and its removed rows to the dups/ shard of that index.
 
 Text is read here and nowhere else after fingerprinting: it never goes through a shuffle.
 A shard is written to a temporary name and renamed when complete; a shard left by an earlier
-run of the same job is kept (resume), and every written shard is recorded for ``_finish``
+run of the same job is kept (resume), and every written shard is recorded for ``finish_stage``
 (_stats.json with names, row counts, sizes and CRCs, then _SUCCESS), as WriteStageOutput does
 for the other stages.
 """
@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from beam_jobs.stage_io import BundleStats, MergeStats, _finish
+from beam_jobs.stage_io import BundleStats, MergeStats, finish_stage
 from dedup.near import Removal
 from dedup.records import rows_of
 from dedup.split import assign_split
@@ -165,7 +165,7 @@ class FilterShard(BundleStats):
 
 class FinishOutput(beam.PTransform):
     """``{"written": (name, rows) per shard, "stats": StageStats (absent: a side output),
-    "totals": ((group, name), n)}`` -> _stats.json then _SUCCESS (stage_io._finish)."""
+    "totals": ((group, name), n)}`` -> _stats.json then _SUCCESS (stage_io.finish_stage)."""
 
     def __init__(self, out_dir: str, stage: str) -> None:
         super().__init__()
@@ -183,7 +183,7 @@ class FinishOutput(beam.PTransform):
         else:
             total = written.pipeline | "NoStats" >> beam.Create([None])
         return total | "Finish" >> beam.Map(
-            _finish,
+            finish_stage,
             written=beam.pvalue.AsList(written),
             out_dir=self.out_dir,
             stage=self.stage,

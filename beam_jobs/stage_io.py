@@ -1,6 +1,6 @@
 """Beam transforms shared by every stage: write shards resumably, account, finish.
 
-Two writers, both ending in the same ``_finish`` (row counts checked, _stats.json, _SUCCESS):
+Two writers, both ending in the same ``finish_stage`` (row counts checked, _stats.json, _SUCCESS):
 
 * ``WriteStageOutput``: rows keyed by a string go through one GroupByKey on their shard and
   each shard is written sorted by key. For stages whose rows must be brought together (links
@@ -378,7 +378,7 @@ class WriteShardsFromInputs(beam.PTransform):
         }
 
 
-def _finish(
+def finish_stage(
     total: StageStats | None,
     written: list[tuple[str, int]],
     out_dir: str,
@@ -481,7 +481,7 @@ class WriteStageOutput(beam.PTransform):
         else:
             total = pipeline | "NoStats" >> beam.Create([None])
         return total | "Finish" >> beam.Map(
-            _finish,
+            finish_stage,
             written=beam.pvalue.AsList(written),
             out_dir=self.out_dir,
             stage=self.stage,
