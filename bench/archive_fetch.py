@@ -255,9 +255,10 @@ def stage_url(i: int) -> str:
     return f"http://www.site{i % 400}.com/story/{i}?id={i}"
 
 
-def stage_layout(root: Path, n: int) -> tuple[Path, Path, Path]:
+def stage_layout(root: Path, n: int, small: bool = False) -> tuple[Path, Path, Path]:
     """links/ (one shard), the WARC file, its cc-index-table Parquet and the CDX entries
-    (JSON, for the server process) of ``n`` links, each with one archived page."""
+    (JSON, for the server process) of ``n`` links, each with one archived page (Dragnet
+    pages, or ~1 KB synthetic ones with ``small``: memory then shows the job, not bodies)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
     from warcio.statusandheaders import StatusAndHeaders
@@ -268,7 +269,7 @@ def stage_layout(root: Path, n: int) -> tuple[Path, Path, Path]:
     from pipeline.io import schemas, shards
     from pipeline.urls import normalize_url, url_id
 
-    bodies = pages(50)
+    bodies = [f"<html><body><p>{'word ' * 200}</p></body></html>".encode()] if small else pages(50)
     urls = [normalize_url(stage_url(i)).url for i in range(n)]
     data = root / "data"
     data.mkdir()
@@ -436,7 +437,7 @@ def bench_stage(args: argparse.Namespace) -> None:
     for n in args.stage_links:
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
-            stage_layout(root, n)
+            stage_layout(root, n, args.stage_small_pages)
             queue: multiprocessing.Queue = multiprocessing.Queue()
             server = multiprocessing.Process(
                 target=serve_layout, args=(tmp, args.latency_ms / 1000, queue), daemon=True
@@ -468,6 +469,8 @@ def main() -> None:
     parser.add_argument("--stage-links", type=int, nargs="+", default=[2000])
     parser.add_argument("--stage-modes", nargs="+", default=["cdx", "columnar"],
                         choices=("cdx", "columnar"))  # fmt: skip
+    parser.add_argument("--stage-small-pages", action="store_true",
+                        help="~1 KB pages instead of Dragnet's (memory without the bodies)")  # fmt: skip
     args = parser.parse_args()
     if args.stage:
         bench_stage(args)
