@@ -47,8 +47,8 @@ def _index_source(index: str | list[str]) -> str:
     paths = [index] if isinstance(index, str) else list(index)
     out = []
     for p in paths:
-        if "://" not in p and os.path.isdir(p):
-            p = os.path.join(p, "**", "*.parquet")
+        if ("://" not in p and os.path.isdir(p)) or (p.startswith("s3://") and p.endswith("/")):
+            p = p.rstrip("/") + "/**/*.parquet"  # a directory, or an s3:// prefix ending in /
         out.append("'" + p.replace("'", "''") + "'")
     return f"read_parquet([{', '.join(out)}], hive_partitioning = true, union_by_name = true)"
 
