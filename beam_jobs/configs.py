@@ -106,11 +106,6 @@ class FetchJobConfig:
             raise ValueError(
                 "--warc reads local WARC files; --source names the sources of a web fetch"
             )
-        if "cc" in self.archive.sources() and self.archive.columnar_index():
-            raise ValueError(
-                f"--cc-index {self.archive.cc_index!r}: the columnar index (Parquet) is not "
-                "joined by the fetch job yet; give a CDX index server URL"
-            )
         if "warc" in self.archive.sources():
             raise ValueError("--source warc: give the WARC files with --warc FILE... instead")
         if self.warc_inputs and self.retry_errors:

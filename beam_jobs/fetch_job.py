@@ -5,6 +5,11 @@ Live:  links ─┐
    ledger ────┘                        └ todo ─ GroupByKey(host group) ─ FetchHostGroup ─┤
                                    (one crawl frontier per worker; writes ledger files)  │
                                                                              Account ─ WriteStageOutput
+Columnar (--source cc with a Parquet --cc-index): ReadLinks becomes ReadLinksWithCaptures,
+which joins each links/ shard once with the index (DuckDB) and hands every link its chosen
+capture; the rest is the live graph, and the cc source reads each record by Range without
+an index request.
+
 WARC:  links ─ key by URL key ─┐
        WARC files ─ responses ─┴─ CoGroupByKey ─ WarcStep (x redirect rounds) ─ Account ─ Write
 
@@ -50,10 +55,10 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindows
 
 from beam_jobs.configs import LEDGER_DIR, FetchJobConfig  # noqa: F401 (LEDGER_DIR re-exported)
-from beam_jobs.shard_read import ReadShardRows
+from beam_jobs.shard_read import ReadShardRows, read_shard_file
 from beam_jobs.stage_io import BundleStats, expand_inputs, fingerprint_inputs
 from beam_jobs.stage_job import StageJob, StageOutput
-from pipeline.archive.capture import capture_age_bucket
+from pipeline.archive.capture import capture_age_bucket, target_time
 from pipeline.fetch.background import BackgroundFetcher
 from pipeline.fetch.client import FetchConfig, FetchOutcome
 from pipeline.fetch.records import choose_row, page_row, was_retried
@@ -181,7 +186,8 @@ class FetchHostGroup(beam.DoFn):
         for link, earlier in items:
             while bg.outstanding >= self.MAX_PENDING:
                 yield from self._take(block=True)
-            bg.submit((link, list(earlier)), link["url"], link["first_seen_utc"])
+            captures = {"cc": link[CC_CAPTURE]} if CC_CAPTURE in link else None
+            bg.submit((link, list(earlier)), link["url"], link["first_seen_utc"], captures)
             yield from self._take(block=False)
 
     def finish_bundle(self) -> Iterable[Any]:
@@ -241,6 +247,59 @@ class FetchHostGroup(beam.DoFn):
         for fetched in batch:
             history = [*fetched.earlier, fetched.row]
             yield choose_row(history), was_retried(history)
+
+
+CC_CAPTURE = "cc_capture"  # the link's capture from the columnar join (ReadLinksWithCaptures)
+
+
+class ReadLinksWithCaptures(beam.DoFn):
+    """A links/ shard -> its rows, each with ``cc_capture``: the capture the columnar index
+    (``--cc-index`` Parquet) holds for it (pipeline.archive.columnar.CAPTURE_FIELDS) or None.
+
+    One DuckDB join per shard: the SURT key of every link computed once (url and post time
+    read as two columns), the index scanned once, the chosen captures streamed back in the
+    shard's row order and merged with its rows as they are read again, so neither the rows
+    nor the captures are held whole (only the join's keys: about 100 bytes a link)."""
+
+    def __init__(self, config: FetchJobConfig) -> None:
+        self.archive = config.archive
+
+    def process(self, path: str) -> Iterable[dict[str, Any]]:
+        from pipeline.archive.columnar import attach, join_positions, position_table
+
+        cfg = self.archive
+        near = cfg.capture_near
+        started = time.monotonic()
+        targets = (
+            (url, target_time(near, post))
+            for batch in shards.iter_shard_batches(
+                path, schemas.LINKS, columns=["url", "first_seen_utc"]
+            )
+            for url, post in zip(
+                batch.column("url").to_pylist(),
+                batch.column("first_seen_utc").to_pylist(),
+                strict=True,
+            )
+        )
+        positions = position_table(targets)
+        joined = join_positions(
+            positions,
+            cfg.cc_index,
+            near=near,
+            window_s=cfg.window_seconds(),
+            crawls=cfg.crawls(),
+        )
+        found = 0
+        for row in attach(read_shard_file(path, schemas.LINKS), joined, CC_CAPTURE):
+            found += row[CC_CAPTURE] is not None
+            yield row
+        log.info(
+            "%s: %d links joined with the columnar index in %.1fs, %d with a capture",
+            path,
+            positions.num_rows,
+            time.monotonic() - started,
+            found,
+        )
 
 
 class ReadWarc(beam.DoFn):
@@ -487,6 +546,14 @@ class FetchJob(StageJob):
     def check(self) -> None:
         warc = self.config.warc_inputs
         self.warc_files = expand_inputs(list(warc)) if warc else []
+        if self._columnar():
+            from pipeline.archive.columnar import check_index
+
+            check_index(self.config.archive.cc_index)
+
+    def _columnar(self) -> bool:
+        archive = self.config.archive
+        return "cc" in archive.sources() and archive.columnar_index()
 
     def fingerprint(self, inputs: list[str]) -> list[str]:
         return fingerprint_inputs([self.config.links_dir, *self.warc_files])
@@ -513,11 +580,8 @@ class FetchJob(StageJob):
 
     def expand(self, p: beam.Pipeline, inputs: list[str]) -> dict[str, dict[str, Any]]:
         cfg = self.config
-        links = (
-            p
-            | "LinkShards" >> beam.Create(inputs)
-            | "ReadLinks" >> beam.ParDo(ReadShardRows(schemas.LINKS))
-        )
+        read = ReadLinksWithCaptures(cfg) if self._columnar() else ReadShardRows(schemas.LINKS)
+        links = p | "LinkShards" >> beam.Create(inputs) | "ReadLinks" >> beam.ParDo(read)
         if self.warc_files:
             rows = _warc_rows(p, cfg, links, self.warc_files)
         else:

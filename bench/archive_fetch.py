@@ -9,8 +9,17 @@
    SURT keys of the links are computed apart (timed on a sample: a per-link cost that Beam
    spreads over workers).
 
+3. ``--stage``: the whole ``webtext fetch --source cc`` command (a subprocess, Beam
+   DirectRunner) on --stage-links links against a loopback Common Crawl layout in its own
+   process (a CDX index server and WARC files served by Range, --latency-ms added to every
+   answer; the cc-index-table Parquet of the same records, three rows a link: the 2017-11
+   capture served, a 2014 one outside the window, a 2017-10 404), once through the CDX server
+   (``--cc-index URL``) and once through the columnar index (``--cc-index PATH.parquet``):
+   pages/s, CPU seconds and peak RSS of the command (wait4), requests the server saw.
+
     python bench/archive_fetch.py [--pages 1024] [--serial-pages 64] [--latency-ms 50]
                                   [--links 1000000] [--index-rows 10000000] [--skip-fetch]
+    python bench/archive_fetch.py --stage [--stage-links 2000 8000] [--stage-modes cdx columnar]
 """
 
 from __future__ import annotations
@@ -19,8 +28,11 @@ import argparse
 import asyncio
 import gzip
 import io
+import json
 import multiprocessing
+import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -235,6 +247,215 @@ def bench_join(args: argparse.Namespace) -> None:
         )
 
 
+STAGE_CRAWL = "CC-MAIN-2017-51"
+STAGE_WARC = "CC-MAIN-stage.warc.gz"
+
+
+def stage_url(i: int) -> str:
+    return f"http://www.site{i % 400}.com/story/{i}?id={i}"
+
+
+def stage_layout(root: Path, n: int, small: bool = False) -> tuple[Path, Path, Path]:
+    """links/ (one shard), the WARC file, its cc-index-table Parquet and the CDX entries
+    (JSON, for the server process) of ``n`` links, each with one archived page (Dragnet
+    pages, or ~1 KB synthetic ones with ``small``: memory then shows the job, not bodies)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    from pipeline.archive.capture import timestamp_seconds
+    from pipeline.archive.keys import surt_key
+    from pipeline.io import schemas, shards
+    from pipeline.urls import normalize_url, url_id
+
+    bodies = [f"<html><body><p>{'word ' * 200}</p></body></html>".encode()] if small else pages(50)
+    urls = [normalize_url(stage_url(i)).url for i in range(n)]
+    data = root / "data"
+    data.mkdir()
+    buffer = io.BytesIO()
+    writer = WARCWriter(buffer, gzip=True)
+    spans = []
+    for i, url in enumerate(urls):
+        body = bodies[i % len(bodies)] + f"<!-- {i} -->".encode()
+        http = StatusAndHeaders(
+            "200 OK",
+            [("Content-Type", "text/html"), ("Content-Length", str(len(body)))],
+            protocol="HTTP/1.1",
+        )
+        start = buffer.tell()
+        writer.write_record(
+            writer.create_warc_record(
+                url, "response", payload=io.BytesIO(body), http_headers=http,
+                warc_headers_dict={"WARC-Date": "2017-11-15T00:00:00Z"},
+            )
+        )  # fmt: skip
+        spans.append((start, buffer.tell() - start))
+    (data / STAGE_WARC).write_bytes(buffer.getvalue())
+    keys = [surt_key(u) for u in urls]
+    entries = [
+        {"urlkey": k, "url": u, "timestamp": "20171115000000", "offset": o, "length": n_}
+        for k, u, (o, n_) in zip(keys, urls, spans, strict=True)
+    ]
+    (root / "entries.json").write_text(json.dumps(entries))
+    good, old, gone = (timestamp_seconds(t) * 1_000_000 for t in
+                       ("20171115000000", "20140101000000", "20171001000000"))  # fmt: skip
+    rows = [(k, u, t, s_, o, n_) for k, u, (o, n_) in zip(keys, urls, spans, strict=True)
+            for t, s_ in ((good, 200), (old, 200), (gone, 404))]  # fmt: skip
+    k, u, t, st, o, ln = (list(c) for c in zip(*rows, strict=True))
+    table = pa.table(
+        {
+            "url_surtkey": k,
+            "url": u,
+            "fetch_time": pa.array(t, pa.timestamp("us", tz="UTC")),
+            "fetch_status": pa.array(st, pa.int16()),
+            "fetch_redirect": pa.nulls(len(k), pa.string()),
+            "content_mime_detected": ["text/html"] * len(k),
+            "warc_filename": [STAGE_WARC] * len(k),
+            "warc_record_offset": pa.array(o, pa.int64()),
+            "warc_record_length": pa.array(ln, pa.int32()),
+            "crawl": [STAGE_CRAWL] * len(k),
+        }
+    )
+    index = root / "cc-index.parquet"
+    pq.write_table(table.sort_by("url_surtkey"), index, compression="zstd")
+    links = root / "links"
+    link_rows = []
+    for i, url in enumerate(urls):
+        norm = normalize_url(url)
+        link_rows.append({
+            "link_id": url_id(norm.key), "url": norm.url, "url_key": norm.key,
+            "domain": norm.domain, "max_score": 3, "total_score": 4, "num_posts": 1,
+            "post_ids": [f"p{i}"], "subreddits": ["news"], "first_seen_utc": 1_500_000_000,
+            "first_title": "t",
+        })  # fmt: skip
+    shards.write_shard(str(links), shards.shard_name(0, 1), link_rows, schemas.LINKS)
+    shards.finish_output(str(links), {"records_in": n, "records_out": n})
+    return links, data, index
+
+
+def serve_layout(root: str, latency_s: float, port_queue: multiprocessing.Queue) -> None:
+    """The CDX index server (``/CRAWL-index?url=``, one JSON object a line, 404 when none)
+    and ``/data/FILE`` with Range, every answer after ``latency_s``; ``/_counts`` says how
+    many requests of each kind came, ``/_reset`` zeroes them."""
+    from aiohttp import web
+
+    from pipeline.archive.keys import surt_key
+
+    entries = {e["urlkey"]: e for e in json.loads((Path(root) / "entries.json").read_text())}
+    data = (Path(root) / "data" / STAGE_WARC).read_bytes()
+    counts = {"index": 0, "data": 0}
+
+    async def index(request: web.Request) -> web.Response:
+        counts["index"] += 1
+        await asyncio.sleep(latency_s)
+        e = entries.get(surt_key(request.query.get("url", "")))
+        if e is None:
+            return web.Response(status=404, text='{"error": "No Captures found"}')
+        line = {**e, "mime": "text/html", "mime-detected": "text/html", "status": "200",
+                "filename": STAGE_WARC, "offset": str(e["offset"]), "length": str(e["length"])}  # fmt: skip
+        return web.Response(text=json.dumps(line) + "\n", content_type="text/x-ndjson")
+
+    async def ranged(request: web.Request) -> web.Response:
+        counts["data"] += 1
+        await asyncio.sleep(latency_s)
+        first, _, last = request.headers["Range"][6:].partition("-")
+        start, end = int(first), int(last)
+        return web.Response(
+            status=206,
+            body=data[start : end + 1],
+            headers={"Content-Range": f"bytes {start}-{end}/{len(data)}"},
+        )
+
+    async def show(request: web.Request) -> web.Response:
+        return web.json_response(counts)
+
+    async def reset(request: web.Request) -> web.Response:
+        counts.update(index=0, data=0)
+        return web.json_response(counts)
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_get("/data/{name}", ranged)
+        app.router.add_get("/_counts", show)
+        app.router.add_get("/_reset", reset)
+        app.router.add_get("/{crawl}-index", index)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
+        await site.start()
+        port_queue.put(site._server.sockets[0].getsockname()[1])
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+def _get_json(url: str) -> dict:
+    from urllib.request import urlopen
+
+    with urlopen(url, timeout=30) as answer:
+        return json.loads(answer.read())
+
+
+def run_stage(root: Path, base: str, index: str, out: Path) -> dict:
+    """One ``webtext fetch --source cc`` subprocess: wall, CPU, peak RSS (its own, wait4)."""
+    repo = str(Path(__file__).resolve().parent.parent)
+    command = [
+        sys.executable, "-m", "pipeline.cli", "fetch", str(root / "links"), "--out", str(out),
+        "--source", "cc", "--cc-index", index, "--cc-data-url", f"{base}/data",
+        "--cc-crawls", STAGE_CRAWL, "--archive-rate", "0", "--archive-concurrency", "64",
+        "--num-shards", "1", "--batch-size", "500",
+    ]  # fmt: skip
+    _get_json(f"{base}/_reset")
+    env = os.environ | {"PYTHONPATH": repo}
+    started = time.perf_counter()
+    log = open(out.parent / f"{out.name}.log", "wb")  # noqa: SIM115 (closed below)
+    proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - started
+    log.close()
+    if proc.returncode != 0:
+        sys.exit(f"fetch failed ({proc.returncode}); see {out.parent / (out.name + '.log')}")
+    stats = json.loads((out / "_stats.json").read_text())
+    return {
+        "wall": wall,
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "rss_mib": usage.ru_maxrss / 1024,
+        "pages": stats.get("records_out", 0),
+        "requests": _get_json(f"{base}/_counts"),
+    }
+
+
+def bench_stage(args: argparse.Namespace) -> None:
+    print(f"stage        webtext fetch --source cc, latency {args.latency_ms:g} ms, "
+          f"--archive-concurrency 64 --archive-rate 0; RSS/CPU of the command process")  # fmt: skip
+    print(
+        "stage        | index | links | wall s | pages | pages/s | CPU s | peak RSS MiB "
+        "| index requests | range requests |"
+    )
+    for n in args.stage_links:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            stage_layout(root, n, args.stage_small_pages)
+            queue: multiprocessing.Queue = multiprocessing.Queue()
+            server = multiprocessing.Process(
+                target=serve_layout, args=(tmp, args.latency_ms / 1000, queue), daemon=True
+            )
+            server.start()
+            base = f"http://127.0.0.1:{queue.get(timeout=60)}"
+            try:
+                for mode in args.stage_modes:
+                    index = str(root / "cc-index.parquet") if mode == "columnar" else base
+                    got = run_stage(root, base, index, root / f"pages-{mode}")
+                    print(f"stage        | {mode} | {n:,} | {got['wall']:.1f} | {got['pages']:,} "
+                          f"| {got['pages'] / got['wall']:.1f} | {got['cpu']:.1f} "
+                          f"| {got['rss_mib']:.0f} | {got['requests']['index']:,} "
+                          f"| {got['requests']['data']:,} |", flush=True)  # fmt: skip
+            finally:
+                server.terminate()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=1024)
@@ -244,7 +465,16 @@ def main() -> None:
     parser.add_argument("--index-rows", type=int, default=10_000_000)
     parser.add_argument("--skip-fetch", action="store_true")
     parser.add_argument("--skip-join", action="store_true")
+    parser.add_argument("--stage", action="store_true", help="only the whole fetch command")
+    parser.add_argument("--stage-links", type=int, nargs="+", default=[2000])
+    parser.add_argument("--stage-modes", nargs="+", default=["cdx", "columnar"],
+                        choices=("cdx", "columnar"))  # fmt: skip
+    parser.add_argument("--stage-small-pages", action="store_true",
+                        help="~1 KB pages instead of Dragnet's (memory without the bodies)")  # fmt: skip
     args = parser.parse_args()
+    if args.stage:
+        bench_stage(args)
+        return
     if not args.skip_fetch:
         bench_fetch(args)
     if not args.skip_join:

@@ -10,8 +10,16 @@ import pytest
 
 from pipeline.archive.cache import IndexCache
 from pipeline.archive.capture import timestamp_seconds
-from pipeline.archive.columnar import captures, join_index, links_table
-from pipeline.archive.commoncrawl import CommonCrawlSource
+from pipeline.archive.columnar import (
+    attach,
+    capture_of,
+    captures,
+    join_index,
+    join_positions,
+    links_table,
+    position_table,
+)
+from pipeline.archive.commoncrawl import ColumnarCommonCrawlSource, CommonCrawlSource
 from pipeline.archive.politeness import Politeness
 from pipeline.archive.resolve import ArchiveFetcher
 from pipeline.archive.sources import ArchiveOutcome
@@ -219,3 +227,46 @@ def test_the_index_is_asked_for_the_url_as_submitted(cc) -> None:
     (out,), _, _ = fetch(cc, [url])
     assert out.error == "no_capture"
     assert cc.asked == [url]  # not requoted on the way (%2f and %5F kept)
+
+
+def test_a_shards_join_streams_captures_in_row_order(cc) -> None:
+    """The fetch job's per-shard join: positions, not ids, so rows in any order get theirs."""
+    when = timestamp_seconds("20171201000000")
+    urls = ["http://never.example.com/", STORY, "not a url", "http://old.example.com/a"]
+    positions = position_table((u, when) for u in urls)
+    joined = list(join_positions(positions, str(cc.index_table), crawls=(CRAWL,), batch_rows=1))
+    assert [p for p, _ in joined] == [1, 3]
+    rows = list(attach(({"url": u} for u in urls), iter(joined), "cap"))
+    assert [r["cap"] is not None for r in rows] == [False, True, False, True]
+    story = capture_of(rows[1]["cap"])
+    assert story.time == timestamp_seconds("20171115000000") and story.row.filename
+    assert capture_of(rows[3]["cap"]).row.redirect == "http://new.example.com/a"
+    # Another crawl's window: nothing.
+    assert not list(join_positions(positions, str(cc.index_table), crawls=("CC-MAIN-2099-01",)))
+
+
+def test_columnar_source_follows_a_hop_in_the_parquet_index(cc, tmp_path) -> None:
+    """Columnar mode: the first capture comes with the link, the redirect target is looked up
+    in the same Parquet file (cached), and the index server is never asked."""
+    when = timestamp_seconds("20171201000000")
+    positions = position_table([("http://old.example.com/a", when)])
+    ((_, first),) = join_positions(positions, str(cc.index_table), crawls=(CRAWL,))
+
+    async def run(cache: IndexCache) -> tuple[ArchiveOutcome, ColumnarCommonCrawlSource]:
+        source = ColumnarCommonCrawlSource(
+            str(cc.index_table), cc.url + "/data", (CRAWL,), politeness=FAST, cache=cache
+        )
+        async with source:
+            got = await ArchiveFetcher(source).get(
+                "http://old.example.com/a", None, capture_of(first)
+            )
+        return got, source
+
+    before = cc.requests["index"]
+    out, source = asyncio.run(run(IndexCache(tmp_path)))
+    assert out.error is None and out.final_url == "http://new.example.com/a"
+    assert b"moved story" in out.body and out.redirects == 1
+    assert source.lookups.queries == 1
+    again, source = asyncio.run(run(IndexCache(tmp_path)))
+    assert again.body == out.body and source.lookups.queries == 0  # from the cache
+    assert cc.requests["index"] == before

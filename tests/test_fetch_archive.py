@@ -18,7 +18,13 @@ from pipeline.cli import main as cli_main
 from pipeline.fetch.content import decompress_body
 from pipeline.io import schemas, shards
 from pipeline.webserver import LoopbackServer
-from tests.archive_servers import Capture, CommonCrawlServer, PywbServer, write_warc
+from tests.archive_servers import (
+    Capture,
+    CommonCrawlServer,
+    PywbServer,
+    write_index_table,
+    write_warc,
+)
 from tests.helpers import link_row
 
 CRAWL = "CC-MAIN-2017-51"
@@ -89,6 +95,7 @@ def archives(tmp_path_factory):
     raw = (data / "CC-MAIN-b.warc").read_bytes()
     (data / "CC-MAIN-b.warc").write_bytes(raw.replace(b"original", b"altered!"))
     cc = CommonCrawlServer(data, {CRAWL: entries + bad}).start()
+    cc.index_table = write_index_table(root / "cc-index.parquet", {CRAWL: entries + bad})
     (root / "wb").mkdir()
     write_warc(root / "wb" / "wayback.warc.gz", WB_CAPTURES)
     pywb = PywbServer(root / "wb", [root / "wb" / "wayback.warc.gz"])
@@ -252,5 +259,48 @@ def test_source_flags_are_checked(tmp_path, restore_logging, capsys):
     assert cli_main([*base, "--source", "warc"]) == 2
     assert "--warc FILE" in capsys.readouterr().err
     assert cli_main([*base, "--source", "cc", "--cc-index", str(tmp_path / "index")]) == 2
-    assert "columnar index (Parquet) is not joined" in capsys.readouterr().err
+    assert "no such file or directory" in capsys.readouterr().err
+    not_index = tmp_path / "links" / shards.shard_name(0, 1)  # Parquet, not a cc-index table
+    assert cli_main([*base, "--source", "cc", "--cc-index", str(not_index)]) == 2
+    assert "not a cc-index table" in capsys.readouterr().err
     assert not (tmp_path / "p").exists()
+
+
+# Fields that differ between two fetches of the same captures: when and how long.
+UNSTABLE = ("elapsed_ms", "fetched_utc")
+
+
+@pytest.mark.slow
+def test_columnar_index_gives_the_cdx_servers_pages(tmp_path, archives, restore_logging):
+    """`--cc-index PATH.parquet`: each links/ shard joined once with the cc-index table; the
+    same pages as through the CDX server, read by Range with no index-server request; a
+    redirect hop is looked up in the same Parquet index."""
+    cc, _, _ = archives
+    write_links(tmp_path / "links", LINKS)
+    cdx_out, col_out = tmp_path / "cdx", tmp_path / "columnar"
+    data_start = cc.requests["data"]
+    assert cli_main(fetch_args(tmp_path / "links", cdx_out, archives, "cc")) == 0
+    index_before, data_before = cc.requests["index"], cc.requests["data"]
+    args = fetch_args(tmp_path / "links", col_out, archives, "cc")
+    args[args.index("--cc-index") + 1] = str(cc.index_table)
+    assert cli_main(args) == 0
+    assert cc.requests["index"] == index_before  # no index-server request at all
+    cdx = by_url(shards.read_rows(str(cdx_out / LEDGER_DIR), schemas.PAGES, require_success=False))
+    col = by_url(shards.read_rows(str(col_out / LEDGER_DIR), schemas.PAGES, require_success=False))
+    assert col.keys() == cdx.keys() == set(LINKS)
+    for u in LINKS:
+        a = {k: v for k, v in cdx[u].items() if k not in UNSTABLE}
+        b = {k: v for k, v in col[u].items() if k not in UNSTABLE}
+        if u == SAME:
+            # cc-index-table holds response records only, not revisits: the page is the
+            # same record (the original), timed at the original rather than at the revisit.
+            assert a.pop("capture_time") == timestamp_seconds("20171130000000")
+            assert b.pop("capture_time") == timestamp_seconds("20160101000000")
+        assert b == a, u
+    assert col[MOVED]["final_url"] == "http://new.example.com/a" and col[MOVED]["error"] is None
+    assert col[WIKI]["error"] == "redirect_wikipedia"
+    assert col[BAD]["error"] == "archive_corrupt"
+    assert col[NOWHERE]["attempts"] == ["cc:no_capture"]
+    # One Range request per record read: the same records as the CDX path read.
+    assert cc.requests["data"] - data_before == data_before - data_start
+    assert shards.read_stats(str(col_out))["pages_by_source"] == {"cc": 4}

@@ -4,23 +4,29 @@ files (``--cc-data-url``, default the public data host), each checked against it
 The index is either a CDX server (``--cc-index URL``: ``/CC-MAIN-2017-51-index?url=...``,
 one query per crawl of ``--cc-crawls``) or, for millions of links, the columnar index joined
 with links/ in one pass (pipeline/archive/columnar.py), which yields the same
-:class:`Capture`s; :meth:`CommonCrawlSource.fetch` reads either.
+:class:`Capture`s; :meth:`CommonCrawlSource.fetch` reads either. In columnar mode
+(:class:`ColumnarCommonCrawlSource`) a link's first capture comes with the link and a redirect
+hop's target is looked up in the same Parquet index (columnar.ColumnarLookup), never a server.
 """
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode
 
 from pipeline.archive.cache import IndexCache
 from pipeline.archive.capture import (
     ARCHIVE_BAD_INDEX,
     ARCHIVE_CORRUPT,
+    ARCHIVE_UNAVAILABLE,
     NO_CAPTURE,
     Capture,
     CdxRow,
     seconds_timestamp,
 )
 from pipeline.archive.cdx import CdxFormatError, parse_cdx_json, rows_from_json, rows_to_json
+from pipeline.archive.columnar import ColumnarLookup
 from pipeline.archive.http import ArchiveError, ArchiveHttp
 from pipeline.archive.politeness import Politeness
 from pipeline.archive.record import parse_record
@@ -142,3 +148,57 @@ class CommonCrawlSource:
             capture,
             digest_ok=record.digest_ok,
         )
+
+
+class ColumnarCommonCrawlSource(CommonCrawlSource):
+    """Common Crawl with the columnar index (``--cc-index`` Parquet, local or ``s3://``): the
+    fetch job joins each links/ shard with the index and hands every link its capture (or
+    none: ``no_capture``); :meth:`lookup` is only asked for redirect hops, and answers from
+    the same index (one DuckDB query per new target, on a thread of its own, cached on disk
+    like a server's answer). No request ever goes to an index server."""
+
+    columnar = True
+
+    def __init__(
+        self,
+        index: str,
+        data_url: str = CC_DATA_URL,
+        crawls: tuple[str, ...] = DEFAULT_CRAWLS,
+        *,
+        politeness: Politeness | None = None,
+        cache: IndexCache | None = None,
+        max_body_bytes: int = 4 * 1024 * 1024,
+    ) -> None:
+        super().__init__(
+            CC_INDEX_SERVER,
+            data_url,
+            crawls,
+            politeness=politeness,
+            cache=cache,
+            max_body_bytes=max_body_bytes,
+        )
+        self.index = index
+        self.lookups = ColumnarLookup(index, self.crawls)
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="cc-columnar")
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await super().__aexit__(*exc_info)
+        self._thread.submit(self.lookups.close).result()
+        self._thread.shutdown(wait=True)
+
+    async def lookup(
+        self, url: str, start: int, end: int, closest: int | None = None
+    ) -> list[CdxRow]:
+        question = f"columnar {self.index} {','.join(self.crawls)} {start} {end} {url}"
+        cached = self.cache.get(self.name, question)
+        if cached is not None:
+            return rows_from_json(cached)
+        loop = asyncio.get_running_loop()
+        try:
+            found = await loop.run_in_executor(self._thread, self.lookups.rows, url, start, end)
+        except ValueError as exc:
+            raise ArchiveError(ARCHIVE_BAD_INDEX, str(exc)[:300]) from None
+        except Exception as exc:  # duckdb.IOException, HTTPException (s3): not an answer
+            raise ArchiveError(ARCHIVE_UNAVAILABLE, f"columnar index: {exc}"[:300]) from None
+        self.cache.put(self.name, question, rows_to_json(found))
+        return found

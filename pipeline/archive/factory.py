@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from pipeline.archive.cache import IndexCache
-from pipeline.archive.commoncrawl import CommonCrawlSource
+from pipeline.archive.commoncrawl import ColumnarCommonCrawlSource, CommonCrawlSource
 from pipeline.archive.config import ArchiveConfig
 from pipeline.archive.politeness import Politeness
 from pipeline.archive.wayback import WaybackSource
@@ -22,9 +22,10 @@ def build_sources(
     config: ArchiveConfig, out_dir: str
 ) -> dict[str, WaybackSource | CommonCrawlSource]:
     """One source per archive named in ``--source`` (``live`` and ``warc`` are not archives
-    here), sharing one index cache directory. Enter each with ``async with``. The columnar
-    index (``--cc-index`` a Parquet path) is joined before fetching (columnar.join_index); the
-    Common Crawl source then only reads records, so its CDX server URL is left at default."""
+    here), sharing one index cache directory. Enter each with ``async with``. With the columnar
+    index (``--cc-index`` a Parquet path) the links come joined with their captures (the fetch
+    job's ReadLinksWithCaptures); the Common Crawl source then reads records, and looks up
+    only redirect targets, in the same Parquet index."""
     cache = IndexCache(cache_dir(config, out_dir))
     politeness = Politeness(concurrency=config.archive_concurrency, rate=config.archive_rate)
     sources: dict[str, WaybackSource | CommonCrawlSource] = {}
@@ -32,10 +33,20 @@ def build_sources(
         if name == "wayback":
             sources[name] = WaybackSource(config.wayback_url, politeness=politeness, cache=cache)
         elif name == "cc":
-            index = (
-                config.cc_index if not config.columnar_index() else "https://index.commoncrawl.org"
-            )
-            sources[name] = CommonCrawlSource(
-                index, config.cc_data_url, config.crawls(), politeness=politeness, cache=cache
-            )
+            if config.columnar_index():
+                sources[name] = ColumnarCommonCrawlSource(
+                    config.cc_index,
+                    config.cc_data_url,
+                    config.crawls(),
+                    politeness=politeness,
+                    cache=cache,
+                )
+            else:
+                sources[name] = CommonCrawlSource(
+                    config.cc_index,
+                    config.cc_data_url,
+                    config.crawls(),
+                    politeness=politeness,
+                    cache=cache,
+                )
     return sources

@@ -19,6 +19,7 @@ from pipeline.archive.capture import (
     ARCHIVE_REDIRECT_LOOP,
     ARCHIVE_TOO_MANY_REDIRECTS,
     REDIRECT_STATUSES,
+    Capture,
     Miss,
     select_capture,
     target_time,
@@ -52,10 +53,14 @@ class ArchiveFetcher:
         self.max_redirects = max_redirects
         self.counts: Counter[str] = Counter()
 
-    async def get(self, url: str, post_time: int | None = None) -> ArchiveOutcome:
+    async def get(
+        self, url: str, post_time: int | None = None, known: Capture | Miss | None = None
+    ) -> ArchiveOutcome:
+        """``known``: the link's capture already chosen (the columnar join), or a Miss when
+        the join found none; the first lookup is then skipped. Hops are looked up as usual."""
         out = ArchiveOutcome(url=url, final_url=url, source=self.source.name)
         try:
-            await self._follow(out, target_time(self.near, post_time))
+            await self._follow(out, target_time(self.near, post_time), known)
         except ArchiveError as exc:
             out.error, out.message, out.body = exc.reason, exc.message[:300], None
         except ValueError as exc:  # an index row that cannot be used (bad offset, bad URL)
@@ -63,14 +68,20 @@ class ArchiveFetcher:
         self.counts[out.error or "page"] += 1
         return out
 
-    async def _follow(self, out: ArchiveOutcome, target: int) -> None:
+    async def _follow(
+        self, out: ArchiveOutcome, target: int, known: Capture | Miss | None = None
+    ) -> None:
         current, seen, near = out.url, {out.url}, self.near
         while True:
             out.final_url = current
-            start, end = window_bounds(target, near, self.window_s)
-            closest = target if near == "scrape" else None
-            rows = await self.source.lookup(current, start, end, closest)
-            pick = select_capture(rows, target=target, near=near, window_s=self.window_s)
+            if known is not None:
+                pick: Capture | Miss = known
+                known = None
+            else:
+                start, end = window_bounds(target, near, self.window_s)
+                closest = target if near == "scrape" else None
+                rows = await self.source.lookup(current, start, end, closest)
+                pick = select_capture(rows, target=target, near=near, window_s=self.window_s)
             if isinstance(pick, Miss):
                 raise ArchiveError(pick.reason, f"{current}: {pick.message}")
             location = pick.row.redirect if pick.is_redirect else ""

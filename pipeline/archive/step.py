@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
+from pipeline.archive.capture import NO_CAPTURE, Miss
+from pipeline.archive.columnar import capture_of
 from pipeline.archive.resolve import ArchiveFetcher
 from pipeline.fetch.client import FetchOutcome, judge_response
 from pipeline.fetch.content import ContentError, kept_headers
@@ -21,12 +24,15 @@ from pipeline.fetch.content import ContentError, kept_headers
 
 class ArchiveStep:
     """One archive (its :class:`ArchiveFetcher`) for the frontier; ``bind`` gives the
-    per-link Source (the frontier passes only the URL; the post time rides along)."""
+    per-link Source (the frontier passes only the URL; the post time rides along, and in
+    columnar mode the link's capture tuple from the join, columnar.CAPTURE_FIELDS: a link
+    without one has no capture in the index and ends as ``no_capture`` with no request)."""
 
     def __init__(self, fetcher: ArchiveFetcher, concurrency: int) -> None:
         self.fetcher = fetcher
         self.name = fetcher.source.name
         self.concurrency = concurrency
+        self.columnar = bool(getattr(fetcher.source, "columnar", False))
         self._key = f"archive:{self.name}"
 
     def key(self, url: str) -> str:
@@ -35,12 +41,22 @@ class ArchiveStep:
     def max_in_flight(self, key: str) -> int:
         return self.concurrency
 
-    def bind(self, post_time: int | None) -> _Bound:
-        return _Bound(self, post_time)
+    def bind(self, post_time: int | None, capture: Any = None) -> _Bound:
+        return _Bound(self, post_time, capture)
 
-    async def fetch(self, url: str, post_time: int | None = None) -> FetchOutcome:
+    def known(self, capture: Any) -> Any:
+        """What the join chose for a link: a Capture, a Miss, or None (look it up)."""
+        if not self.columnar:
+            return None
+        if capture is None:
+            return Miss(NO_CAPTURE, "no usable capture in the columnar index")
+        return capture_of(capture)
+
+    async def fetch(
+        self, url: str, post_time: int | None = None, capture: Any = None
+    ) -> FetchOutcome:
         started = time.monotonic()
-        got = await self.fetcher.get(url, post_time)
+        got = await self.fetcher.get(url, post_time, self.known(capture))
         out = FetchOutcome(
             url=url,
             final_url=got.final_url,
@@ -69,9 +85,10 @@ class ArchiveStep:
 class _Bound:
     """One link at one archive, as the frontier sees it."""
 
-    def __init__(self, step: ArchiveStep, post_time: int | None) -> None:
+    def __init__(self, step: ArchiveStep, post_time: int | None, capture: Any = None) -> None:
         self.step = step
         self.post_time = post_time
+        self.capture = capture
 
     def key(self, url: str) -> str:
         return self.step.key(url)
@@ -80,4 +97,4 @@ class _Bound:
         return self.step.concurrency
 
     async def fetch(self, url: str) -> FetchOutcome:
-        return await self.step.fetch(url, self.post_time)
+        return await self.step.fetch(url, self.post_time, self.capture)

@@ -51,6 +51,7 @@ class _Chain(Generic[T]):
     token: T
     url: str
     post_time: int | None
+    captures: dict[str, Any] | None = None  # source name -> capture chosen before (columnar)
     step: int = 0
     attempts: list[str] = field(default_factory=list)
 
@@ -119,7 +120,9 @@ class BackgroundFetcher(Generic[T, R]):
 
     def _source(self, chain: _Chain[T]) -> Source | None:
         step = self._steps[chain.step]
-        return None if step is None else step.bind(chain.post_time)
+        if step is None:
+            return None
+        return step.bind(chain.post_time, (chain.captures or {}).get(step.name))
 
     async def _done(self, chain: _Chain[T], outcome: FetchOutcome) -> None:
         name = self.source_names[chain.step]
@@ -148,12 +151,19 @@ class BackgroundFetcher(Generic[T, R]):
         """URLs submitted whose result has not been taken yet."""
         return self._submitted - self._taken
 
-    def submit(self, token: T, url: str, post_time: int | None = None) -> None:
+    def submit(
+        self,
+        token: T,
+        url: str,
+        post_time: int | None = None,
+        captures: dict[str, Any] | None = None,
+    ) -> None:
         """Queue ``url`` at the first source; ``post_time`` (the Reddit post's, seconds) is
-        what ``--capture-near post`` measures archive captures from."""
+        what ``--capture-near post`` measures archive captures from; ``captures`` (source
+        name -> capture tuple or None) what the columnar join chose for the link."""
         assert self._frontier is not None, "start() first"
         self._submitted += 1
-        chain = _Chain(token, url, post_time)
+        chain = _Chain(token, url, post_time, captures)
         self._loop.call_soon_threadsafe(self._frontier.add, chain, url, self._source(chain))
 
     def take(self, block: bool = True) -> tuple[T, R] | None:
