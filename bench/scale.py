@@ -232,6 +232,8 @@ def run_size(n: int, args: argparse.Namespace, pool: list[str]) -> list[dict[str
             )  # fmt: skip
             dt = json.loads(out_json.read_text())
             dt.update(stage="datatrove dedup", docs=n, label="datatrove", shuffle_bytes=None)
+            if dt.get("peak_rss_mb") is not None:  # the table's units
+                dt["peak_rss_bytes"] = dt["peak_rss_mb"] * 2**20
             rows.append(dt)
             print(f"[{n:,}] datatrove: {json.dumps(dt)}", flush=True)
         else:
