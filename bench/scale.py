@@ -211,13 +211,17 @@ def _proc_figures(pid: int) -> tuple[int, float]:
 
 
 @contextlib.contextmanager
-def flink_job_server(jar: str, heap: str, work: Path) -> Iterator[tuple[int, subprocess.Popen]]:
+def flink_job_server(
+    jar: str, heap: str, work: Path, conf_dir: str | None = None
+) -> Iterator[tuple[int, subprocess.Popen]]:
     """Beam's Flink job server with an embedded [local] cluster: (job port, process)."""
     port = _free_port()
     work.mkdir(parents=True, exist_ok=True)
     cmd = ["java", f"-Xmx{heap}", "-jar", jar, "--flink-master", "[local]", "--job-port",
            str(port), "--artifact-port", "0", "--expansion-port", "-1",
            "--artifacts-dir", str(work / "artifacts")]  # fmt: skip
+    if conf_dir:
+        cmd += ["--flink-conf-dir", conf_dir]
     with open(work / "job-server.log", "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=work)
     try:
@@ -274,7 +278,9 @@ def run_size(n: int, args: argparse.Namespace, pool: list[str]) -> list[dict[str
             shutil.rmtree(d, ignore_errors=True)
         argv = ["dedup", str(docs), "--out", str(corpus), "--dups-out", str(dups)]
         if args.flink_jar:
-            with flink_job_server(args.flink_jar, args.flink_heap, work / "flink") as (port, js):
+            with flink_job_server(
+                args.flink_jar, args.flink_heap, work / "flink", args.flink_conf_dir
+            ) as (port, js):
                 argv += ["--runner=FlinkRunner", f"--job_endpoint=localhost:{port}",
                          "--parallelism=2", "--environment_type=LOOPBACK"]  # fmt: skip
                 r = run_stage(argv, args.pythonpath, None)
@@ -365,6 +371,7 @@ def main() -> None:
     ap.add_argument("--no-datatrove", action="store_true", help="do not run datatrove's dedup")
     ap.add_argument("--flink-jar", help="run dedup on FlinkRunner with this job-server jar")
     ap.add_argument("--flink-heap", default="3g", help="the job server JVM's -Xmx")
+    ap.add_argument("--flink-conf-dir", help="a Flink configuration directory for the job server")
     args = ap.parse_args()
     if not os.path.exists(TIME):
         print(f"{TIME} not found: CPU and peak RSS from the children's rusage instead")
