@@ -27,6 +27,7 @@ minhash.py, split.py); this module only moves data between them.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import Counter
 from collections.abc import Iterable
@@ -35,11 +36,12 @@ from typing import Any
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
+from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
 
 from beam_jobs.configs import DedupConfig
 from beam_jobs.dedup_filter import FilterShard, FinishOutput
-from beam_jobs.stage_io import BundleStats
+from beam_jobs.stage_io import SHUFFLE_BYTES, BundleStats, MergeStats, _finish, approx_bytes
 from beam_jobs.stage_job import StageJob, StageOutput, beam_pipeline
 from dedup import near
 from dedup.buckets import candidate_pairs, ordered_bucket_pairs
@@ -75,6 +77,60 @@ def partitions_for(num_inputs: int) -> int:
 def default_dups_dir(out_dir: str) -> str:
     """dups/ beside corpus/: CORPUS_DIR's parent + "/dups"."""
     return shards.join(out_dir.rstrip("/").rpartition("/")[0] or ".", "dups")
+
+
+def shuffle_size(value: Any) -> int:
+    """What a record costs to move through a shuffle (stage_io.approx_bytes), counting the
+    fields of a dataclass (Fingerprint, Removal) rather than 8 bytes for the object."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return sum(shuffle_size(getattr(value, f.name)) for f in dataclasses.fields(value))
+    if isinstance(value, (list, tuple)):
+        return sum(shuffle_size(v) for v in value)
+    return approx_bytes(value)
+
+
+class MeasureShuffle(beam.DoFn):
+    """Passes records through unchanged, summing their shuffle_size per bundle: into the Beam
+    counter ``webtext:dedup_shuffle_bytes`` and, on the "bytes" output, for _stats.json."""
+
+    BYTES_TAG = "bytes"
+
+    def __init__(self) -> None:
+        self.counter = Metrics.counter("webtext", f"dedup_{SHUFFLE_BYTES}")
+
+    def start_bundle(self) -> None:
+        self.size = 0
+
+    def process(self, element: Any) -> Iterable[Any]:
+        self.size += shuffle_size(element)
+        yield element
+
+    def finish_bundle(self) -> Iterable[Any]:
+        if self.size:
+            self.counter.inc(self.size)
+            yield beam.pvalue.TaggedOutput(self.BYTES_TAG, GlobalWindows.windowed_value(self.size))
+
+
+class ShuffleMeter:
+    """Measures every PCollection that enters one of dedup's GroupByKeys/CoGroupByKeys:
+    ``meter(pcoll, "Name")`` returns the same records; ``meter.total(p)`` their bytes summed."""
+
+    def __init__(self) -> None:
+        self.sizes: list[beam.PCollection] = []
+
+    def __call__(self, pcoll: beam.PCollection, name: str) -> beam.PCollection:
+        out = pcoll | f"Measure{name}" >> beam.ParDo(MeasureShuffle()).with_outputs(
+            MeasureShuffle.BYTES_TAG, main="records"
+        )
+        self.sizes.append(out[MeasureShuffle.BYTES_TAG])
+        return out.records
+
+    def total(self) -> beam.PCollection:
+        return (
+            tuple(self.sizes)
+            | "AllShuffled" >> beam.Flatten()
+            | "SumShuffled" >> (beam.CombineGlobally(sum))
+        )
 
 
 def _details(counter: Counter) -> Any:
@@ -379,10 +435,15 @@ def _resolve_members(element: tuple[str, dict[str, list]]) -> Iterable[tuple[str
 class Removals(beam.PTransform):
     """Edges and exact members -> (doc_id, Removal) for every removed document: clusters of
     edges resolved globally (the keeper is each component's best document), then the members
-    of exact groups whose representative was removed. "near" holds the near removals alone."""
+    of exact groups whose representative was removed. "near" holds the near removals alone.
+    ``meter`` (a ShuffleMeter) measures what enters its joins."""
+
+    def __init__(self, meter: ShuffleMeter | None = None) -> None:
+        super().__init__()
+        self.meter = meter or (lambda pcoll, _: pcoll)
 
     def expand(self, inputs: dict[str, beam.PCollection]) -> dict[str, beam.PCollection]:
-        edges, members = inputs["edges"], inputs["members"]
+        edges, members, m = inputs["edges"], inputs["members"], self.meter
         clusters = (
             edges
             | "SlimEdges" >> beam.Map(lambda e: near.slim_edge(e[0], e[1]))
@@ -397,17 +458,17 @@ class Removals(beam.PTransform):
             | "OnePrintPerNode" >> beam.CombinePerKey(lambda fps: next(iter(fps)))
         )
         removed_prints = (
-            {"keeper": clusters, "fp": node_prints}
+            {"keeper": m(clusters, "Clusters"), "fp": m(node_prints, "NodePrints")}
             | "JoinRemoved" >> beam.CoGroupByKey()
             | "ByKeeper" >> beam.FlatMap(_removed_with_print)
         )
         near_removals = (
-            {"removed": removed_prints, "fp": node_prints}
+            {"removed": m(removed_prints, "RemovedPrints"), "fp": m(node_prints, "KeeperPrints")}
             | "JoinKeeper" >> beam.CoGroupByKey()
             | "NearRemovals" >> beam.FlatMap(_near_removals)
         )
         member_removals = (
-            {"members": members, "near": near_removals}
+            {"members": m(members, "Members"), "near": m(near_removals, "NearRemovals")}
             | "JoinRepresentatives" >> beam.CoGroupByKey()
             | "ResolveMembers" >> beam.FlatMap(_resolve_members)
         )
@@ -418,7 +479,8 @@ class Removals(beam.PTransform):
 class DeduplicateDocs(beam.PTransform):
     """``(shard index, docs shard path)`` pairs -> {"corpus": (name, rows) of each corpus/
     shard written, "dups": the same for dups/, "removals": (doc_id, Removal), "stats",
-    "details"}; see the module docstring for the steps."""
+    "details", "shuffled": the bytes of the records that entered its GroupByKeys and
+    CoGroupByKeys (one int)}; see the module docstring for the steps."""
 
     def __init__(self, config: DedupConfig, inputs: list[str]) -> None:
         super().__init__()
@@ -427,11 +489,12 @@ class DeduplicateDocs(beam.PTransform):
 
     def expand(self, shard_paths: beam.PCollection) -> dict[str, beam.PCollection]:
         cfg, n = self.config, partitions_for(len(self.inputs))
+        m = ShuffleMeter()
         ids = shard_paths | "ShardIds" >> beam.ParDo(ShardIds(n)).with_outputs(
             BundleStats.STATS_TAG, main="ids"
         )
         losers = (
-            ids.ids
+            m(ids.ids, "Ids")
             | "GroupIds" >> beam.GroupByKey()
             | "DuplicateIds"
             >> beam.ParDo(DuplicateIds(self.inputs)).with_outputs(
@@ -439,7 +502,7 @@ class DeduplicateDocs(beam.PTransform):
             )
         )
         prints = (
-            {"path": shard_paths, "losers": losers.losers}
+            {"path": m(shard_paths, "Paths"), "losers": m(losers.losers, "Losers")}
             | "JoinLosers" >> beam.CoGroupByKey()
             | "Fingerprint"
             >> beam.ParDo(FingerprintShard(cfg.minhash, n)).with_outputs(
@@ -447,15 +510,18 @@ class DeduplicateDocs(beam.PTransform):
             )
         )
         exact = (
-            prints.exact
+            m(prints.exact, "Exact")
             | "GroupExactKeys" >> beam.GroupByKey()
             | "ExactGroups"
             >> beam.FlatMap(_exact_groups).with_outputs("rep_ids", "members", main="reps")
         )
         candidates = (
-            {"sigs": prints.sigs, "reps": exact.reps}
+            {"sigs": m(prints.sigs, "Sigs"), "reps": m(exact.reps, "Reps")}
             | "JoinReps" >> beam.CoGroupByKey()
             | "BandKeys" >> beam.ParDo(BandShard(cfg.minhash, n))
+        )
+        candidates = (
+            m(candidates, "Bands")
             | "GroupBands" >> beam.GroupByKey()
             | "CandidatePairs"
             >> beam.ParDo(CandidatePairs(cfg.max_bucket_neighbours)).with_outputs(
@@ -464,34 +530,47 @@ class DeduplicateDocs(beam.PTransform):
         )
         large = (
             {
-                "ids": exact.rep_ids,
-                "members": candidates.large | "LargeMembers" >> beam.FlatMap(_large_member_places),
+                "ids": m(exact.rep_ids, "RepIds"),
+                "members": m(
+                    candidates.large | "LargeMembers" >> beam.FlatMap(_large_member_places),
+                    "LargeMembers",
+                ),
             }
             | "JoinLargeIds" >> beam.CoGroupByKey()
             | "LargeMemberIds" >> beam.FlatMap(_large_member_ids)
+        )
+        large = (
+            m(large, "LargeIds")
             | "GroupLarge" >> beam.GroupByKey()
             | "LargeBucketPairs"
             >> beam.ParDo(LargeBucketPairs(cfg.max_bucket_neighbours)).with_outputs(
                 DETAILS_TAG, main="pairs"
             )
         )
+        pairs = (candidates.pairs, large.pairs) | "AllPairs" >> beam.Flatten()
         ends = (
-            (candidates.pairs, large.pairs)
-            | "AllPairs" >> beam.Flatten()
+            m(pairs, "Pairs")
             | "OnePairEach" >> beam.Distinct()
             | "PairEnds" >> beam.FlatMap(_pair_ends)
         )
         edges = (
-            {"sigs": prints.sigs, "ends": ends}
+            {"sigs": m(prints.sigs, "EndSigs"), "ends": m(ends, "Ends")}
             | "JoinSignatures" >> beam.CoGroupByKey()
             | "EndPrints" >> beam.FlatMap(_end_prints)
+        )
+        edges = (
+            m(edges, "EndPrints")
             | "GroupPairs" >> beam.GroupByKey()
             | "VerifyPairs" >> beam.ParDo(VerifyPairs(cfg.minhash.threshold))
         )
-        removals = {"edges": edges, "members": exact.members} | "Removals" >> Removals()
+        removals = {"edges": edges, "members": exact.members} | "Removals" >> Removals(m)
         by_shard = removals["all"] | "ByShard" >> beam.Map(lambda kv: (kv[1].shard, kv[1]))
         written = (
-            {"path": shard_paths, "skip": prints.skip, "removals": by_shard}
+            {
+                "path": m(shard_paths, "FilterPaths"),
+                "skip": m(prints.skip, "Skip"),
+                "removals": m(by_shard, "ByShard"),
+            }
             | "JoinDecisions" >> beam.CoGroupByKey()
             | "FilterShards"
             >> beam.ParDo(
@@ -523,6 +602,7 @@ class DeduplicateDocs(beam.PTransform):
             "removals": removals["all"],
             "stats": stats,
             "details": _all_details(*details),
+            "shuffled": m.total(),
         }
 
 
@@ -543,6 +623,23 @@ def _all_details(
         near_count
         | "NearCounter" >> beam.Map(lambda n: Counter({"near_duplicates_of_representatives": n})),
     ) | "AllDetailsAndCounts" >> beam.Flatten()
+
+
+class FinishCorpus(FinishOutput):
+    """FinishOutput for corpus/, with ``shuffle_bytes`` in _stats.json: the "shuffled" input
+    (one int, DeduplicateDocs' own shuffles; the filter pass writes without one)."""
+
+    def expand(self, pcolls: dict[str, beam.PCollection]) -> beam.PCollection:
+        summed = pcolls["totals"] | "SumTotals" >> beam.CombinePerKey(sum)
+        total = pcolls["stats"] | "MergeStats" >> beam.CombineGlobally(MergeStats())
+        return total | "Finish" >> beam.Map(
+            _finish,
+            written=beam.pvalue.AsList(pcolls["written"]),
+            out_dir=self.out_dir,
+            stage=self.stage,
+            totals=beam.pvalue.AsList(summed),
+            shuffled=beam.pvalue.AsSingleton(pcolls["shuffled"]),
+        )
 
 
 # dups/ is a side output: its _stats.json counts the removed documents by reason.
@@ -602,7 +699,8 @@ class DedupJob(StageJob):
                 "written": result["corpus"],
                 "stats": result["stats"],
                 "totals": totals,
-            } | "FinishCorpus" >> FinishOutput(cfg.out_dir, "corpus")
+                "shuffled": result["shuffled"],
+            } | "FinishCorpus" >> FinishCorpus(cfg.out_dir, "corpus")
             _ = {
                 "written": result["dups"],
                 "totals": _removed_totals(p, result["removals"]),

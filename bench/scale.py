@@ -15,12 +15,19 @@ a writer that maps input shards to output shards). With --corpus-direct, corpus/
 directly (split by a hash of the document id, no dedup run): for measuring tokenize and
 overlap alone, e.g. with another checkout's code (--pythonpath /work/main).
 
+With --flink-jar JAR, dedup runs on FlinkRunner instead: the script starts Beam's Flink job
+server from JAR (an embedded ``[local]`` Flink cluster, parallelism 2, SDK workers in the
+driver process: LOOPBACK), and the peak RSS reported is the driver's (/usr/bin/time -v) plus
+the job server JVM's own (VmHWM, read from /proc before it is stopped): an upper bound of the
+whole process tree; CPU is both processes' user + system.
+
 When bench/datatrove_dedup.py exists, datatrove's MinHash dedup runs on the same docs/ and is
 printed beside ours; otherwise a line says it was skipped.
 
 Usage:
   python bench/scale.py [--sizes 40000,160000] [--work /tmp/scale] [--json out.json]
                         [--stages dedup,tokenize,overlap] [--corpus-direct] [--pythonpath DIR]
+                        [--no-datatrove] [--flink-jar JAR [--flink-heap 3g]]
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import os
 import random
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -187,6 +195,55 @@ def run_stage(argv: list[str], pythonpath: str, watch: Path | None) -> dict[str,
     return {"wall_s": wall, "cpu_s": cpu, "peak_rss_bytes": rss, "peak_disk_bytes": peak_disk}
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _proc_figures(pid: int) -> tuple[int, float]:
+    """(peak RSS bytes (VmHWM), CPU seconds (utime + stime)) of a live process."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    hwm_kb = int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1))
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return hwm_kb * 1024, (int(fields[11]) + int(fields[12])) / ticks
+
+
+@contextlib.contextmanager
+def flink_job_server(
+    jar: str, heap: str, work: Path, conf_dir: str | None = None
+) -> Iterator[tuple[int, subprocess.Popen]]:
+    """Beam's Flink job server with an embedded [local] cluster: (job port, process)."""
+    port = _free_port()
+    work.mkdir(parents=True, exist_ok=True)
+    cmd = ["java", f"-Xmx{heap}", "-jar", jar, "--flink-master", "[local]", "--job-port",
+           str(port), "--artifact-port", "0", "--expansion-port", "-1",
+           "--artifacts-dir", str(work / "artifacts")]  # fmt: skip
+    if conf_dir:
+        cmd += ["--flink-conf-dir", conf_dir]
+    with open(work / "job-server.log", "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=work)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if proc.poll() is not None:
+                sys.exit(f"the Flink job server exited; see {work / 'job-server.log'}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                break
+            if time.monotonic() > deadline:
+                sys.exit(f"the Flink job server did not listen in 180 s; see {work}")
+            time.sleep(1)
+        yield port, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def shuffled(*dirs: Path) -> int | None:
     values = []
     for d in dirs:
@@ -219,11 +276,28 @@ def run_size(n: int, args: argparse.Namespace, pool: list[str]) -> list[dict[str
     if "dedup" in stages and not args.corpus_direct:
         for d in (corpus, dups):
             shutil.rmtree(d, ignore_errors=True)
-        r = run_stage(["dedup", str(docs), "--out", str(corpus), "--dups-out", str(dups)],
-                      args.pythonpath, None)  # fmt: skip
+        argv = ["dedup", str(docs), "--out", str(corpus), "--dups-out", str(dups)]
+        if args.flink_jar:
+            with flink_job_server(
+                args.flink_jar, args.flink_heap, work / "flink", args.flink_conf_dir
+            ) as (port, js):
+                argv += ["--runner=FlinkRunner", f"--job_endpoint=localhost:{port}",
+                         "--parallelism=2", "--environment_type=LOOPBACK"]  # fmt: skip
+                r = run_stage(argv, args.pythonpath, None)
+                server_rss, server_cpu = _proc_figures(js.pid)
+            r.update(driver_rss_bytes=r["peak_rss_bytes"], job_server_rss_bytes=server_rss,
+                     job_server_cpu_s=server_cpu)  # fmt: skip
+            r["peak_rss_bytes"] += server_rss
+            r["cpu_s"] += server_cpu
+            tag = f"{args.label} (Flink)"
+        else:
+            r = run_stage(argv, args.pythonpath, None)
         record("dedup", r, shuffled(corpus, dups))
+        tag = args.label
         script = ROOT / "bench" / "datatrove_dedup.py"
-        if script.exists():
+        if args.no_datatrove:
+            print(f"[{n:,}] datatrove: skipped (--no-datatrove)")
+        elif script.exists():
             out_json = work / "datatrove.json"
             subprocess.run(
                 [sys.executable, str(script), str(docs), "--work", str(work / "datatrove"),
@@ -232,6 +306,8 @@ def run_size(n: int, args: argparse.Namespace, pool: list[str]) -> list[dict[str
             )  # fmt: skip
             dt = json.loads(out_json.read_text())
             dt.update(stage="datatrove dedup", docs=n, label="datatrove", shuffle_bytes=None)
+            if dt.get("peak_rss_mb") is not None:  # the table's units
+                dt["peak_rss_bytes"] = dt["peak_rss_mb"] * 2**20
             rows.append(dt)
             print(f"[{n:,}] datatrove: {json.dumps(dt)}", flush=True)
         else:
@@ -292,6 +368,10 @@ def main() -> None:
     ap.add_argument("--pythonpath", default=str(ROOT), help="checkout whose code runs the stages")
     ap.add_argument("--label", default="this", help="names the code in the table (e.g. main)")
     ap.add_argument("--json", help="write the rows as JSON here")
+    ap.add_argument("--no-datatrove", action="store_true", help="do not run datatrove's dedup")
+    ap.add_argument("--flink-jar", help="run dedup on FlinkRunner with this job-server jar")
+    ap.add_argument("--flink-heap", default="3g", help="the job server JVM's -Xmx")
+    ap.add_argument("--flink-conf-dir", help="a Flink configuration directory for the job server")
     args = ap.parse_args()
     if not os.path.exists(TIME):
         print(f"{TIME} not found: CPU and peak RSS from the children's rusage instead")
