@@ -41,7 +41,7 @@ from apache_beam.transforms.window import GlobalWindows
 
 from beam_jobs.configs import DedupConfig
 from beam_jobs.dedup_filter import FilterShard, FinishOutput
-from beam_jobs.stage_io import SHUFFLE_BYTES, BundleStats, MergeStats, _finish, approx_bytes
+from beam_jobs.stage_io import SHUFFLE_BYTES, BundleStats, MergeStats, approx_bytes, finish_stage
 from beam_jobs.stage_job import StageJob, StageOutput, beam_pipeline
 from dedup import near
 from dedup.buckets import candidate_pairs, ordered_bucket_pairs
@@ -67,6 +67,9 @@ from pipeline.io import schemas, shards
 log = logging.getLogger(__name__)
 DETAILS_TAG = "details"
 FLUSH_ROWS = 32768  # rows of compact records a DoFn collects before emitting them as blobs
+# Signatures (~0.6 KB a row) are flushed on their own, sooner: a blob stays near 2.5 MB, well
+# inside a runner's record limit (Flink's sort buffer refused the 21 MB blobs of 32,768 rows).
+SIGNATURE_FLUSH_ROWS = 4096
 
 
 def partitions_for(num_inputs: int) -> int:
@@ -245,15 +248,17 @@ class FingerprintShard(BundleStats):
                             sigs.add(0, (row, doc_id, url, score, seen, fp.exact_key, fp.signature))
                 row += 1
             if exact.count >= FLUSH_ROWS:
-                yield from self._flush(index, exact, sigs)
-        yield from self._flush(index, exact, sigs)
+                yield from exact.flush()
+            if sigs.count >= SIGNATURE_FLUSH_ROWS:
+                yield from self._flush_signatures(index, sigs)
+        yield from exact.flush()
+        yield from self._flush_signatures(index, sigs)
         if skip:
             yield beam.pvalue.TaggedOutput("skip", (index, rows_blob(sorted(skip))))
         yield _details(details)
 
     @staticmethod
-    def _flush(index: int, exact: Partitioner, sigs: Partitioner) -> Iterable[Any]:
-        yield from exact.flush()
+    def _flush_signatures(index: int, sigs: Partitioner) -> Iterable[Any]:
         for _, blob in sigs.flush():
             yield beam.pvalue.TaggedOutput("sigs", (index, blob))
 
@@ -633,7 +638,7 @@ class FinishCorpus(FinishOutput):
         summed = pcolls["totals"] | "SumTotals" >> beam.CombinePerKey(sum)
         total = pcolls["stats"] | "MergeStats" >> beam.CombineGlobally(MergeStats())
         return total | "Finish" >> beam.Map(
-            _finish,
+            finish_stage,
             written=beam.pvalue.AsList(pcolls["written"]),
             out_dir=self.out_dir,
             stage=self.stage,

@@ -56,7 +56,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import pyarrow as pa  # noqa: E402
 from synthetic import edit_copy, jsonl_texts, prose_sentences  # noqa: E402
 
-from beam_jobs.stage_io import SHUFFLE_BYTES, _finish, write_tables  # noqa: E402
+from beam_jobs.stage_io import SHUFFLE_BYTES, finish_stage, write_tables  # noqa: E402
 from pipeline.io import schemas, shards  # noqa: E402
 from pipeline.io.stats import StageStats  # noqa: E402
 
@@ -133,7 +133,7 @@ def write_docs(out: Path, n: int, pool: list[str], *, corpus: bool = False) -> N
         written.append(
             (name, write_tables(str(out), name, _tables(shard, n, pool, schema, corpus), schema))
         )
-    _finish(StageStats(records_in=n, records_out=n), written, str(out), stage)
+    finish_stage(StageStats(records_in=n, records_out=n), written, str(out), stage)
 
 
 # ---- running a stage --------------------------------------------------------------------------
