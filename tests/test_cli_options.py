@@ -63,7 +63,13 @@ def test_fetch_refuses_an_option_it_does_not_have(links_dir: Path, tmp_path: Pat
     archive."""
     out = tmp_path / "pages"
     result = webtext(
-        "fetch", str(links_dir), "--out", str(out), "--mirror-url", "http://127.0.0.1:9/", "--allow-private"
+        "fetch",
+        str(links_dir),
+        "--out",
+        str(out),
+        "--mirror-url",
+        "http://127.0.0.1:9/",
+        "--allow-private",
     )
     assert result.returncode == 2
     assert result.stderr.strip() == (
