@@ -196,11 +196,24 @@ def _reddit_readings(numbers: dict[str, dict[str, Any]]) -> tuple[str, str]:
     return karma, time
 
 
-def _reddit(sec: dict[str, Any], corpus_scan: dict[str, Counter], links_dir: Path | None) -> None:
+def _reddit(
+    sec: dict[str, Any], corpus_scan: dict[str, Counter], links_dir: Path | None, notes: list[str]
+) -> None:
     groups = {"corpus documents": corpus_scan}
     if links_dir is not None:
         groups = {"links": cols.scan_links(links_dir), **groups}
     groups = {k: v for k, v in groups.items() if sum(v["karma"].values())}
+    if not cols.has_reddit_metadata(corpus_scan):
+        # Not documents of Reddit links (e.g. the study's books and gold texts): one line, not
+        # histograms of zeros.
+        n = sum(corpus_scan["karma"].values())
+        sec["numbers"]["reddit_metadata"] = False
+        notes.append(
+            f"No Reddit metadata: all {n:,} corpus documents have karma 0 and no post time "
+            "(they were not collected from Reddit links), so there is no karma or post-time "
+            "figure."
+        )
+        groups = {k: v for k, v in groups.items() if cols.has_reddit_metadata(v)}
     if not groups:
         return
     rows, numbers = [], {}
@@ -475,6 +488,6 @@ def build_corpus_card(inp: ReportInputs, sec: dict[str, Any]) -> None:
     }
     sec["tables"].append(table)
     _funnel(sec, stages)
-    _reddit(sec, scan, stages.get("links"))
+    _reddit(sec, scan, stages.get("links"), notes)
     _domains(sec, scan["hosts"], inp.reference_domains)
     _archive(sec, stages.get("pages"))

@@ -32,6 +32,18 @@ def _months(seconds: np.ndarray) -> Counter:
     return Counter({str(v): int(c) for v, c in zip(values, counts, strict=True)})
 
 
+def _dated(counter: Counter, seconds: np.ndarray) -> None:
+    """Count the post times that are set (0 is how a document with no Reddit post is written)."""
+    counter["dated"] += int(np.count_nonzero(seconds))
+
+
+def has_reddit_metadata(scan: dict[str, Counter]) -> bool:
+    """Whether a scan's records came from Reddit links: some karma score or post time is set.
+    Documents from other sources (the study's books and gold texts) have karma 0 and post time 0
+    on every record."""
+    return any(score != 0 for score in scan["karma"]) or scan["dated"]["dated"] > 0
+
+
 def _values(counter: Counter, column: pa.Array) -> None:
     values, counts = np.unique(column.to_numpy(zero_copy_only=False), return_counts=True)
     counter.update({v.item() if hasattr(v, "item") else v: int(c) for v, c in zip(values, counts, strict=True)})  # fmt: skip
@@ -40,7 +52,7 @@ def _values(counter: Counter, column: pa.Array) -> None:
 def scan_corpus(corpus_dir: Path) -> dict[str, Counter]:
     """Documents and characters per split, documents per host, per karma score and per month of
     the post, of a finished corpus/ (or docs/) directory."""
-    out = {k: Counter() for k in ("documents", "chars", "hosts", "karma", "months")}
+    out = {k: Counter() for k in ("documents", "chars", "hosts", "karma", "months", "dated")}
     for batch in shards.iter_batches(
         str(corpus_dir),
         schemas.CORPUS,
@@ -53,18 +65,22 @@ def scan_corpus(corpus_dir: Path) -> dict[str, Counter]:
             out["chars"][str(s)] += int(chars[split == s].sum())
         _values(out["hosts"], batch.column("domain"))
         _values(out["karma"], batch.column("max_score"))
-        out["months"].update(_months(batch.column("first_seen_utc").to_numpy()))
+        seconds = batch.column("first_seen_utc").to_numpy()
+        out["months"].update(_months(seconds))
+        _dated(out["dated"], seconds)
     return out
 
 
 def scan_links(links_dir: Path) -> dict[str, Counter]:
     """Links per karma score (the best post's) and per month of the first post, of links/."""
-    out = {"karma": Counter(), "months": Counter()}
+    out = {"karma": Counter(), "months": Counter(), "dated": Counter()}
     for batch in shards.iter_batches(
         str(links_dir), schemas.LINKS, columns=["max_score", "first_seen_utc"]
     ):
         _values(out["karma"], batch.column("max_score"))
-        out["months"].update(_months(batch.column("first_seen_utc").to_numpy()))
+        seconds = batch.column("first_seen_utc").to_numpy()
+        out["months"].update(_months(seconds))
+        _dated(out["dated"], seconds)
     return out
 
 

@@ -419,14 +419,15 @@ def train_vs_heldout(inp: ReportInputs, sec: dict[str, Any]) -> None:
             "rows": rows,
         }
     )
-    from eval.regime import describe_regime
+    from eval.regime import compare_sizes, describe_regime, epochs_seen
 
     train, val = _run_curves(inp.run_dir)
     if val:
-        regime, reading = describe_regime(train, val)
+        regime, reading = describe_regime(train, val, epochs=epochs_seen(inp.run_dir))
     else:
         regime = "too few points"
         reading = "Only training loss was logged (no held-out split evaluated during training)."
+    reading = " ".join(filter(None, [reading, compare_sizes(sizes)]))
     sec["numbers"]["regime"] = regime
     sec["figures"].append(
         {

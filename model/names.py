@@ -3,7 +3,7 @@
 model/gpt2.py defines a config per model name and a kernel per attention name from these.
 """
 
-MODEL_NAMES = ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl", "mini", "tiny")
+MODEL_NAMES = ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl", "midi", "mini", "tiny")
 
 # ``scaled_dot_product_attention`` kernels a run may pin (``webtext train --attention``). "auto"
 # lets PyTorch choose (flash first on recent GPUs); "cudnn" is cuDNN's fused attention, which on

@@ -197,6 +197,37 @@ def test_archive_sources_and_capture_age(demo_root: Path, tmp_path: Path) -> Non
     assert fig["after_table"] == sec["tables"].index(table)
 
 
+def test_documents_without_reddit_metadata_get_one_line_not_zero_histograms(
+    demo_root: Path, tmp_path: Path
+) -> None:
+    """The study's documents (books, gold texts): domain holds the source name, karma and post
+    time are 0 on every one."""
+    corpus = tmp_path / "corpus"
+    rows = shards.read_rows(str(demo_root / "corpus"), schemas.CORPUS)
+    for i, row in enumerate(rows):
+        row["domain"] = ("gutenberg", "dragnet", "webtext-valid")[i % 3]
+        row["max_score"], row["first_seen_utc"] = 0, 0
+    shards.write_shard(str(corpus), "part-00000-of-00001.parquet", rows, schemas.CORPUS)
+    stats = _stats(demo_root, "corpus")
+    stats.pop("shard_files", None)
+    stats["shards"] = {"part-00000-of-00001.parquet": len(rows)}
+    shards.finish_output(str(corpus), stats)
+    sec = CARD.build(ReportInputs(run_dir=tmp_path, corpus_dir=corpus))
+    assert sec["numbers"]["reddit_metadata"] is False
+    names = {f["name"] for f in sec["figures"]}
+    assert not names & {"corpus_karma.png", "corpus_post_time.png"}
+    assert not any(t["caption"].startswith("Reddit metadata") for t in sec["tables"])
+    line = [n for n in sec["tables"][0]["notes"] if n.startswith("No Reddit metadata")]
+    assert line == [
+        f"No Reddit metadata: all {len(rows):,} corpus documents have karma 0 and no post time "
+        "(they were not collected from Reddit links), so there is no karma or post-time figure."
+    ]
+    # the demo's own corpus has Reddit metadata: its figures, and no such line
+    demo = _card(demo_root)
+    assert "reddit_metadata" not in demo["numbers"]
+    assert "corpus_karma.png" in {f["name"] for f in demo["figures"]}
+
+
 def test_stages_found_by_the_stage_their_stats_record(demo_root: Path, tmp_path: Path) -> None:
     """--stages DIR with directories not named after their stage; no --corpus."""
     root = tmp_path / "tree"

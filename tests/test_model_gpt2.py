@@ -37,6 +37,19 @@ def test_released_sizes_have_gpt2_shapes_and_parameter_counts():
     assert CONFIGS["gpt2"].block_size == 1024 and CONFIGS["gpt2"].vocab_size == 50257
 
 
+def test_cpu_sizes_grow_in_steps_below_gpt2_small():
+    # The study trains tiny < mini < midi on CPU for the same token budget: each strictly larger,
+    # all smaller than GPT-2 small, with 32-wide heads like GPT-2 small's 64 / 2.
+    counts = []
+    for name in ("tiny", "mini", "midi", "gpt2"):
+        with torch.device("meta"):
+            counts.append(GPT2(CONFIGS[name]).num_params())
+    assert counts == sorted(counts) and len(set(counts)) == 4
+    assert counts[2] == 17_670_400  # midi: 6 layers x 256 wide, GPT-2's vocabulary
+    assert {CONFIGS[n].head_dim for n in ("tiny", "mini", "midi")} == {32}
+    assert CONFIGS["midi"].block_size == 256
+
+
 def test_init_follows_gpt2():
     torch.manual_seed(0)
     model = GPT2(config_for("gpt2", n_layer=4, n_embd=256, n_head=4))

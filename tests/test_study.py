@@ -121,6 +121,7 @@ def test_an_eval_subset_keeps_the_first_documents_and_their_indices(test, shared
 def test_presets_train_every_size_on_one_budget():
     cpu = PRESETS["cpu"]
     assert cpu.steps * cpu.batch_tokens == cpu.train_tokens
+    assert cpu.models == ("tiny", "mini", "midi")  # three sizes, smallest first (Figure 4)
     assert cpu.with_overrides(train_tokens=4096, device=None).steps == 4
     assert PRESETS["gpu"].device == "cuda" and "gpt2" in PRESETS["gpu"].models
     with pytest.raises(ValueError, match="less than one batch"):

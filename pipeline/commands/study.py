@@ -138,8 +138,6 @@ def plan(root: Path, shared: Path, preset: Any) -> list[Step]:
                 str(docs),
                 "--out",
                 str(corpus),
-                "--num-shards",
-                "4",
                 "--val-fraction",
                 str(preset.val_fraction),
                 "--test-fraction",

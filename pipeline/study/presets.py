@@ -1,13 +1,14 @@
 """The study's presets: how much data, which model sizes, how many tokens, on which device.
 
-``cpu`` is the default: a laptop's two cores in about a quarter of an hour when idle (the
-measured figures are in README.md, "The study"). ``tiny`` runs every step in about a minute
+``cpu`` is the default: three sizes on a laptop's two cores in about a quarter of an hour when
+idle (the measured figures are in README.md, "The study"). ``tiny`` runs every step in about a minute
 (the test). ``gpu`` is the same recipe at GPT-2-small size for one CUDA GPU (not run on the
 project's machines).
 
-Model sizes are names of ``model/gpt2.py``'s configurations (``MODEL_NAMES``): on CPU only
-``tiny`` (2 x 64) and ``mini`` (4 x 128) fit; ``gpt2`` (124M) trains at ~100 tokens/s on two
-cores. Every size of a preset trains on the same token budget (``train_tokens``).
+Model sizes are names of ``model/gpt2.py``'s configurations (``MODEL_NAMES``): on CPU
+``tiny`` (2 x 64, 3.3M parameters), ``mini`` (4 x 128, 7.3M) and ``midi`` (6 x 256, 17.7M; ~2.5x
+mini's cost per token) fit; ``gpt2`` (124M) trains at ~100 tokens/s on two cores. Every size of
+a preset trains on the same token budget (``train_tokens``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from model.names import MODEL_NAMES
 
 # Peak learning rate per size: small models take a larger one.
-LEARNING_RATES = {"tiny": 3e-3, "mini": 2e-3, "gpt2": 6e-4, "gpt2-medium": 3e-4,
+LEARNING_RATES = {"tiny": 3e-3, "mini": 2e-3, "midi": 1.5e-3, "gpt2": 6e-4, "gpt2-medium": 3e-4,
                   "gpt2-large": 2.5e-4, "gpt2-xl": 2e-4}  # fmt: skip
 
 
@@ -83,8 +84,8 @@ PRESETS = {
         max_per_source=None,
         val_fraction=0.05,
         test_fraction=0.02,
-        models=("tiny", "mini"),
-        train_tokens=256 * 1024,
+        models=("tiny", "mini", "midi"),
+        train_tokens=128 * 1024,
         seq_len=128,
         micro_batch=8,
         batch_tokens=1024,
