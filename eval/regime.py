@@ -155,8 +155,9 @@ def describe_regime(train: Curve, val: Curve, *, epochs: float | None = None) ->
         return (
             "underfitting",
             f"Underfitting: the curves have flattened, but the model has seen less than one "
-            f"epoch ({numbers}); a flat curve before the data runs out is the learning-rate "
-            "schedule or the model's size, so a bigger model or more steps should help.",
+            f"epoch ({numbers}); a curve that flattens before the data runs out is held back "
+            "by the learning-rate schedule or the model's size, not by the data: more steps "
+            "on unseen text should help.",
         )
     return (
         "converged",

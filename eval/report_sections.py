@@ -432,7 +432,9 @@ def train_vs_heldout(inp: ReportInputs, sec: dict[str, Any]) -> None:
     sec["figures"].append(
         {
             "name": "train_vs_heldout.png",
-            "png": figures.loss_curves(curves, sizes, "loss over training steps"),
+            "png": figures.loss_curves(  # sizes by parameter count: the line runs small to large
+                curves, sorted(sizes, key=lambda s: s[1]), "loss over training steps"
+            ),
             "reading": reading,
             "alt": "Line chart: train and held-out loss (nats per token) against training step"
             + (", and final loss against parameter count" if len(sizes) > 1 else "")

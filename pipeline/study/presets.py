@@ -1,7 +1,7 @@
 """The study's presets: how much data, which model sizes, how many tokens, on which device.
 
-``cpu`` is the default: three sizes on a laptop's two cores in about a quarter of an hour when
-idle (the measured figures are in README.md, "The study"). ``tiny`` runs every step in about a minute
+``cpu`` is the default: three sizes on a laptop's two cores in 11-15 minutes when idle (the
+measured figures are in README.md, "The study"). ``tiny`` runs every step in about a minute
 (the test). ``gpu`` is the same recipe at GPT-2-small size for one CUDA GPU (not run on the
 project's machines).
 
