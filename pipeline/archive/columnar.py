@@ -237,7 +237,11 @@ def attach(
 
 def capture_of(fields: tuple[Any, ...] | list[Any]) -> Capture:
     """A carried capture tuple (:data:`CAPTURE_FIELDS`) -> the Capture the cc source reads."""
-    r = dict(zip(CAPTURE_FIELDS, fields, strict=True))
+    return _capture_from_row(dict(zip(CAPTURE_FIELDS, fields, strict=True)))
+
+
+def _capture_from_row(r: dict[str, Any]) -> Capture:
+    """One index row (cc-index-table column names) -> the Capture the cc source reads."""
     row = CdxRow(
         url=r["url"],
         timestamp=seconds_timestamp(r["fetch_time"]),
@@ -316,16 +320,5 @@ def captures(table: pa.Table) -> dict[str, Capture]:
     """The join's rows as Captures by link_id (what CommonCrawlSource.fetch reads)."""
     out = {}
     for r in table.to_pylist():
-        row = CdxRow(
-            url=r["url"],
-            timestamp=seconds_timestamp(r["fetch_time"]),
-            status=r["fetch_status"],
-            mime=r["content_mime_detected"] or "",
-            redirect=r["fetch_redirect"] or "",
-            filename=r["warc_filename"],
-            offset=r["warc_record_offset"],
-            length=r["warc_record_length"],
-            crawl=r["crawl"] or "",
-        )
-        out[r["link_id"]] = Capture(row, r["fetch_time"])
+        out[r["link_id"]] = _capture_from_row(r)
     return out
